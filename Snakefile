@@ -1,0 +1,16 @@
+# bgsub: background subtraction experiments. See README.md; the config contract is in config.yaml.
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/methods.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        "results/summary.csv",
+        all_figures(),
+    default_target: True

@@ -1,0 +1,136 @@
+"""The experiment configuration: validation against the JSON schema and the runs it asks for.
+
+A *run* is one method at one number of components: the ``gmm`` method with
+``n_components: [1, 3]`` gives the runs ``gmm_k1`` and ``gmm_k3``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from bgsub.errors import InputError
+from bgsub.methods import method_class
+from bgsub.metrics import sweep_thresholds
+
+__all__ = ["SCHEMA_PATH", "Run", "validate_config", "expand_runs", "dataset_has_ground_truth"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+PIPELINE_KEYS = ("kind", "threshold", "sweep", "n_components")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One method at one setting, as the pipeline fits and scores it.
+
+    Attributes
+    ----------
+    name : str
+        ``method`` or ``method_k{K}``; the folder name under ``results/{dataset}/``.
+    method : str
+        The config name of the method.
+    kind : str
+        The registry kind (:mod:`bgsub.methods`).
+    n_components : int or None
+    params : dict
+        Keyword arguments of the method class.
+    threshold : float
+    sweep : tuple of (float, float, int)
+    """
+
+    name: str
+    method: str
+    kind: str
+    n_components: int | None
+    params: dict[str, Any] = field(hash=False)
+    threshold: float
+    sweep: tuple[float, float, int]
+
+    def thresholds(self) -> Any:
+        """The sweep's thresholds, the configured one included."""
+        return sweep_thresholds(*self.sweep, self.threshold)
+
+
+def _format_path(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def validate_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Validate ``config`` and fill in defaults; raise :class:`InputError` with a one-line message.
+
+    Returns
+    -------
+    dict
+        A copy of the config with defaults set.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if errors:
+        error = errors[-1]
+        best = jsonschema.exceptions.best_match(errors)
+        error = best if best is not None else error
+        message = error.message
+        if error.validator == "oneOf" and error.path and error.path[0] == "datasets":
+            message = "give either 'path' or 'synthetic'"
+        raise InputError(f"config key {_format_path(error.path)}: {message}")
+    config = copy.deepcopy(config)
+    for key, sub in schema["properties"].items():
+        if "default" in sub:
+            config.setdefault(key, sub["default"])
+        elif sub.get("type") == "object" and "properties" in sub and key not in ("datasets", "methods"):
+            config.setdefault(key, {})
+            for inner, spec in sub["properties"].items():
+                if "default" in spec:
+                    config[key].setdefault(inner, spec["default"])
+    for name, settings in config["methods"].items():
+        sweep = settings.get("sweep")
+        if sweep is not None and sweep[1] <= sweep[0]:
+            raise InputError(f"config key methods.{name}.sweep: stop ({sweep[1]}) must be above start ({sweep[0]})")
+    return config
+
+
+def expand_runs(methods: dict[str, dict[str, Any]]) -> list[Run]:
+    """Turn the ``methods:`` section into runs, checking each method's settings.
+
+    Raises
+    ------
+    InputError
+        On an unknown kind or a setting the method does not take.
+    """
+    runs = []
+    for method, settings in methods.items():
+        kind = settings.get("kind", method)
+        cls = method_class(kind)
+        params = {k: v for k, v in settings.items() if k not in PIPELINE_KEYS}
+        threshold = float(settings.get("threshold", cls.default_threshold))
+        sweep = tuple(settings.get("sweep", cls.default_sweep))
+        ks = settings.get("n_components")
+        ks_list: list[int | None] = [None] if ks is None else ([ks] if isinstance(ks, int) else list(dict.fromkeys(ks)))
+        for k in ks_list:
+            run_params = dict(params) if k is None else {**params, "n_components": k}
+            try:
+                cls(**run_params)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"config key methods.{method}: {exc}".splitlines()[0]) from None
+            name = method if k is None else f"{method}_k{k}"
+            sweep_spec = (float(sweep[0]), float(sweep[1]), int(sweep[2]))
+            runs.append(Run(name, method, kind, k, run_params, threshold, sweep_spec))
+    return runs
+
+
+def dataset_has_ground_truth(spec: dict[str, Any], root: Path = Path(".")) -> bool:
+    """Whether a dataset entry has ground truth (synthetic scenes and CDnet folders with ``groundtruth/``)."""
+    if "synthetic" in spec:
+        return True
+    path = Path(spec["path"])
+    path = path if path.is_absolute() else Path(root) / path
+    return (path / "groundtruth").is_dir()

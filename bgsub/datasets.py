@@ -1,0 +1,377 @@
+"""Sequences: frames, ground truth, ROI and the train/test split.
+
+Three kinds of input give a :class:`Sequence`:
+
+- a CDnet 2014 folder (``input/in%06d.jpg|png``, ``groundtruth/gt%06d.png``,
+  ``temporalROI.txt``, optional ``ROI.bmp``); synthetic scenes are written in
+  this layout too;
+- a folder of images (sorted by name), no ground truth;
+- a video file or animated GIF, no ground truth.
+
+Frame numbers are 1-based and ranges inclusive, as in CDnet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from collections.abc import Sequence as SequenceABC
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bgsub.errors import InputError
+from bgsub.io import VIDEO_SUFFIXES, image_size, iter_video, list_images, read_image, read_labels
+
+__all__ = [
+    "FrameSource",
+    "ImageFolderSource",
+    "VideoSource",
+    "Sequence",
+    "open_sequence",
+    "is_cdnet_folder",
+    "DEFAULT_TRAIN_FRACTION",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRAIN_FRACTION = 0.6  # the seed's protocol: first 60 % of a plain clip trains
+
+
+class FrameSource:
+    """Random and streaming access to the frames of one sequence.
+
+    Attributes
+    ----------
+    n_frames : int
+    frame_shape : tuple of int
+        ``(H, W, C)`` of every frame.
+    """
+
+    n_frames: int
+    frame_shape: tuple[int, int, int]
+    description: str
+
+    def read(self, numbers: SequenceABC[int]) -> NDArray[np.uint8]:
+        """Return frames ``(len(numbers), H, W, C)`` uint8 for 1-based frame numbers, in the order given."""
+        numbers = list(numbers)
+        out = np.empty((len(numbers), *self.frame_shape), np.uint8)
+        position = {n: i for i, n in enumerate(numbers)}
+        for n, frame in self._iter(sorted(set(numbers))):
+            out[position[n]] = frame
+        return out
+
+    def iter_blocks(
+        self, numbers: SequenceABC[int], block_size: int = 64
+    ) -> Iterator[tuple[list[int], NDArray[np.uint8]]]:
+        """Yield ``(frame numbers, frames (B, H, W, C))`` in increasing frame order, ``B <= block_size``."""
+        block_numbers: list[int] = []
+        block = np.empty((block_size, *self.frame_shape), np.uint8)
+        for n, frame in self._iter(sorted(set(numbers))):
+            block[len(block_numbers)] = frame
+            block_numbers.append(n)
+            if len(block_numbers) == block_size:
+                yield block_numbers, block[: len(block_numbers)].copy()
+                block_numbers = []
+        if block_numbers:
+            yield block_numbers, block[: len(block_numbers)].copy()
+
+    def _iter(self, numbers: list[int]) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+        raise NotImplementedError
+
+    def _check_frame(self, frame: NDArray[np.uint8], where: object) -> NDArray[np.uint8]:
+        if frame.shape != self.frame_shape:
+            h, w, c = self.frame_shape
+            raise InputError(
+                f"{where} is {frame.shape[1]}x{frame.shape[0]} with {frame.shape[2]} channel(s), "
+                f"expected {w}x{h} with {c} like the first frame of {self.description}"
+            )
+        return frame
+
+
+class ImageFolderSource(FrameSource):
+    """Frames stored as one image file each."""
+
+    def __init__(self, files: list[Path], description: str):
+        if not files:
+            raise InputError(f"{description}: no image files found")
+        self.files = files
+        self.description = description
+        self.n_frames = len(files)
+        first = read_image(files[0])
+        self.frame_shape = first.shape  # type: ignore[assignment]
+
+    def check_sizes(self) -> None:
+        """Check that every file has the size of the first, reading headers only."""
+        h, w, _ = self.frame_shape
+        for path in self.files[1:]:
+            size = image_size(path)
+            if size != (h, w):
+                raise InputError(f"{path} is {size[1]}x{size[0]}, expected {w}x{h} like {self.files[0].name}")
+
+    def _iter(self, numbers: list[int]) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+        for n in numbers:
+            path = self.files[n - 1]
+            yield n, self._check_frame(read_image(path), path)
+
+
+class VideoSource(FrameSource):
+    """Frames decoded from a video file or animated GIF, streamed in order.
+
+    Opening decodes the file once to count its frames and check their sizes, so
+    a truncated or corrupt file is reported before any result is written.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.description = str(path)
+        n = 0
+        shape = None
+        for frame in iter_video(self.path):
+            if shape is None:
+                shape = frame.shape
+                self.frame_shape = shape
+            self._check_frame(frame, f"{self.path} frame {n + 1}")
+            n += 1
+        if n == 0 or shape is None:
+            raise InputError(f"{self.path}: video has no frames")
+        self.n_frames = n
+
+    def _iter(self, numbers: list[int]) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+        wanted = iter(numbers)
+        target = next(wanted, None)
+        with closing(iter_video(self.path)) as frames:
+            for i, frame in enumerate(frames, start=1):
+                if target is None:
+                    return
+                if i == target:
+                    yield i, self._check_frame(frame, f"{self.path} frame {i}")
+                    target = next(wanted, None)
+
+
+@dataclass
+class Sequence:
+    """One sequence with its split and (optional) ground truth.
+
+    Attributes
+    ----------
+    name : str
+    source : FrameSource
+    train, test : tuple of int
+        1-based inclusive frame ranges.
+    ground_truth : dict of int to Path
+        Ground-truth label image of each frame that has one (empty without ground truth).
+    temporal_roi : tuple of int or None
+        Frames that may be scored (CDnet ``temporalROI.txt``).
+    roi : ndarray of shape (H, W), bool, or None
+        Pixels that are scored (CDnet ``ROI.bmp``); None = every pixel.
+    """
+
+    name: str
+    source: FrameSource
+    train: tuple[int, int]
+    test: tuple[int, int]
+    ground_truth: dict[int, Path] = field(default_factory=dict)
+    temporal_roi: tuple[int, int] | None = None
+    roi: NDArray[np.bool_] | None = None
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return bool(self.ground_truth)
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        return self.source.frame_shape
+
+    def train_numbers(self, max_train_frames: int | None = None) -> list[int]:
+        """Training frame numbers, evenly subsampled to at most ``max_train_frames``."""
+        first, last = self.train
+        numbers = list(range(first, last + 1))
+        if max_train_frames is not None and len(numbers) > max_train_frames:
+            picks = np.linspace(0, len(numbers) - 1, max_train_frames).round().astype(int)
+            numbers = [numbers[i] for i in picks]
+            logger.info("%s: %d training frames subsampled evenly to %d", self.name, last - first + 1, len(numbers))
+        return numbers
+
+    def test_numbers(self) -> list[int]:
+        """All test frame numbers (masks are written for each)."""
+        return list(range(self.test[0], self.test[1] + 1))
+
+    def scored_numbers(self) -> list[int]:
+        """Test frames inside the temporal ROI that have ground truth: the frames metrics count."""
+        first, last = self.temporal_roi or self.test
+        return [n for n in self.test_numbers() if first <= n <= last and n in self.ground_truth]
+
+    def labels(self, number: int) -> NDArray[np.uint8]:
+        """Ground-truth labels ``(H, W)`` uint8 of frame ``number`` (CDnet values 0/50/85/170/255)."""
+        path = self.ground_truth[number]
+        labels = read_labels(path)
+        h, w, _ = self.frame_shape
+        if labels.shape != (h, w):
+            raise InputError(f"{path} is {labels.shape[1]}x{labels.shape[0]}, expected {w}x{h} like the frames")
+        return labels
+
+    def validate(self) -> None:
+        """Check sizes of every frame and ground-truth file (headers only) before any work is done."""
+        if isinstance(self.source, ImageFolderSource):
+            self.source.check_sizes()
+        h, w, _ = self.frame_shape
+        for path in (self.ground_truth[n] for n in self.scored_numbers()):
+            size = image_size(path)
+            if size != (h, w):
+                raise InputError(f"{path} is {size[1]}x{size[0]}, expected {w}x{h} like the frames")
+
+
+def is_cdnet_folder(path: Path) -> bool:
+    """True when ``path`` has the CDnet layout (an ``input/`` folder)."""
+    return Path(path).is_dir() and (Path(path) / "input").is_dir()
+
+
+def _read_temporal_roi(path: Path) -> tuple[int, int]:
+    try:
+        values = [int(v) for v in path.read_text().split()]
+    except ValueError:
+        raise InputError(f"{path}: expected two frame numbers") from None
+    if len(values) != 2 or not 1 <= values[0] <= values[1]:
+        raise InputError(f"{path}: expected two frame numbers 'first last' with 1 <= first <= last")
+    return values[0], values[1]
+
+
+def _frame_number(path: Path, prefix: str) -> int | None:
+    stem = path.stem
+    if stem.startswith(prefix) and stem[len(prefix) :].isdigit():
+        return int(stem[len(prefix) :])
+    return None
+
+
+def _open_cdnet(folder: Path, name: str) -> tuple[FrameSource, dict[int, Path], tuple[int, int] | None, NDArray | None]:
+    files = list_images(folder / "input")
+    numbered = {_frame_number(p, "in"): p for p in files}
+    if None in numbered or not files:
+        source = ImageFolderSource(files, f"{folder / 'input'}")
+    else:
+        expected = list(range(1, len(files) + 1))
+        if sorted(numbered) != expected:
+            missing = sorted(set(expected) - set(numbered))
+            raise InputError(
+                f"{folder / 'input'}: frames are not numbered 1..{len(files)} (in{missing[0]:06d} missing)"
+            )
+        source = ImageFolderSource([numbered[n] for n in expected], f"{folder / 'input'}")
+    ground_truth: dict[int, Path] = {}
+    if (folder / "groundtruth").is_dir():
+        for p in list_images(folder / "groundtruth"):
+            n = _frame_number(p, "gt")
+            if n is not None:
+                ground_truth[n] = p
+    temporal_roi = None
+    if (folder / "temporalROI.txt").is_file():
+        temporal_roi = _read_temporal_roi(folder / "temporalROI.txt")
+        if temporal_roi[1] > source.n_frames:
+            raise InputError(
+                f"{folder / 'temporalROI.txt'}: temporal ROI {temporal_roi[0]}-{temporal_roi[1]} "
+                f"goes beyond the last frame ({source.n_frames})"
+            )
+        if ground_truth:
+            missing = [n for n in range(temporal_roi[0], temporal_roi[1] + 1) if n not in ground_truth]
+            if missing and len(missing) < temporal_roi[1] - temporal_roi[0] + 1:
+                raise InputError(
+                    f"{folder / 'groundtruth'}: gt{missing[0]:06d}.png is missing inside the temporal ROI "
+                    f"({len(missing)} missing)"
+                )
+    roi = None
+    if (folder / "ROI.bmp").is_file():
+        roi_labels = read_labels(folder / "ROI.bmp")
+        h, w, _ = source.frame_shape
+        if roi_labels.shape != (h, w):
+            raise InputError(
+                f"{folder / 'ROI.bmp'} is {roi_labels.shape[1]}x{roi_labels.shape[0]}, expected {w}x{h} like the frames"
+            )
+        roi = roi_labels > 0
+    return source, ground_truth, temporal_roi, roi
+
+
+def _check_range(value: object, key: str, n_frames: int) -> tuple[int, int]:
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise InputError(f"config key {key}: expected [first, last] frame numbers, got {value!r}")
+    first, last = value
+    if not 1 <= first <= last <= n_frames:
+        raise InputError(
+            f"config key {key}: range [{first}, {last}] is outside the sequence (frames 1-{n_frames}) or empty"
+        )
+    return first, last
+
+
+def open_sequence(name: str, spec: dict, *, root: Path = Path(".")) -> Sequence:
+    """Open the sequence a ``datasets:`` entry of the config describes.
+
+    Parameters
+    ----------
+    name : str
+        Dataset name (used in messages).
+    spec : dict
+        The entry: ``path`` (relative to ``root``) and optionally ``train``, ``test``
+        or ``train_fraction``. Synthetic entries are resolved to the folder the
+        pipeline generated before this is called (``spec["path"]`` set).
+    root : Path
+        Folder that relative paths are relative to.
+
+    Returns
+    -------
+    Sequence
+
+    Raises
+    ------
+    InputError
+        On a missing or unreadable path, an empty folder, inconsistent sizes or a bad range.
+    """
+    key = f"datasets.{name}"
+    if "path" not in spec:
+        raise InputError(f"config key {key}.path: missing")
+    path = Path(spec["path"])
+    if not path.is_absolute():
+        path = Path(root) / path
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder (config key {key}.path)")
+    ground_truth: dict[int, Path] = {}
+    temporal_roi = roi = None
+    if is_cdnet_folder(path):
+        source, ground_truth, temporal_roi, roi = _open_cdnet(path, name)
+    elif path.is_dir():
+        source = ImageFolderSource(list_images(path), str(path))
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        source = VideoSource(path)
+    else:
+        raise InputError(f"{path}: not a folder and not a video file ({', '.join(VIDEO_SUFFIXES)})")
+
+    n = source.n_frames
+    if "train" in spec:
+        train = _check_range(spec["train"], f"{key}.train", n)
+    elif "train_fraction" not in spec and temporal_roi is not None and temporal_roi[0] > 1:
+        train = (1, temporal_roi[0] - 1)
+    else:
+        fraction = spec.get("train_fraction", DEFAULT_TRAIN_FRACTION)
+        if not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise InputError(f"config key {key}.train_fraction: expected a number in (0, 1), got {fraction!r}")
+        n_train = int(round(fraction * n))
+        if not 1 <= n_train < n:
+            raise InputError(f"config key {key}.train_fraction: {fraction} of {n} frames leaves no train or test frame")
+        train = (1, n_train)
+    if "test" in spec:
+        test = _check_range(spec["test"], f"{key}.test", n)
+    elif temporal_roi is not None and "train_fraction" not in spec and temporal_roi[0] > train[1]:
+        test = temporal_roi
+    else:
+        if train[1] >= n:
+            raise InputError(f"config key {key}.train: leaves no test frames after it (sequence has {n} frames)")
+        test = (train[1] + 1, n)
+    sequence = Sequence(name, source, train, test, ground_truth, temporal_roi, roi)
+    if sequence.has_ground_truth and not sequence.scored_numbers():
+        logger.warning("%s: no test frame has ground truth inside the temporal ROI; no metrics", name)
+    return sequence

@@ -1,0 +1,97 @@
+"""Saving and loading fitted methods as ``.npz`` files of plain arrays.
+
+A model file holds the method kind, its settings (as JSON), a format version
+and the arrays of :meth:`~bgsub.base.BackgroundMethod.get_state`. It is read
+with ``allow_pickle=False``, so loading never runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bgsub.base import BackgroundMethod
+from bgsub.errors import InputError
+from bgsub.io import atomic_path
+from bgsub.methods import make_method
+
+__all__ = ["FORMAT_VERSION", "save_model", "load_model"]
+
+FORMAT_VERSION = 1
+_META = "__bgsub_meta__"
+
+
+def save_model(path: Path, method: BackgroundMethod, *, extra: dict[str, Any] | None = None) -> None:
+    """Write a fitted method to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : Path
+        Destination ``.npz`` file.
+    method : BackgroundMethod
+        A fitted method.
+    extra : dict, optional
+        JSON-serialisable facts stored beside the model (e.g. frame size, training frames),
+        checked again by :func:`load_model`.
+    """
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": method.kind,
+        "params": method.get_params(),
+        "extra": extra or {},
+    }
+    state = {k: np.asarray(v) for k, v in method.get_state().items() if v is not None}
+    for name, array in state.items():
+        if array.dtype == object:
+            raise TypeError(f"state array {name!r} of {method.kind} has dtype object; only plain arrays are saved")
+    tmp = atomic_path(Path(path))
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{_META: np.array(json.dumps(meta, sort_keys=True))}, **state)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_model(
+    path: Path, *, expect_kind: str | None = None, expect_params: dict[str, Any] | None = None,
+    expect_extra: dict[str, Any] | None = None,
+) -> BackgroundMethod:
+    """Load a method saved by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : Path
+    expect_kind, expect_params, expect_extra : optional
+        When given, the file must match them, else the model was fitted with another
+        configuration and is refused.
+
+    Raises
+    ------
+    InputError
+        When the file is unreadable, of another format version, or from another configuration.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data[_META]))
+            state = {k: data[k] for k in data.files if k != _META}
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{path}: not a bgsub model file ({exc})".splitlines()[0]) from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            f"{path}: model format version {meta.get('format_version')} is not {FORMAT_VERSION}; refit it"
+        )
+    for what, want, have in (
+        ("kind", expect_kind, meta["kind"]),
+        ("settings", expect_params, meta["params"]),
+        ("data", expect_extra, meta["extra"]),
+    ):
+        if want is not None and json.loads(json.dumps(want, sort_keys=True)) != have:
+            raise InputError(f"{path}: model was fitted with other {what} ({have} != {want}); refit it")
+    method = make_method(meta["kind"], **meta["params"])
+    return method.set_state(state)

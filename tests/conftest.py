@@ -1,0 +1,62 @@
+"""Shared fixtures: paths, tiny CDnet folders and a Snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bgsub.synth import make_scene, write_cdnet
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real sequences beside the project; tests needing them skip when absent."""
+    if not (SHARED_DATA / "highway" / "input").is_dir():
+        pytest.skip(f"real sequences not found at {SHARED_DATA} (../shared/data beside the project)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_cdnet(tmp_path: Path) -> Path:
+    """A small synthetic scene with shadows written in CDnet layout (30 train + 10 test frames, 24x32)."""
+    folder = tmp_path / "tiny"
+    scene = make_scene("shadows", seed=3, height=24, width=32, n_train=30, n_test=10, n_objects=4)
+    write_cdnet(scene, folder)
+    return folder
+
+
+def run_snakemake(workdir: Path, config: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the project's workflow in ``workdir`` with ``config`` written as its config file."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [
+        str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args,
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def random_frames(rng: np.random.Generator, t: int, h: int, w: int, c: int = 3) -> np.ndarray:
+    return rng.integers(0, 256, (t, h, w, c), dtype=np.uint8)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 10) -> None:
+    """Write ``frames (T, H, W, 3)`` uint8 as a video with imageio-ffmpeg (closing ffmpeg cleanly)."""
+    import imageio_ffmpeg
+
+    t, h, w, _ = frames.shape
+    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, quality=8, macro_block_size=1)
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()

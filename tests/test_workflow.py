@@ -1,0 +1,114 @@
+"""The Snakemake workflow end to end on tiny data: outputs, reruns and errors."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+
+from bgsub.pipeline import SUMMARY_COLUMNS
+from tests.conftest import run_snakemake
+
+TINY = {"height": 24, "width": 32, "n_train": 20, "n_test": 8, "n_objects": 3}
+METHODS = {"mean": {"threshold": 30, "sweep": [0, 150, 16]}, "median": {"threshold": 30, "sweep": [0, 150, 16]}}
+
+
+def _config(tiny_cdnet: Path, gif: Path) -> dict:
+    return {
+        "datasets": {
+            "dyn": {"synthetic": {"scene": "dynamic", "seed": 1, **TINY}},
+            "cdnet": {"path": str(tiny_cdnet)},
+            "clip": {"path": str(gif), "train_fraction": 0.6},
+        },
+        "methods": copy.deepcopy(METHODS),
+    }
+
+
+@pytest.fixture
+def gif(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "clip.gif"
+    iio.imwrite(path, rng.integers(0, 256, (10, 12, 16, 3), dtype=np.uint8), loop=0)
+    return path
+
+
+def test_end_to_end_outputs_and_rerun_scope(tmp_path: Path, tiny_cdnet: Path, gif: Path):
+    work = tmp_path / "work"
+    config = _config(tiny_cdnet, gif)
+    done = run_snakemake(work, config)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    summary = pd.read_csv(work / "results" / "summary.csv")
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert sorted(zip(summary["dataset"], summary["run"])) == [
+        ("cdnet", "mean"), ("cdnet", "median"), ("dyn", "mean"), ("dyn", "median")
+    ]  # the GIF has no ground truth: masks and images, no rows
+    assert summary["n_components"].isna().all()
+    assert not summary[["tp", "fp", "fn", "tn"]].isna().any().any()
+
+    for dataset, frames in (("dyn", range(21, 29)), ("cdnet", range(31, 41)), ("clip", range(7, 11))):
+        for run in METHODS:
+            masks = sorted((work / "results" / dataset / run / "masks").glob("*.png"))
+            assert [m.name for m in masks] == [f"bin{n:06d}.png" for n in frames]
+            assert set(np.unique(iio.imread(masks[0]))) <= {0, 255}
+            assert (work / "results" / dataset / run / "background.png").is_file()
+        assert (work / "results" / dataset / "figures" / "masks.png").is_file()
+    assert (work / "results" / "dyn" / "figures" / "f_threshold.png").is_file()
+    sweep = pd.read_csv(work / "results" / "dyn" / "sweep.csv")
+    assert len(sweep) == 2 * 16 and list(sweep.columns) == SUMMARY_COLUMNS
+
+    # nothing to do when nothing changed
+    again = run_snakemake(work, config, "--dry-run")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # a new sweep for `mean` reruns its scoring (and what reads it), never a fit
+    config["methods"]["mean"]["sweep"] = [0, 100, 11]
+    plan = run_snakemake(work, config, "--dry-run")
+    jobs = set(re.findall(r"^rule (\w+):", plan.stdout, flags=re.M))
+    assert "score" in jobs and "evaluate" in jobs
+    assert "fit" not in jobs and "split" not in jobs and "synthesize" not in jobs
+    assert len(re.findall(r"^rule score:", plan.stdout, flags=re.M)) == 3  # mean on 3 datasets, not median
+
+
+def _error_line(result) -> str:
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("bgsub: error:")]
+    assert lines, result.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (lambda c: c.update(colour="red"), "config key (top level): Additional properties"),
+        (lambda c: c["methods"]["mean"].update(threshold="high"), "config key methods.mean.threshold"),
+        (lambda c: c["datasets"]["cdnet"].update(train=[1, 500]), "config key datasets.cdnet.train"),
+        (lambda c: c["datasets"]["cdnet"].update(path="/no/such/folder"), "/no/such/folder"),
+        (lambda c: c["methods"]["mean"].update(kind="nonsense"), "unknown method kind 'nonsense'"),
+        (lambda c: c["methods"]["mean"].update(colour=3), "config key methods.mean"),
+    ],
+)
+def test_bad_config_one_line_error_no_results(tmp_path: Path, tiny_cdnet: Path, gif: Path, change, key):
+    config = _config(tiny_cdnet, gif)
+    del config["datasets"]["dyn"]
+    change(config)
+    work = tmp_path / "work"
+    result = run_snakemake(work, config)
+    assert result.returncode != 0
+    assert key in _error_line(result)
+    assert not (work / "results" / "summary.csv").exists()
+
+
+def test_bad_ground_truth_stops_before_any_result(tmp_path: Path, tiny_cdnet: Path, gif: Path):
+    iio.imwrite(tiny_cdnet / "groundtruth" / "gt000035.png", np.zeros((10, 10), np.uint8))
+    config = _config(tiny_cdnet, gif)
+    config["datasets"] = {"cdnet": config["datasets"]["cdnet"]}
+    work = tmp_path / "work"
+    result = run_snakemake(work, config)
+    assert result.returncode != 0
+    assert "gt000035.png is 10x10, expected 32x24" in _error_line(result)
+    assert not (work / "results" / "cdnet" / "split.json").exists()
+    assert not list((work / "results").glob("cdnet/*/model.npz"))

@@ -1,0 +1,40 @@
+rule fit:
+    input:
+        data=dataset_input,
+        split="results/{dataset}/split.json",
+    output:
+        model="results/{dataset}/{run}/model.npz",
+        background="results/{dataset}/{run}/background.png",
+    params:
+        spec=lambda wc: dataset_spec(wc.dataset),
+        kind=run_kind,
+        params=run_params,
+    log:
+        "results/logs/fit/{dataset}/{run}.log",
+    benchmark:
+        "results/benchmarks/fit/{dataset}/{run}.tsv"
+    script:
+        "../scripts/fit.py"
+
+
+rule score:
+    input:
+        data=dataset_input,
+        split="results/{dataset}/split.json",
+        model="results/{dataset}/{run}/model.npz",
+    output:
+        masks=directory("results/{dataset}/{run}/masks"),
+        counts="results/{dataset}/{run}/counts.npz",
+    params:
+        spec=lambda wc: dataset_spec(wc.dataset),
+        kind=run_kind,
+        params=run_params,
+        threshold=lambda wc: RUNS[wc.run].threshold,
+        thresholds=lambda wc: RUNS[wc.run].thresholds().tolist(),
+        block_size=CFG["block_size"],
+    log:
+        "results/logs/score/{dataset}/{run}.log",
+    benchmark:
+        "results/benchmarks/score/{dataset}/{run}.tsv"
+    script:
+        "../scripts/score.py"
