@@ -36,7 +36,9 @@ def test_median_in_bands_equals_whole(frames):
 def test_model_round_trip(tmp_path: Path, frames):
     method = make_method("median").fit(frames)
     save_model(tmp_path / "m.npz", method, extra={"frame_shape": [5, 7, 3]})
-    loaded = load_model(tmp_path / "m.npz", expect_kind="median", expect_params={}, expect_extra={"frame_shape": [5, 7, 3]})
+    loaded = load_model(
+        tmp_path / "m.npz", expect_kind="median", expect_params={}, expect_extra={"frame_shape": [5, 7, 3]}
+    )
     np.testing.assert_array_equal(loaded.foreground_scores(frames), method.foreground_scores(frames))
     with np.load(tmp_path / "m.npz", allow_pickle=False) as data:  # plain arrays only
         assert "background_" in data.files
