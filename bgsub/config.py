@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 PIPELINE_KEYS = ("kind", "threshold", "sweep", "n_components")
+# optional modules some method kinds need -> the extra that installs them; runs needing a missing one are skipped
+OPTIONAL_MODULES = {"cv2": "peers"}
 
 
 @dataclass(frozen=True)
@@ -105,25 +107,42 @@ def expand_runs(methods: dict[str, dict[str, Any]]) -> list[Run]:
     ------
     InputError
         On an unknown kind or a setting the method does not take.
+
+    Methods whose kind needs an optional module that is not installed (OpenCV for
+    ``opencv_mog2``/``opencv_knn``) are skipped, with one warning naming them all.
     """
     runs = []
+    missing: dict[str, list[str]] = {}
     for method, settings in methods.items():
         kind = settings.get("kind", method)
-        cls = method_class(kind)
+        try:
+            cls = method_class(kind)
+        except ModuleNotFoundError as exc:
+            if exc.name not in OPTIONAL_MODULES:
+                raise
+            missing.setdefault(exc.name, []).append(method)
+            continue
         params = {k: v for k, v in settings.items() if k not in PIPELINE_KEYS}
-        threshold = float(settings.get("threshold", cls.default_threshold))
-        sweep = tuple(settings.get("sweep", cls.default_sweep))
         ks = settings.get("n_components")
         ks_list: list[int | None] = [None] if ks is None else ([ks] if isinstance(ks, int) else list(dict.fromkeys(ks)))
         for k in ks_list:
             run_params = dict(params) if k is None else {**params, "n_components": k}
             try:
-                cls(**run_params)
+                instance = cls(**run_params)
             except (TypeError, ValueError) as exc:
                 raise InputError(f"config key methods.{method}: {exc}".splitlines()[0]) from None
+            threshold = float(settings.get("threshold", instance.default_threshold))
+            sweep = tuple(settings.get("sweep", instance.default_sweep))
             name = method if k is None else f"{method}_k{k}"
             sweep_spec = (float(sweep[0]), float(sweep[1]), int(sweep[2]))
             runs.append(Run(name, method, kind, k, run_params, threshold, sweep_spec))
+    for module, skipped in missing.items():
+        logger.warning(
+            "bgsub: skipping method(s) %s: Python module %r is not installed (pip install -e '.[%s]')",
+            ", ".join(skipped), module, OPTIONAL_MODULES[module],
+        )
+    if methods and not runs:
+        raise InputError("config key methods: no method can run (their optional modules are missing)")
     return runs
 
 
