@@ -1,0 +1,420 @@
+"""Pixel tiling: fit and score one sequence as bands of rows, each its own job, then gather.
+
+Every method of this project models each pixel on its own, so fitting and
+scoring a band of rows ``[r0, r1)`` gives exactly the rows of the untiled
+result. A tiled run is four steps (Snakemake rules in ``workflow/rules/tiles.smk``):
+
+1. :func:`fit_tile` fits rows ``[r0, r1)`` of the training frames -> tile model;
+2. :func:`gather_models` stitches tile models into the ``model.npz`` and
+   ``background.png`` an untiled :func:`bgsub.pipeline.fit` writes;
+3. :func:`score_tile` scores rows ``[r0, r1)`` of the test frames with the rows of
+   ``model.npz`` -> a strip of masks (bit-packed ``.npy``), the strip's sweep
+   histograms and per-frame confusion counts;
+4. :func:`gather_scores` stitches the strips into ``masks/bin%06d.png`` and sums
+   histograms and counts into the ``counts.npz`` an untiled :func:`bgsub.pipeline.score` writes.
+
+Steps that look across pixels (mask post-processing filters) must run after the
+gather. Kinds that cannot be tiled (OpenCV peers keep their model inside OpenCV)
+set the class attribute ``tileable = False`` or are listed in :data:`UNTILEABLE_KINDS`;
+the workflow runs them untiled.
+
+The module also estimates the memory and run time of each rule from the frame
+size, frame counts and the method (:func:`estimate_resources`), for cluster profiles.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from collections.abc import Sequence as SequenceABC
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bgsub.datasets import FrameSource
+from bgsub.errors import InputError
+from bgsub.io import atomic_path, write_image
+from bgsub.methods import make_method, method_class
+from bgsub.metrics import ThresholdSweep, confusion_counts
+from bgsub.models import load_model, save_model
+from bgsub.pipeline import open_split
+
+__all__ = [
+    "UNTILEABLE_KINDS",
+    "is_tileable",
+    "tile_bounds",
+    "read_rows",
+    "pixel_axis",
+    "slice_state",
+    "stitch_states",
+    "fit_tile",
+    "gather_models",
+    "score_tile",
+    "gather_scores",
+    "estimate_resources",
+]
+
+logger = logging.getLogger(__name__)
+
+UNTILEABLE_KINDS = frozenset({"opencv_mog2", "opencv_knn"})  # their state lives inside OpenCV objects
+
+
+def is_tileable(kind: str) -> bool:
+    """Whether runs of ``kind`` may be split into row tiles.
+
+    False for kinds in :data:`UNTILEABLE_KINDS` and for classes that declare
+    ``tileable = False``; True otherwise (every per-pixel method).
+
+    Examples
+    --------
+    >>> is_tileable("mean"), is_tileable("opencv_mog2")
+    (True, False)
+    """
+    if kind in UNTILEABLE_KINDS:
+        return False
+    return bool(getattr(method_class(kind), "tileable", True))
+
+
+def tile_bounds(height: int, tiles: int) -> list[tuple[int, int]]:
+    """Split ``height`` rows into ``tiles`` bands ``[r0, r1)`` of nearly equal height.
+
+    The first ``height % tiles`` bands have one row more (like ``numpy.array_split``).
+
+    Raises
+    ------
+    InputError
+        When there are more tiles than rows.
+
+    Examples
+    --------
+    >>> tile_bounds(10, 3)
+    [(0, 4), (4, 7), (7, 10)]
+    """
+    if tiles < 1:
+        raise InputError(f"config key tiles: must be at least 1, got {tiles}")
+    if tiles > height:
+        raise InputError(f"config key tiles: {tiles} tiles for frames {height} rows high; use at most {height}")
+    size, extra = divmod(height, tiles)
+    edges = [0]
+    for i in range(tiles):
+        edges.append(edges[-1] + size + (1 if i < extra else 0))
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def read_rows(
+    source: FrameSource, numbers: SequenceABC[int], rows: tuple[int, int], block_size: int = 64
+) -> NDArray[np.uint8]:
+    """Read rows ``[r0, r1)`` of the given frames, streaming, so memory holds only the band.
+
+    Returns
+    -------
+    frames : ndarray of shape (len(numbers), r1 - r0, W, C), uint8
+        In increasing frame order (``numbers`` must be increasing and unique).
+    """
+    numbers = list(numbers)
+    if numbers != sorted(set(numbers)):
+        raise ValueError("frame numbers must be increasing and unique")
+    r0, r1 = rows
+    _, w, c = source.frame_shape
+    out = np.empty((len(numbers), r1 - r0, w, c), np.uint8)
+    at = 0
+    for block_numbers, frames in source.iter_blocks(numbers, block_size):
+        out[at : at + len(block_numbers)] = frames[:, r0:r1]
+        at += len(block_numbers)
+    return out
+
+
+def pixel_axis(shape: tuple[int, ...], height: int, width: int) -> int | None:
+    """Axis ``p`` of a state array such that ``shape[p:p + 2] == (height, width)``; None if none.
+
+    State arrays keep the pixel grid as two consecutive axes, in front
+    (``means_ (H, W, K, C)``) or behind other axes (``weights (K, H, W)``).
+
+    Raises
+    ------
+    ValueError
+        When two positions match (the layout is ambiguous for this frame size).
+
+    Examples
+    --------
+    >>> pixel_axis((5, 3, 24, 32), 24, 32), pixel_axis((24, 32, 3), 24, 32), pixel_axis((), 24, 32)
+    (2, 0, None)
+    """
+    hits = [p for p in range(len(shape) - 1) if shape[p] == height and shape[p + 1] == width]
+    if len(hits) > 1:
+        raise ValueError(f"state array of shape {shape}: pixel grid ({height}, {width}) found at axes {hits}")
+    return hits[0] if hits else None
+
+
+def slice_state(state: dict[str, NDArray], height: int, width: int, rows: tuple[int, int]) -> dict[str, NDArray]:
+    """Rows ``[r0, r1)`` of every per-pixel array of a fitted state; other arrays unchanged."""
+    out = {}
+    for key, array in state.items():
+        p = pixel_axis(np.shape(array), height, width)
+        out[key] = array if p is None else np.ascontiguousarray(np.take(array, range(*rows), axis=p))
+    return out
+
+
+def stitch_states(
+    states: SequenceABC[dict[str, NDArray]], bounds: SequenceABC[tuple[int, int]], width: int
+) -> dict[str, NDArray]:
+    """Stitch the states of row tiles into the state of the whole frame.
+
+    Per-pixel arrays are concatenated along their row axis; arrays without a
+    pixel grid (counters, scalars) must be equal in every tile.
+
+    Raises
+    ------
+    ValueError
+        When tiles disagree on keys or layout, or a non-pixel array differs between tiles.
+    """
+    keys = list(states[0])
+    for state in states[1:]:
+        if list(state) != keys:
+            raise ValueError(f"tile states have different arrays: {keys} and {list(state)}")
+    out = {}
+    for key in keys:
+        arrays = [np.asarray(state[key]) for state in states]
+        axes = {pixel_axis(a.shape, r1 - r0, width) for a, (r0, r1) in zip(arrays, bounds)}
+        if len(axes) != 1:
+            raise ValueError(f"state array {key!r} has its pixel grid at different axes in different tiles")
+        axis = axes.pop()
+        if axis is None:
+            if any(not np.array_equal(a, arrays[0]) for a in arrays[1:]):
+                raise ValueError(f"state array {key!r} is not per-pixel and differs between tiles")
+            out[key] = arrays[0]
+        else:
+            out[key] = np.concatenate(arrays, axis=axis)
+    return out
+
+
+def _frame_shape(info: dict[str, Any]) -> list[int]:
+    return [info["height"], info["width"], info["channels"]]
+
+
+def fit_tile(
+    name: str, spec: dict[str, Any], split_path: Path, kind: str, params: dict[str, Any], *, tile: int,
+    tiles: int, model_path: Path, block_size: int = 64, root: Path = Path("."),
+) -> None:
+    """Fit rows of tile ``tile`` (of ``tiles``) on the training frames; write the tile model."""
+    sequence, info = open_split(name, spec, split_path, root)
+    rows = tile_bounds(info["height"], tiles)[tile]
+    frames = read_rows(sequence.source, info["train_frames"], rows, block_size)
+    method = make_method(kind, **params)
+    logger.info("%s: fitting %s rows %d-%d on %d frames", name, kind, rows[0], rows[1], len(frames))
+    method.fit(frames)
+    save_model(model_path, method, extra={"frame_shape": _frame_shape(info), "rows": list(rows)})
+
+
+def gather_models(
+    split_path: Path, model_paths: SequenceABC[Path], *, kind: str, params: dict[str, Any], model_path: Path,
+    background_path: Path,
+) -> None:
+    """Stitch tile models into ``model.npz`` and ``background.png``, as an untiled fit writes them."""
+    import json
+
+    info = json.loads(Path(split_path).read_text())
+    bounds = tile_bounds(info["height"], len(model_paths))
+    states = []
+    for path, rows in zip(model_paths, bounds):
+        tile_method = load_model(
+            path, expect_kind=kind, expect_params=make_method(kind, **params).get_params(),
+            expect_extra={"frame_shape": _frame_shape(info), "rows": list(rows)},
+        )
+        states.append(tile_method.get_state())
+    method = make_method(kind, **params).set_state(stitch_states(states, bounds, info["width"]))
+    save_model(model_path, method, extra={"frame_shape": _frame_shape(info)})
+    background = method.background_image()
+    if background is None:  # as bgsub.pipeline.fit: a method without a background image shows grey
+        background = np.full(_frame_shape(info), 127, np.uint8)
+    write_image(background_path, background.squeeze(-1) if background.shape[-1] == 1 else background)
+
+
+def score_tile(
+    name: str, spec: dict[str, Any], split_path: Path, model_path: Path, *, kind: str, params: dict[str, Any],
+    tile: int, tiles: int, threshold: float, thresholds: NDArray, strip_path: Path, counts_path: Path,
+    block_size: int = 64, root: Path = Path("."),
+) -> None:
+    """Score rows of tile ``tile`` of the test frames with those rows of ``model.npz``.
+
+    Writes ``strip_path``: the strip's masks, ``(T_test, r1 - r0, ceil(W / 8))`` uint8,
+    bit-packed along the width (``numpy.packbits``), one row per test frame in order;
+    and ``counts_path``: the strip's sweep histograms and per-frame confusion counts
+    (the layout of the ``counts.npz`` of :func:`bgsub.pipeline.score`, plus ``rows``).
+    """
+    if not np.isfinite(threshold) or not np.all(np.isfinite(thresholds)):
+        raise InputError(f"{Path(strip_path).parent}: threshold and sweep must be finite numbers, got {threshold}")
+    sequence, info = open_split(name, spec, split_path, root)
+    h, w = info["height"], info["width"]
+    r0, r1 = rows = tile_bounds(h, tiles)[tile]
+    full = load_model(model_path, expect_kind=kind, expect_params=make_method(kind, **params).get_params(),
+                      expect_extra={"frame_shape": _frame_shape(info)})
+    method = make_method(kind, **params).set_state(slice_state(full.get_state(), h, w, rows))
+    del full
+    roi = None if sequence.roi is None else sequence.roi[r0:r1]
+    scored = set(info["scored_frames"])
+    sweep = ThresholdSweep(thresholds)
+    threshold32 = np.float32(threshold)
+    test_numbers = sequence.test_numbers()
+    per_frame: list[tuple[int, int, int, int, int]] = []
+    tmp = atomic_path(Path(strip_path))
+    try:
+        strips = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.uint8, shape=(len(test_numbers), r1 - r0, (w + 7) // 8)
+        )
+        at = 0
+        for numbers, frames in sequence.source.iter_blocks(test_numbers, block_size):
+            scores = method.foreground_scores(np.ascontiguousarray(frames[:, r0:r1]))
+            if not np.all(np.isfinite(scores)):
+                raise RuntimeError(f"{kind} produced non-finite scores on {name} rows {r0}-{r1}")
+            masks = scores > threshold32
+            strips[at : at + len(numbers)] = np.packbits(masks, axis=-1)
+            at += len(numbers)
+            for number, mask, frame_scores in zip(numbers, masks, scores):
+                if number in scored:
+                    labels = sequence.labels(number)[r0:r1]
+                    sweep.update(frame_scores, labels, roi)
+                    per_frame.append((number, *confusion_counts(mask, labels, roi)))
+        strips.flush()
+        del strips
+        os.replace(tmp, strip_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _write_counts(counts_path, sweep, threshold32, np.array(per_frame, np.int64).reshape(-1, 5), rows=rows)
+
+
+def _write_counts(path: Path, sweep: ThresholdSweep, threshold: np.float32, frames: NDArray[np.int64],
+                  rows: tuple[int, int] | None = None) -> None:
+    """Write counts in the layout of :func:`bgsub.pipeline.score` (plus ``rows`` for a strip)."""
+    extra = {} if rows is None else {"rows": np.array(rows, np.int64)}
+    tmp = atomic_path(Path(path))
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh, thresholds=sweep.thresholds, positive_hist=sweep.positive_hist,
+                negative_hist=sweep.negative_hist, threshold=np.float32(threshold), frames=frames, **extra,
+            )
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def gather_scores(
+    split_path: Path, strip_paths: SequenceABC[Path], counts_paths: SequenceABC[Path], *, masks_dir: Path,
+    counts_path: Path,
+) -> None:
+    """Stitch mask strips into ``masks/bin%06d.png`` and sum the strips' counts into ``counts.npz``.
+
+    The outputs are those of an untiled :func:`bgsub.pipeline.score`: the same
+    PNG bytes, the same histograms and per-frame counts.
+    """
+    import json
+
+    info = json.loads(Path(split_path).read_text())
+    h, w = info["height"], info["width"]
+    bounds = tile_bounds(h, len(strip_paths))
+    sweep: ThresholdSweep | None = None
+    threshold = frames = None
+    for path, rows in zip(counts_paths, bounds):
+        with np.load(path, allow_pickle=False) as data:
+            if tuple(data["rows"].tolist()) != rows:
+                raise ValueError(f"{path} holds rows {data['rows'].tolist()}, expected {list(rows)}")
+            if sweep is None:
+                sweep, threshold, frames = ThresholdSweep(data["thresholds"]), data["threshold"], data["frames"].copy()
+            elif data["threshold"] != threshold or not np.array_equal(data["frames"][:, 0], frames[:, 0]):
+                raise ValueError(f"{path}: strips were scored with other thresholds or frames")
+            else:
+                frames[:, 1:] += data["frames"][:, 1:]
+            part = ThresholdSweep(data["thresholds"])
+            part.positive_hist[:], part.negative_hist[:] = data["positive_hist"], data["negative_hist"]
+            sweep.merge(part)
+    assert sweep is not None and frames is not None and threshold is not None
+    strips = [np.load(p, mmap_mode="r") for p in strip_paths]
+    first, last = info["test"]
+    masks_dir = Path(masks_dir)
+    tmp_dir = masks_dir.with_name(f".{masks_dir.name}.tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    for t, number in enumerate(range(first, last + 1)):
+        packed = np.concatenate([strip[t] for strip in strips], axis=0)
+        mask = np.unpackbits(packed, axis=-1, count=w).astype(bool)
+        write_image(tmp_dir / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
+    del strips
+    shutil.rmtree(masks_dir, ignore_errors=True)
+    os.replace(tmp_dir, masks_dir)
+    _write_counts(counts_path, sweep, threshold, frames)
+
+
+# Measured costs, one core (Snakemake benchmark files of a tiles: 4 run on a 240x320 synthetic scene, 100 train and
+# 100 test frames, on this project's 2-core machine; README "Scale-out"). Seconds per pixel x frame.
+_GMM_FIT_PER_COMPONENT = 1.7e-6  # EM (kmeans init, full covariance), per component
+_GMM_SCORE_PER_COMPONENT = 1.2e-6  # Mahalanobis distances, per component
+_IMAGE_PER_PIXEL_FRAME = 3e-8  # mean/median fit and score, beyond reading the frames
+_DECODE_PER_PIXEL = 2.5e-7  # reading a frame (PNG/JPEG decode, labels), per pixel of the whole frame
+
+
+def estimate_resources(
+    step: str, *, height: int, width: int, channels: int = 3, n_train: int, n_test: int, kind: str,
+    n_components: int | None = None, tiles: int = 1, block_size: int = 64, attempt: int = 1,
+) -> dict[str, int]:
+    """Memory (MB) and run time (minutes) a rule's job asks a cluster for.
+
+    Parameters
+    ----------
+    step : {"fit", "score", "gather"}
+        ``fit`` and ``score`` are per tile when ``tiles > 1`` (the whole frame otherwise);
+        ``gather`` stitches the tiles of one run.
+    height, width, channels : int
+        Frame size (from ``split.json``).
+    n_train, n_test : int
+        Training frames used (after ``max_train_frames``) and test frames.
+    kind, n_components :
+        The method; GMM state and time grow with ``n_components``.
+    tiles, block_size : int
+    attempt : int
+        Snakemake's attempt number; memory and time double on each retry.
+
+    Returns
+    -------
+    dict
+        ``{"mem_mb": int, "runtime": int}``, with a 500 MB floor for the Python
+        process and 5 minutes for start-up and queueing slack.
+
+    Examples
+    --------
+    >>> estimate_resources("fit", height=240, width=320, n_train=500, n_test=1000, kind="mean")
+    {'mem_mb': 833, 'runtime': 6}
+    """
+    k = n_components or 1
+    rows = math.ceil(height / tiles) if step in ("fit", "score") else height
+    pixels = rows * width
+    per_pixel_state = 4 * channels * (k * (2 + channels) if kind.startswith(("gmm", "online")) else 1)
+    state_mb = pixels * per_pixel_state / 2**20
+    full_frame_mb = height * width * channels / 2**20
+    if step == "fit":
+        frames_mb = n_train * pixels * channels / 2**20
+        work_mb = frames_mb * (2 if kind == "mean" else 9)  # float64 sums / float64 EM chunks
+        seconds = n_train * height * width * _DECODE_PER_PIXEL + n_train * pixels * (
+            _GMM_FIT_PER_COMPONENT * k if kind.startswith(("gmm", "online")) else _IMAGE_PER_PIXEL_FRAME
+        )
+    elif step == "score":
+        frames_mb = block_size * full_frame_mb  # a block of whole frames is decoded, then cut to the band
+        work_mb = block_size * pixels * (4 * 4 * max(k, 1)) / 2**20  # float32 scores and per-component terms
+        seconds = n_test * height * width * _DECODE_PER_PIXEL + n_test * pixels * (
+            _GMM_SCORE_PER_COMPONENT * k if kind.startswith(("gmm", "online")) else _IMAGE_PER_PIXEL_FRAME
+        )
+    elif step == "gather":
+        frames_mb = full_frame_mb * 2
+        work_mb = 2 * state_mb * (1 + 1 / max(tiles, 1))
+        seconds = n_test * height * width * 3e-8  # PNG encoding of every mask
+    else:
+        raise ValueError(f"step must be fit, score or gather, got {step!r}")
+    mem_mb = 500 + frames_mb + work_mb + 3 * state_mb
+    runtime = 5 + 2 * seconds / 60
+    return {"mem_mb": int(math.ceil(mem_mb)) * attempt, "runtime": int(math.ceil(runtime)) * attempt}

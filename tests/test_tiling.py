@@ -1,0 +1,217 @@
+"""Pixel tiling: a run fitted and scored as bands of rows equals the untiled run, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bgsub import pipeline
+from bgsub.errors import InputError
+from bgsub.methods import METHOD_KINDS, method_class
+from bgsub.models import load_model
+from bgsub.tiling import (
+    estimate_resources,
+    fit_tile,
+    gather_models,
+    gather_scores,
+    is_tileable,
+    pixel_axis,
+    score_tile,
+    slice_state,
+    stitch_states,
+    tile_bounds,
+)
+from tests.conftest import run_snakemake
+
+# small, fast settings per kind; kinds absent here run with their defaults
+FAST_PARAMS = {
+    "gmm": {"n_components": 2},
+    "gmm_background": {"n_components": 2},
+    "online_gmm": {},
+}
+
+
+def _tileable_kinds() -> list:
+    kinds = []
+    for kind in METHOD_KINDS:
+        try:
+            method_class(kind)
+        except (ImportError, AttributeError) as exc:
+            kinds.append(pytest.param(kind, marks=pytest.mark.skip(reason=f"{kind} does not import: {exc}")))
+            continue
+        if not is_tileable(kind):
+            reason = f"{kind} cannot be tiled (is_tileable is False)"
+            kinds.append(pytest.param(kind, marks=pytest.mark.skip(reason=reason)))
+            continue
+        kinds.append(kind)
+    return kinds
+
+
+@given(height=st.integers(1, 300), tiles=st.integers(1, 300))
+def test_tile_bounds_cover_rows_once_in_near_equal_bands(height: int, tiles: int):
+    if tiles > height:
+        with pytest.raises(InputError, match="config key tiles"):
+            tile_bounds(height, tiles)
+        return
+    bounds = tile_bounds(height, tiles)
+    assert len(bounds) == tiles
+    assert bounds[0][0] == 0 and bounds[-1][1] == height
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    sizes = [r1 - r0 for r0, r1 in bounds]
+    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+    assert sizes == [len(part) for part in np.array_split(np.arange(height), tiles)]
+
+
+def test_stitch_inverts_slice_for_every_layout():
+    rng = np.random.default_rng(0)
+    h, w = 10, 7
+    state = {
+        "front": rng.random((h, w, 3, 3)).astype(np.float32),  # (H, W, K, C) like the batch GMM
+        "behind": rng.random((4, 3, h, w)).astype(np.float32),  # (K, C, H, W) like the online GMM
+        "grid": rng.integers(0, 9, (h, w)).astype(np.uint8),
+        "count": np.array(17, np.int64),  # no pixel grid: the same in every tile
+    }
+    bounds = tile_bounds(h, 3)
+    tiles = [slice_state(state, h, w, rows) for rows in bounds]
+    assert tiles[0]["behind"].shape == (4, 3, 4, w) and tiles[2]["front"].shape == (3, w, 3, 3)
+    stitched = stitch_states(tiles, bounds, w)
+    assert stitched.keys() == state.keys()
+    for key in state:
+        np.testing.assert_array_equal(stitched[key], state[key])
+    tiles[1]["count"] = np.array(18, np.int64)
+    with pytest.raises(ValueError, match="'count' is not per-pixel"):
+        stitch_states(tiles, bounds, w)
+    assert pixel_axis((4, 4), 4, 4) == 0
+    with pytest.raises(ValueError, match="found at axes"):
+        pixel_axis((4, 4, 4), 4, 4)
+
+
+def _split(folder: Path, out: Path) -> tuple[dict, Path]:
+    spec = {"path": str(folder)}
+    split_path = out / "split.json"
+    pipeline.split("tiny", spec, split_path, max_train_frames=500)
+    return spec, split_path
+
+
+def _untiled(spec, split_path, kind, params, thresholds, out: Path) -> Path:
+    run = out / "untiled"
+    pipeline.fit("tiny", spec, split_path, kind, params, run / "model.npz", run / "background.png")
+    pipeline.score("tiny", spec, split_path, run / "model.npz", kind=kind, params=params, threshold=20.0,
+                   thresholds=thresholds, masks_dir=run / "masks", counts_path=run / "counts.npz", block_size=4)
+    return run
+
+
+def _tiled(spec, split_path, kind, params, thresholds, out: Path, tiles: int) -> Path:
+    run = out / f"tiled{tiles}"
+    tile_dir = run / "tiles"
+    tile_dir.mkdir(parents=True)
+    models = [tile_dir / f"{i}.model.npz" for i in range(tiles)]
+    for i, path in enumerate(models):
+        fit_tile("tiny", spec, split_path, kind, params, tile=i, tiles=tiles, model_path=path, block_size=7)
+    gather_models(split_path, models, kind=kind, params=params, model_path=run / "model.npz",
+                  background_path=run / "background.png")
+    strips = [tile_dir / f"{i}.masks.npy" for i in range(tiles)]
+    counts = [tile_dir / f"{i}.counts.npz" for i in range(tiles)]
+    for i in range(tiles):
+        score_tile("tiny", spec, split_path, run / "model.npz", kind=kind, params=params, tile=i, tiles=tiles,
+                   threshold=20.0, thresholds=thresholds, strip_path=strips[i], counts_path=counts[i], block_size=3)
+    gather_scores(split_path, strips, counts, masks_dir=run / "masks", counts_path=run / "counts.npz")
+    return run
+
+
+def _model_arrays(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.mark.parametrize("kind", _tileable_kinds())
+def test_tiled_run_equals_untiled_run(tmp_path: Path, tiny_cdnet: Path, kind: str):
+    params = FAST_PARAMS.get(kind, {})
+    # a spatial ROI that cuts through the tiles, so strips count only their own part of it
+    roi = np.zeros((24, 32), np.uint8)
+    roi[3:20, 5:30] = 255
+    import imageio.v3 as iio
+
+    iio.imwrite(tiny_cdnet / "ROI.bmp", roi)
+    spec, split_path = _split(tiny_cdnet, tmp_path)
+    thresholds = np.unique(np.concatenate([np.linspace(0, 100, 21), [20.0]]).astype(np.float32))
+    reference = _untiled(spec, split_path, kind, params, thresholds, tmp_path)
+    for tiles in (2, 5):  # 24 rows: bands of 12, and of 5/5/5/5/4
+        run = _tiled(spec, split_path, kind, params, thresholds, tmp_path, tiles)
+        want, have = _model_arrays(reference / "model.npz"), _model_arrays(run / "model.npz")
+        assert want.keys() == have.keys()
+        for key in want:  # the metadata (kind, settings, frame size) and every state array
+            np.testing.assert_array_equal(have[key], want[key], err_msg=key)
+        assert (run / "background.png").read_bytes() == (reference / "background.png").read_bytes()
+        names = sorted(p.name for p in (reference / "masks").iterdir())
+        assert names == sorted(p.name for p in (run / "masks").iterdir()) and len(names) == 10
+        for name in names:
+            assert (run / "masks" / name).read_bytes() == (reference / "masks" / name).read_bytes(), name
+        want, have = _model_arrays(reference / "counts.npz"), _model_arrays(run / "counts.npz")
+        assert want.keys() == have.keys()
+        for key in want:
+            np.testing.assert_array_equal(have[key], want[key], err_msg=key)
+            assert have[key].dtype == want[key].dtype
+        assert have["frames"][:, 1:].sum() > 0 and have["positive_hist"].sum() > 0  # something was counted
+        load_model(run / "model.npz", expect_kind=kind)
+
+
+def test_workflow_routes_tiled_runs_and_matches_untiled_steps(tmp_path: Path):
+    """Snakemake with tiles: 2 uses the tile rules, and its outputs equal untiled pipeline steps."""
+    tiny = {"height": 24, "width": 32, "n_train": 20, "n_test": 8, "n_objects": 3}
+    config = {
+        "datasets": {"dyn": {"synthetic": {"scene": "dynamic", "seed": 1, **tiny}}},
+        "methods": {"mean": {"threshold": 30, "sweep": [0, 150, 16]}},
+        "tiles": 2,
+    }
+    work = tmp_path / "work"
+    done = run_snakemake(work, config, "results/summary.csv")
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = re.findall(r"\(Rule: (\w+)\)", done.stderr + done.stdout)
+    assert jobs.count("fit_tile") == 2 and jobs.count("score_tile") == 2
+    assert "fit" not in jobs and "score" not in jobs
+    assert not list((work / "results" / "dyn" / "mean").glob("tiles2/*/*"))  # tile files are temporary
+
+    spec = {"path": str(work / "resources" / "synthetic" / "dyn")}
+    split_path = work / "results" / "dyn" / "split.json"
+    run = {"name": "mean", "method": "mean", "n_components": None, "threshold": 30.0}
+    ref = tmp_path / "ref"
+    thresholds = np.unique(np.concatenate([np.linspace(0, 150, 16), [30.0]]).astype(np.float32))
+    pipeline.fit("dyn", spec, split_path, "mean", {}, ref / "model.npz", ref / "background.png")
+    pipeline.score("dyn", spec, split_path, ref / "model.npz", kind="mean", params={}, threshold=30.0,
+                   thresholds=thresholds, masks_dir=ref / "masks", counts_path=ref / "counts.npz")
+    pipeline.evaluate("dyn", [run], [ref / "counts.npz"], ref / "sweep.csv", ref / "summary.csv", ref / "frames.csv")
+    tiled = work / "results" / "dyn"
+    assert (tiled / "summary.csv").read_bytes() == (ref / "summary.csv").read_bytes()
+    assert (tiled / "sweep.csv").read_bytes() == (ref / "sweep.csv").read_bytes()
+    for mask in sorted((ref / "masks").iterdir()):
+        assert (tiled / "mean" / "masks" / mask.name).read_bytes() == mask.read_bytes()
+
+
+
+def test_resources_grow_with_frame_size_and_components_and_shrink_with_tiles():
+    base = {"height": 576, "width": 720, "n_train": 500, "n_test": 7000}
+    small = estimate_resources("fit", **{**base, "height": 240, "width": 320}, kind="gmm", n_components=3)
+    big = estimate_resources("fit", **base, kind="gmm", n_components=3)
+    more_k = estimate_resources("fit", **base, kind="gmm", n_components=5)
+    tiled = estimate_resources("fit", **base, kind="gmm", n_components=3, tiles=8)
+    retry = estimate_resources("fit", **base, kind="gmm", n_components=3, attempt=2)
+    assert small["mem_mb"] < big["mem_mb"] < more_k["mem_mb"]
+    assert small["runtime"] < big["runtime"] < more_k["runtime"]
+    assert tiled["mem_mb"] < big["mem_mb"] and tiled["runtime"] < big["runtime"]
+    assert retry == {"mem_mb": 2 * big["mem_mb"], "runtime": 2 * big["runtime"]}
+    # the training frames of one tile must fit in the request with room for float64 work arrays
+    frames_mb = 500 * 576 * 720 * 3 / 2**20
+    assert big["mem_mb"] > 3 * frames_mb and tiled["mem_mb"] > 3 * frames_mb / 8
+
+
+def test_split_json_matches_what_estimates_read(tmp_path: Path, tiny_cdnet: Path):
+    _, split_path = _split(tiny_cdnet, tmp_path)
+    info = json.loads(split_path.read_text())
+    assert {"height", "width", "channels", "train_frames", "test"} <= info.keys()

@@ -1,0 +1,6 @@
+from bgsub.pipeline import run_step
+from bgsub.tiling import gather_models
+
+p, out = snakemake.params, snakemake.output
+run_step(gather_models, snakemake.input.split, list(snakemake.input.models), kind=p.kind, params=dict(p.params),
+         model_path=out.model, background_path=out.background, log=snakemake.log[0])
