@@ -2,13 +2,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test,peers
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+EXTRAS ?= test,peers,fast
 comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 CORES ?= all
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 
-.PHONY: run test figures lint clean
+.PHONY: run resume test report figures lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,15 +18,36 @@ $(STAMP): pyproject.toml
 
 ## run the whole experiment (config.yaml; add ARGS="--configfile config/cdnet.yaml" for an overlay)
 run: $(STAMP)
+	@$(MAKE) --no-print-directory resume
+
+## the same without the venv bootstrap. A run that was killed resumes: incomplete jobs rerun, and Snakemake's
+## stale lock is removed, which is safe because `flock` (a kernel lock, released when its holder dies) lets
+## only one `make run` at a time into this folder.
+FLOCK := $(shell command -v flock 2>/dev/null)
+RUN_LOCK := .snakemake/make-run.lock
+resume:
+ifdef FLOCK
+	@mkdir -p .snakemake
+	@$(FLOCK) -n -E 75 $(RUN_LOCK) sh -c '$(BIN)/snakemake --unlock $(ARGS) >/dev/null 2>&1; exec $(SNAKEMAKE) $(ARGS)' \
+	  || { s=$$?; [ $$s -ne 75 ] || echo "bgsub: error: another 'make run' is running in $$(pwd)" >&2; exit $$s; }
+else
 	$(SNAKEMAKE) $(ARGS)
+endif
 
 ## run the tests
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## redraw figures from stored metrics and masks (no refitting)
+## run the experiment, then write Snakemake's report: results/report.html (same ARGS as `make run`)
+##   the real sequences and OpenCV peers too: make report ARGS="--configfile config/cdnet.yaml"
+report: $(STAMP)
+	@$(MAKE) --no-print-directory resume
+	$(BIN)/snakemake --report results/report.html $(ARGS)
+
+## redraw figures, tables and the report from stored metrics and masks (forces the figure_*/report_* rules only)
 figures: $(STAMP)
-	$(SNAKEMAKE) --forcerun $$($(BIN)/snakemake --list-rules $(ARGS) 2>/dev/null | grep -E "^(figure_|report)") $(ARGS)
+	$(SNAKEMAKE) --forcerun $$($(BIN)/snakemake --list-rules $(ARGS) 2>/dev/null | grep -E "^(figure|report)_") $(ARGS)
+	$(BIN)/snakemake --report results/report.html $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bgsub tests benchmarks workflow/scripts
@@ -34,3 +55,29 @@ lint: $(STAMP)
 
 clean:
 	rm -rf results resources .snakemake
+
+## SLURM (README "Scale-out"). The `slurm` extra adds snakemake-executor-plugin-slurm.
+SLURM_STAMP := $(VENV)/.installed-slurm
+SLURM_STATE ?= /tmp/bgsub-slurm
+.PHONY: slurm-test slurm-run slurm-start slurm-stop
+
+$(SLURM_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[test,peers,slurm]'
+	@touch $@
+
+## start a one-node SLURM cluster here (root; apt-get installs slurm-wlm/munge), run the tiled pipeline through it,
+## stop the cluster, compare results/summary.csv and masks with a local untiled run. Skips (exit 0) with the reason
+## when the cluster cannot start.
+slurm-test: $(SLURM_STAMP)
+	BGSUB_SLURM=1 BGSUB_SLURM_INSTALL=1 $(BIN)/python -m pytest -p no:cacheprovider -rs -s tests/test_slurm.py $(PYTEST_ARGS)
+
+## run the experiment on a SLURM cluster (profiles/slurm; set your partition there or in ARGS)
+slurm-run: $(SLURM_STAMP)
+	$(BIN)/snakemake --workflow-profile profiles/slurm $(ARGS)
+
+## start / stop the local one-node cluster by hand (then: make slurm-run ARGS="--workflow-profile profiles/slurm-local")
+slurm-start:
+	BGSUB_SLURM_INSTALL=1 scripts/slurm/start.sh $(SLURM_STATE)
+slurm-stop:
+	scripts/slurm/stop.sh $(SLURM_STATE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,10 @@ def validate_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> 
                 if "default" in spec:
                     config[key].setdefault(inner, spec["default"])
     for name, settings in config["methods"].items():
+        for key in ("threshold", "sweep"):  # JSON Schema lets NaN and infinity through as numbers
+            values = settings.get(key, [])
+            if not all(math.isfinite(v) for v in (values if isinstance(values, list) else [values])):
+                raise InputError(f"config key methods.{name}.{key}: must be finite numbers, got {values!r}")
         sweep = settings.get("sweep")
         if sweep is not None and sweep[1] <= sweep[0]:
             raise InputError(f"config key methods.{name}.sweep: stop ({sweep[1]}) must be above start ({sweep[0]})")

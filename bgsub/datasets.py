@@ -19,12 +19,24 @@ from collections.abc import Sequence as SequenceABC
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bgsub.errors import InputError
-from bgsub.io import VIDEO_SUFFIXES, image_size, iter_video, list_images, read_image, read_labels
+from bgsub.io import (
+    VIDEO_SUFFIXES,
+    conversion_note,
+    decode_image,
+    image_size,
+    iter_video,
+    list_images,
+    read_image,
+    read_labels,
+    to_uint8_frame,
+    video_length_hint,
+)
 
 __all__ = [
     "FrameSource",
@@ -58,26 +70,50 @@ class FrameSource:
     def read(self, numbers: SequenceABC[int]) -> NDArray[np.uint8]:
         """Return frames ``(len(numbers), H, W, C)`` uint8 for 1-based frame numbers, in the order given."""
         numbers = list(numbers)
+        self._check_numbers(numbers)
         out = np.empty((len(numbers), *self.frame_shape), np.uint8)
-        position = {n: i for i, n in enumerate(numbers)}
-        for n, frame in self._iter(sorted(set(numbers))):
-            out[position[n]] = frame
+        positions: dict[int, list[int]] = {}
+        for i, n in enumerate(numbers):
+            positions.setdefault(n, []).append(i)
+        wanted = sorted(positions)
+        delivered = 0
+        for n, frame in self._iter(wanted):
+            out[positions[n]] = frame
+            delivered += 1
+        self._check_delivered(wanted, delivered)
         return out
 
     def iter_blocks(
         self, numbers: SequenceABC[int], block_size: int = 64
     ) -> Iterator[tuple[list[int], NDArray[np.uint8]]]:
         """Yield ``(frame numbers, frames (B, H, W, C))`` in increasing frame order, ``B <= block_size``."""
+        wanted = sorted(set(numbers))
+        self._check_numbers(wanted)
         block_numbers: list[int] = []
         block = np.empty((block_size, *self.frame_shape), np.uint8)
-        for n, frame in self._iter(sorted(set(numbers))):
+        delivered = 0
+        for n, frame in self._iter(wanted):
+            delivered += 1
             block[len(block_numbers)] = frame
             block_numbers.append(n)
             if len(block_numbers) == block_size:
                 yield block_numbers, block[: len(block_numbers)].copy()
                 block_numbers = []
+        self._check_delivered(wanted, delivered)
         if block_numbers:
             yield block_numbers, block[: len(block_numbers)].copy()
+
+    def _check_numbers(self, numbers: SequenceABC[int]) -> None:
+        bad = [n for n in numbers if not 1 <= n <= self.n_frames]
+        if bad:
+            raise InputError(f"{self.description}: frame {bad[0]} asked for, but frames are 1-{self.n_frames}")
+
+    def _check_delivered(self, wanted: list[int], delivered: int) -> None:
+        if delivered != len(wanted):  # the file changed or ended early since it was opened
+            raise InputError(
+                f"{self.description}: ended before frame {wanted[delivered]} (expected {self.n_frames} frames); "
+                "the file is truncated or changed since it was opened"
+            )
 
     def _iter(self, numbers: list[int]) -> Iterator[tuple[int, NDArray[np.uint8]]]:
         raise NotImplementedError
@@ -101,8 +137,10 @@ class ImageFolderSource(FrameSource):
         self.files = files
         self.description = description
         self.n_frames = len(files)
-        first = read_image(files[0])
-        self.frame_shape = first.shape  # type: ignore[assignment]
+        raw = decode_image(files[0])
+        if note := conversion_note(raw):
+            logger.info("%s: %s (as in %s)", description, note, files[0].name)
+        self.frame_shape = to_uint8_frame(raw, files[0]).shape  # type: ignore[assignment]
 
     def check_sizes(self) -> None:
         """Check that every file has the size of the first, reading headers only."""
@@ -122,12 +160,35 @@ class VideoSource(FrameSource):
     """Frames decoded from a video file or animated GIF, streamed in order.
 
     Opening decodes the file once to count its frames and check their sizes, so
-    a truncated or corrupt file is reported before any result is written.
+    a truncated or corrupt file is reported before any result is written. A
+    video that decodes to clearly fewer frames than its header promises is
+    refused. When ``n_frames`` and ``frame_shape`` are already known (from the
+    split, which counted them), the counting pass is skipped; frames are still
+    checked as they are read.
+
+    Parameters
+    ----------
+    path : Path
+    n_frames : int, optional
+    frame_shape : tuple of int, optional
+        ``(H, W, C)``; give both or neither.
     """
 
-    def __init__(self, path: Path):
+    #: decoded frames may fall short of the header's duration x fps by this fraction (rounding, VFR) ...
+    LENGTH_TOLERANCE = 0.02
+    #: ... or by this many frames, whichever is larger
+    LENGTH_SLACK = 2
+
+    def __init__(
+        self, path: Path, *, n_frames: int | None = None, frame_shape: tuple[int, int, int] | None = None
+    ):
         self.path = Path(path)
         self.description = str(path)
+        if n_frames is not None and frame_shape is not None:
+            if not self.path.exists():
+                raise InputError(f"{self.path}: file not found")
+            self.n_frames, self.frame_shape = int(n_frames), tuple(frame_shape)  # type: ignore[assignment]
+            return
         n = 0
         shape = None
         for frame in iter_video(self.path):
@@ -138,18 +199,26 @@ class VideoSource(FrameSource):
             n += 1
         if n == 0 or shape is None:
             raise InputError(f"{self.path}: video has no frames")
+        expected = video_length_hint(self.path)
+        if expected is not None and expected - n > max(self.LENGTH_SLACK, self.LENGTH_TOLERANCE * expected):
+            raise InputError(
+                f"{self.path}: only {n} frames decode but the header promises about {expected}; "
+                "the file looks truncated or corrupt"
+            )
         self.n_frames = n
 
     def _iter(self, numbers: list[int]) -> Iterator[tuple[int, NDArray[np.uint8]]]:
         wanted = iter(numbers)
         target = next(wanted, None)
+        if target is None:
+            return
         with closing(iter_video(self.path)) as frames:
             for i, frame in enumerate(frames, start=1):
-                if target is None:
-                    return
                 if i == target:
                     yield i, self._check_frame(frame, f"{self.path} frame {i}")
                     target = next(wanted, None)
+                    if target is None:
+                        return
 
 
 @dataclass
@@ -308,7 +377,9 @@ def _check_range(value: object, key: str, n_frames: int) -> tuple[int, int]:
     return first, last
 
 
-def open_sequence(name: str, spec: dict, *, root: Path = Path(".")) -> Sequence:
+def open_sequence(
+    name: str, spec: dict, *, root: Path = Path("."), known: dict[str, Any] | None = None
+) -> Sequence:
     """Open the sequence a ``datasets:`` entry of the config describes.
 
     Parameters
@@ -321,6 +392,10 @@ def open_sequence(name: str, spec: dict, *, root: Path = Path(".")) -> Sequence:
         pipeline generated before this is called (``spec["path"]`` set).
     root : Path
         Folder that relative paths are relative to.
+    known : dict, optional
+        ``n_frames``, ``height``, ``width``, ``channels`` of the sequence as the split
+        recorded them (``split.json``): a video is then not decoded once more to count
+        its frames.
 
     Returns
     -------
@@ -346,7 +421,11 @@ def open_sequence(name: str, spec: dict, *, root: Path = Path(".")) -> Sequence:
     elif path.is_dir():
         source = ImageFolderSource(list_images(path), str(path))
     elif path.suffix.lower() in VIDEO_SUFFIXES:
-        source = VideoSource(path)
+        if known is not None:
+            shape = (int(known["height"]), int(known["width"]), int(known["channels"]))
+            source = VideoSource(path, n_frames=int(known["n_frames"]), frame_shape=shape)
+        else:
+            source = VideoSource(path)
     else:
         raise InputError(f"{path}: not a folder and not a video file ({', '.join(VIDEO_SUFFIXES)})")
 

@@ -22,10 +22,14 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "list_images",
+    "decode_image",
+    "to_uint8_frame",
     "read_image",
     "read_labels",
     "image_size",
     "iter_video",
+    "video_length_hint",
+    "conversion_note",
     "write_image",
     "atomic_path",
 ]
@@ -34,6 +38,12 @@ logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".m4v")
+
+
+def _reason(exc: BaseException) -> str:
+    """``Type: first line of the message`` of an exception, for one-line errors."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -69,17 +79,42 @@ def to_uint8_frame(image: NDArray, source: str | Path) -> NDArray[np.uint8]:
     return np.ascontiguousarray(image)
 
 
-def read_image(path: Path) -> NDArray[np.uint8]:
-    """Read one image file as ``(H, W, C)`` uint8."""
+def conversion_note(image: NDArray) -> str | None:
+    """Say what :func:`to_uint8_frame` changes in a decoded image (for the log), or None.
+
+    Examples
+    --------
+    >>> conversion_note(np.zeros((2, 2, 4), np.uint8))
+    'alpha channel dropped'
+    >>> conversion_note(np.zeros((2, 2), np.uint16))
+    '16-bit values scaled to 8 bits'
+    >>> conversion_note(np.zeros((2, 2, 3), np.uint8)) is None
+    True
+    """
+    notes = []
+    if image.ndim == 3 and image.shape[2] in (2, 4):
+        notes.append("alpha channel dropped")
+    if image.dtype == np.uint16:
+        notes.append("16-bit values scaled to 8 bits")
+    return ", ".join(notes) or None
+
+
+def decode_image(path: Path) -> NDArray:
+    """Decode one image file as stored (any dtype and channel count); see :func:`read_image`."""
     try:
         image = iio.imread(path)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except Exception as exc:  # imageio raises many kinds on corrupt data
-        raise InputError(f"{path}: cannot read image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise InputError(f"{path}: cannot read image ({_reason(exc)})") from None
     if image.ndim == 4:  # a multi-page file read as one image
         image = image[0]
-    return to_uint8_frame(image, path)
+    return image
+
+
+def read_image(path: Path) -> NDArray[np.uint8]:
+    """Read one image file as ``(H, W, C)`` uint8."""
+    return to_uint8_frame(decode_image(path), path)
 
 
 def read_labels(path: Path) -> NDArray[np.uint8]:
@@ -103,7 +138,7 @@ def image_size(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"{path}: cannot read image ({exc})".splitlines()[0]) from None
+        raise InputError(f"{path}: cannot read image ({_reason(exc)})") from None
     return height, width
 
 
@@ -125,7 +160,9 @@ def iter_video(path: Path) -> Iterator[NDArray[np.uint8]]:
     try:
         if path.suffix.lower() == ".gif":
             frames = iio.imiter(path)
-            for frame in frames:
+            for i, frame in enumerate(frames):
+                if i == 0 and (note := conversion_note(frame)):
+                    logger.info("%s: %s", path, note)
                 yield to_uint8_frame(frame, path)
         else:
             import imageio_ffmpeg
@@ -137,10 +174,36 @@ def iter_video(path: Path) -> Iterator[NDArray[np.uint8]]:
     except InputError:
         raise
     except (Exception, StopIteration) as exc:
-        raise InputError(f"{path}: cannot read video ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise InputError(f"{path}: cannot read video ({_reason(exc)})") from None
     finally:
         if frames is not None:  # stop the decoder when the caller stops early
             frames.close()
+
+
+def video_length_hint(path: Path) -> int | None:
+    """Frame count a video file's header promises (duration x frame rate), or None when unknown.
+
+    Used to detect truncated or corrupt files, which ffmpeg decodes only in part
+    without failing. GIFs have no such header (None).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        return None
+    import imageio_ffmpeg
+
+    reader = None
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = next(reader)
+    except (Exception, StopIteration) as exc:
+        raise InputError(f"{path}: cannot read video ({_reason(exc)})") from None
+    finally:
+        if reader is not None:
+            reader.close()
+    duration, fps = meta.get("duration"), meta.get("fps")
+    if not duration or not fps or not np.isfinite(duration * fps):
+        return None
+    return int(round(duration * fps))
 
 
 def atomic_path(path: Path) -> Path:

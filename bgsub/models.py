@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,12 @@ def load_model(
         When the file is unreadable, of another format version, or from another configuration.
     """
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:  # fh closed even on junk
             meta = json.loads(str(data[_META]))
             state = {k: data[k] for k in data.files if k != _META}
-    except (OSError, ValueError, KeyError) as exc:
+    except FileNotFoundError:
+        raise InputError(f"{path}: model file not found") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # what np.load raises on junk
         raise InputError(f"{path}: not a bgsub model file ({exc})".splitlines()[0]) from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise InputError(

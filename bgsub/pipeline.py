@@ -22,6 +22,7 @@ import pandas as pd
 from bgsub.datasets import Sequence, open_sequence
 from bgsub.errors import InputError
 from bgsub.io import atomic_path, write_image
+from bgsub.kernels import set_num_threads
 from bgsub.methods import make_method
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, ThresholdSweep, compute_metrics, confusion_counts
 from bgsub.models import load_model, save_model
@@ -56,29 +57,42 @@ def run_step(step: Callable[..., Any], *args: Any, log: str | Path | None = None
     if log is not None:
         handlers.append(logging.FileHandler(log, mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", handlers=handlers, force=True)
+    # compiled kernels use the rule's `threads:` (Snakemake puts `snakemake` in the script's globals)
+    set_num_threads(getattr(getattr(sys.modules.get("__main__"), "snakemake", None), "threads", None))
     try:
         step(*args, **kwargs)
     except InputError as exc:
         message = f"bgsub: error: {exc}"
-        print(message, file=sys.stderr)
+        sys.stderr.write(message + "\n")  # one write, so parallel jobs' lines do not interleave
+        sys.stderr.flush()
         if log is not None:
             with open(log, "a") as fh:
                 fh.write(message + "\n")
         sys.exit(1)
 
 
+def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
+
+    The temporary file is removed when writing fails, so nothing that looks finished is left.
+    """
+    tmp = atomic_path(Path(path))
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically."""
-    tmp = atomic_path(Path(path))
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    _replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n"))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Write a CSV atomically, with a fixed float format so bytes do not depend on the platform."""
-    tmp = atomic_path(Path(path))
-    frame.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
-    os.replace(tmp, path)
+    _replace_atomically(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n"))
 
 
 def synthesize(folder: Path, scene: str, **options: Any) -> None:
@@ -118,9 +132,17 @@ def split(name: str, spec: dict[str, Any], output: Path, *, max_train_frames: in
 
 
 def open_split(name: str, spec: dict[str, Any], split_path: Path, root: Path = Path(".")) -> tuple[Sequence, dict]:
-    """Reopen a dataset with the split written by :func:`split`."""
-    info = json.loads(Path(split_path).read_text())
-    return open_sequence(name, spec, root=root), info
+    """Reopen a dataset with the split written by :func:`split`.
+
+    The frame count and size recorded in the split are passed on, so a video is
+    not decoded once more just to count its frames.
+    """
+    try:
+        info = json.loads(Path(split_path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{split_path}: cannot read the split ({exc}); rerun the split step".splitlines()[0]) from None
+    known = info if all(k in info for k in ("n_frames", "height", "width", "channels")) else None
+    return open_sequence(name, spec, root=root, known=known), info
 
 
 def fit(
@@ -153,9 +175,11 @@ def score(
     ``masks_dir`` at the end. ``counts.npz`` holds the sweep histograms over
     ``thresholds`` and the confusion counts of each scored frame at ``threshold``.
     """
+    if not np.isfinite(threshold) or not np.all(np.isfinite(thresholds)):
+        raise InputError(f"{Path(masks_dir).parent.name}: threshold and sweep must be finite numbers, got {threshold}")
     sequence, info = open_split(name, spec, split_path, root)
     method = load_model(
-        model_path, expect_kind=kind, expect_params=params,
+        model_path, expect_kind=kind, expect_params=make_method(kind, **params).get_params(),
         expect_extra={"frame_shape": [info["height"], info["width"], info["channels"]]},
     )
     scored = set(info["scored_frames"])
@@ -180,13 +204,15 @@ def score(
     shutil.rmtree(masks_dir, ignore_errors=True)
     os.replace(tmp_dir, masks_dir)
     frames_arr = np.array(per_frame, np.int64).reshape(-1, 5)
-    tmp = atomic_path(Path(counts_path))
-    with open(tmp, "wb") as fh:
-        np.savez(
-            fh, thresholds=sweep.thresholds, positive_hist=sweep.positive_hist, negative_hist=sweep.negative_hist,
-            threshold=np.float32(threshold), frames=frames_arr,
-        )
-    os.replace(tmp, counts_path)
+
+    def write_counts(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh, thresholds=sweep.thresholds, positive_hist=sweep.positive_hist, negative_hist=sweep.negative_hist,
+                threshold=np.float32(threshold), frames=frames_arr,
+            )
+
+    _replace_atomically(Path(counts_path), write_counts)
 
 
 def _rows(dataset: str, run: dict[str, Any], thresholds: np.ndarray, counts: dict[str, np.ndarray]) -> list[dict]:

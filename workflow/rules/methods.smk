@@ -1,3 +1,6 @@
+include: "tiles.smk"
+
+
 rule fit:
     input:
         data=dataset_input,
@@ -9,6 +12,12 @@ rule fit:
         spec=lambda wc: dataset_spec(wc.dataset),
         kind=run_kind,
         params=run_params,
+    wildcard_constraints:
+        run=run_pattern(UNTILED_RUNS),
+    threads: 1
+    resources:
+        mem_mb=FIT_MEM,
+        runtime=FIT_TIME,
     log:
         "results/logs/fit/{dataset}/{run}.log",
     benchmark:
@@ -32,6 +41,12 @@ rule score:
         threshold=lambda wc: RUNS[wc.run].threshold,
         thresholds=lambda wc: RUNS[wc.run].thresholds().tolist(),
         block_size=CFG["block_size"],
+    wildcard_constraints:
+        run=run_pattern(UNTILED_RUNS),
+    threads: 1
+    resources:
+        mem_mb=SCORE_MEM,
+        runtime=SCORE_TIME,
     log:
         "results/logs/score/{dataset}/{run}.log",
     benchmark:
