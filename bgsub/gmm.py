@@ -35,6 +35,7 @@ import scipy.special
 from numpy.typing import NDArray
 
 from bgsub.base import BackgroundMethod
+from bgsub.kernels import Backend, resolve_backend
 
 try:  # scikit-learn's class when it is installed, so users can filter one warning class
     from sklearn.exceptions import ConvergenceWarning
@@ -82,6 +83,9 @@ _KMEANS_MAX_ITER = 20
 _PIVOT_FLOOR = 1e-12
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS10 = 10.0 * np.finfo(np.float64).eps
+#: Pixels per call of the compiled EM, at least (threads share a call; its samples are copied as
+#: float64, 8 * T * C bytes per pixel, plus ~0.6 KB of parameters per pixel at K=3).
+_COMPILED_CHUNK = 1 << 14
 
 
 def chi2_threshold(n_channels: int = 3, quantile: float = 0.999) -> float:
@@ -638,6 +642,13 @@ class PixelGaussianMixture:
     keep_lower_bounds : bool, default=False
         Record ``lower_bounds_ (H, W, max_iter)``, the lower bound after every iteration;
         entries past ``n_iter_`` repeat the last value.
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        Where full-covariance EM and :func:`min_background_mahalanobis` run: ``"numpy"`` is the
+        reference code of this module, ``"numba"`` the compiled kernels of
+        :mod:`bgsub.kernels.em` (same results within rounding, one pixel per thread at a time),
+        ``"auto"`` numba when installed (``BGSUB_BACKEND`` overrides it, see
+        :func:`bgsub.kernels.resolve_backend`). Diagonal and spherical covariances always use
+        numpy.
 
     Attributes
     ----------
@@ -681,6 +692,7 @@ class PixelGaussianMixture:
         random_state: int | None = None,
         chunk_size: int | None = DEFAULT_CHUNK_SIZE,
         keep_lower_bounds: bool = False,
+        backend: Backend = "auto",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -694,6 +706,7 @@ class PixelGaussianMixture:
         self.random_state = random_state
         self.chunk_size = chunk_size
         self.keep_lower_bounds = keep_lower_bounds
+        self.backend = backend
 
     # -- checks ----------------------------------------------------------------------------------
 
@@ -799,6 +812,34 @@ class PixelGaussianMixture:
                 final[name][..., active] = value
         return final, converged, n_iter, lower_bound, history
 
+    def _use_compiled(self) -> bool:
+        """Whether EM and scoring of this model run in the compiled kernels."""
+        return self.covariance_type == "full" and resolve_backend(self.backend) == "numba"
+
+    def _fit_chunk_compiled(
+        self, flat: NDArray, pixels: slice, seed: int
+    ) -> tuple[dict[str, NDArray[np.float64]], NDArray, NDArray, NDArray, NDArray | None]:
+        """:meth:`_fit_chunk` in the compiled kernel; same outputs (params in chunk layout)."""
+        from bgsub.kernels import em
+
+        init = None
+        given = (self.weights_init, self.means_init, self.precisions_init)
+        if self.init_params != "kmeans" or any(value is not None for value in given):
+            params = self._initial_parameters(_chunk_samples(flat, pixels), pixels, seed)
+            init = tuple(_from_chunk(params[name]) for name in ("weights", "means", "precisions_cholesky"))
+        out = em.fit_full(
+            flat[:, pixels],
+            self.n_components,
+            tol=self.tol,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            init=init,  # type: ignore[arg-type]
+            keep_history=self.keep_lower_bounds,
+        )
+        names = ("weights", "means", "covariances", "precisions_cholesky")
+        params = {name: np.moveaxis(out[name], 0, -1) for name in names}
+        return params, out["converged"], out["n_iter"], out["lower_bound"], out["history"]
+
     def fit(self, frames: NDArray) -> PixelGaussianMixture:
         """Fit every pixel's mixture by EM.
 
@@ -832,9 +873,13 @@ class PixelGaussianMixture:
         lower_bound = np.empty(n_pixels, dtype=np.float64)
         history = np.empty((n_pixels, self.max_iter)) if self.keep_lower_bounds else None
         seed = self._seed()
-        for pixels in _pixel_chunks(n_pixels, self.chunk_size):
-            X = _chunk_samples(flat, pixels)
-            params, conv, nit, bound, hist = self._fit_chunk(X, pixels, seed)
+        compiled = self._use_compiled()
+        chunk_size = max(self.chunk_size, _COMPILED_CHUNK) if compiled and self.chunk_size else self.chunk_size
+        for pixels in _pixel_chunks(n_pixels, chunk_size):
+            if compiled:
+                params, conv, nit, bound, hist = self._fit_chunk_compiled(flat, pixels, seed)
+            else:
+                params, conv, nit, bound, hist = self._fit_chunk(_chunk_samples(flat, pixels), pixels, seed)
             order = np.argsort(-params["weights"], axis=0, kind="stable")  # (K, P)
             weights[pixels] = _from_chunk(np.take_along_axis(params["weights"], order, axis=0))
             means[pixels] = _from_chunk(np.take_along_axis(params["means"], order[:, None], axis=0))
@@ -1098,6 +1143,18 @@ def min_background_mahalanobis(
     ranked = background_mask(np.take_along_axis(model.weights_, order, axis=-1), background_ratio)
     is_background = np.zeros_like(ranked)
     np.put_along_axis(is_background, order, ranked, axis=-1)
+    if model._use_compiled():
+        from bgsub.kernels import em
+
+        n_frames, height, width, n_channels = frames.shape
+        k = model.means_.shape[2]
+        d2 = em.min_background_d2_full(
+            frames.reshape(n_frames, height * width, n_channels),
+            model.means_.reshape(height * width, k, n_channels),
+            model.precisions_cholesky_.reshape(height * width, k, n_channels, n_channels),
+            is_background.reshape(height * width, k),
+        )
+        return d2.reshape(frames.shape[:3])
     out = np.empty(frames.shape[:3], dtype=np.float32)
     flat_out = out.reshape(frames.shape[0], -1)
     for X, pixels, block, chunk in _scoring_blocks(frames, model.means_, chunk_size):
@@ -1285,6 +1342,9 @@ class GMMMethod(_PixelGMMMethod):
     law with 3 degrees of freedom (the law of the squared Mahalanobis distance of an RGB sample
     of a Gaussian component); for grey frames use ``chi2_threshold(1)`` = 10.83.
 
+    The scoring levers below (all off by default) are applied by :func:`bgsub.spatial.score_frames`;
+    with all of them off the scores are those of :func:`min_background_mahalanobis`.
+
     Parameters
     ----------
     n_components, covariance_type, reg_covar, tol, max_iter, init_params, random_state, chunk_size
@@ -1293,17 +1353,116 @@ class GMMMethod(_PixelGMMMethod):
         MOG2's ``backgroundRatio``.
     rank_by : {"weight", "weight_over_sigma"}
         See :func:`rank_components`.
+    var_min, var_max : float or None
+        Bounds on the covariance eigenvalues at scoring time, intensity units squared (MOG2's
+        ``fVarMin``/``fVarMax`` are 4 and 75); None = unbounded.
+    spatial_radius : int, default=0
+        Score a pixel against the background components of its ``(2r+1) x (2r+1)`` neighbours too
+        and keep the smallest distance (ViBe/SuBSENSE-style spatial context).
+    gain_compensation : bool, default=False
+        Divide each frame by its robust global illumination gain first.
+    shadow_tau : float or None
+        Shadow suppression (pixels that are a darker copy of a background component, brightness
+        ratio in ``[shadow_tau, 1)``, score 0); None = off. MOG2's ``shadowThreshold`` is 0.5.
+    learning_rate : float, default=0.0
+        Selective running-average update of the matched background means while scoring; a
+        positive rate makes the method adaptive (frames must come in order, once).
+    update_threshold : float
+        Squared Mahalanobis distance under which a pixel updates its model.
     """
 
     kind: ClassVar[str] = "gmm"
     default_threshold: ClassVar[float] = DEFAULT_THRESHOLD
 
+    def __init__(
+        self,
+        *,
+        var_min: float | None = None,
+        var_max: float | None = None,
+        spatial_radius: int = 0,
+        gain_compensation: bool = False,
+        shadow_tau: float | None = None,
+        learning_rate: float = 0.0,
+        update_threshold: float = DEFAULT_THRESHOLD,
+        **params: Any,
+    ) -> None:
+        super().__init__(**params)
+        if var_min is not None and var_max is not None and var_max < var_min:
+            raise ValueError(f"var_max ({var_max}) must not be below var_min ({var_min})")
+        if int(spatial_radius) != spatial_radius or spatial_radius < 0:
+            raise ValueError(f"spatial_radius must be a non-negative integer, got {spatial_radius}")
+        if not 0.0 <= learning_rate <= 1.0:
+            raise ValueError(f"learning_rate must be in [0, 1], got {learning_rate}")
+        if shadow_tau is not None and not 0.0 < shadow_tau < 1.0:
+            raise ValueError(f"shadow_tau must be in (0, 1) or None, got {shadow_tau}")
+        self.var_min = None if var_min is None else float(var_min)
+        self.var_max = None if var_max is None else float(var_max)
+        self.spatial_radius = int(spatial_radius)
+        self.gain_compensation = bool(gain_compensation)
+        self.shadow_tau = None if shadow_tau is None else float(shadow_tau)
+        self.learning_rate = float(learning_rate)
+        self.update_threshold = float(update_threshold)
+        self._scoring: Any = None
+
+    @property
+    def adaptive(self) -> bool:  # type: ignore[override]
+        """True when the model keeps learning while it scores (``learning_rate > 0``)."""
+        return self.learning_rate > 0
+
+    def get_params(self) -> dict[str, Any]:
+        """Return the constructor settings."""
+        return {
+            **super().get_params(),
+            "var_min": self.var_min,
+            "var_max": self.var_max,
+            "spatial_radius": self.spatial_radius,
+            "gain_compensation": self.gain_compensation,
+            "shadow_tau": self.shadow_tau,
+            "learning_rate": self.learning_rate,
+            "update_threshold": self.update_threshold,
+        }
+
+    def _levers_on(self) -> bool:
+        return (
+            self.var_min is not None or self.var_max is not None or self.spatial_radius > 0
+            or self.gain_compensation or self.shadow_tau is not None or self.learning_rate > 0
+        )
+
+    def fit(self, frames: NDArray) -> GMMMethod:
+        """Fit the per-pixel mixtures on training frames ``(T, H, W, C)``; return self."""
+        self._scoring = None
+        super().fit(frames)
+        return self
+
+    def set_state(self, state: dict[str, NDArray]) -> GMMMethod:
+        """Restore the arrays of :meth:`get_state`; return self."""
+        self._scoring = None
+        super().set_state(state)
+        return self
+
     def foreground_scores(self, frames: NDArray) -> NDArray[np.float32]:
         """Squared Mahalanobis distance to the nearest background component, ``(T, H, W)`` float32."""
-        return min_background_mahalanobis(
-            frames,
-            self._fitted(),
-            background_ratio=self.background_ratio,
-            rank_by=self.rank_by,
-            chunk_size=self.chunk_size,
+        model = self._fitted()
+        if not self._levers_on():
+            return min_background_mahalanobis(
+                frames,
+                model,
+                background_ratio=self.background_ratio,
+                rank_by=self.rank_by,
+                chunk_size=self.chunk_size,
+            )
+        from bgsub.spatial import score_frames, scoring_model  # lazy: spatial imports this module
+
+        frames = _check_frames(frames)
+        _check_grid(frames, model.means_)
+        if self._scoring is None:  # kept across calls: an adaptive model goes on from where it was
+            self._scoring = scoring_model(
+                model.weights_, model.means_, model.covariances_, model.covariance_type,
+                background_ratio=self.background_ratio, rank_by=self.rank_by,
+                var_min=self.var_min, var_max=self.var_max,
+            )
+        return score_frames(
+            frames, self._scoring, radius=self.spatial_radius, gain=self.gain_compensation,
+            shadow_tau=self.shadow_tau, learning_rate=self.learning_rate,
+            update_threshold=self.update_threshold,
         )

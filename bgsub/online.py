@@ -81,6 +81,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bgsub.base import BackgroundMethod
+from bgsub.kernels import Backend, resolve_backend
 
 __all__ = ["AdaptiveGaussianMixture", "OnlineGMMMethod", "NO_MODEL_SCORE"]
 
@@ -178,6 +179,11 @@ class AdaptiveGaussianMixture:
         Mask value of shadow pixels.
     shadow_threshold : float
         Lowest brightness ratio of a shadow to its background (tau).
+    backend : {"auto", "numpy", "numba"}
+        Where the per-frame update runs: the numpy code of this module (the reference), the
+        compiled kernel :func:`bgsub.kernels.online.update` (same bytes), or numba when installed
+        (``"auto"``; ``BGSUB_BACKEND`` overrides it). Not a model parameter: not in
+        :meth:`get_params`.
 
     Attributes
     ----------
@@ -220,6 +226,7 @@ class AdaptiveGaussianMixture:
         detect_shadows: bool = True,
         shadow_value: int = 127,
         shadow_threshold: float = 0.5,
+        backend: Backend = "auto",
     ) -> None:
         if int(history) < 1:
             raise ValueError(f"history must be >= 1; got {history}")
@@ -244,6 +251,8 @@ class AdaptiveGaussianMixture:
         self.detect_shadows = bool(detect_shadows)
         self.shadow_value = int(shadow_value)
         self.shadow_threshold = float(shadow_threshold)
+        self.backend = backend
+        resolve_backend(backend)  # reject unknown names early
         self.frame_shape_: tuple[int, int, int] | None = None
         self.n_frames_ = 0
 
@@ -472,12 +481,36 @@ class AdaptiveGaussianMixture:
             self.reset(shape)
         alpha = self.learning_rate_for_next_frame(learning_rate)
         self.n_frames_ += 1
-        scores = self._update(data, alpha)
+        if resolve_backend(self.backend) == "numba":
+            scores = self._update_compiled(data, alpha)
+        else:
+            scores = self._update(data, alpha)
         foreground = np.flatnonzero(scores > _F32(self.var_threshold))
         shadow = np.zeros(h * w, dtype=bool)
         if self.detect_shadows and foreground.size:
             shadow[foreground] = self._shadow_test(data, foreground)
         return scores.reshape(h, w), shadow.reshape(h, w)
+
+    def _update_compiled(self, data: NDArray[np.float32], alpha: float) -> NDArray[np.float32]:
+        """:meth:`_update` in the compiled kernel (same float32 operations, same order)."""
+        from bgsub.kernels import online as kernel
+
+        constants = np.array(
+            [
+                alpha,
+                _F32(1) - _F32(alpha),
+                -alpha * float(_F32(self.complexity_reduction_threshold)),
+                self.background_ratio,
+                self.var_threshold_gen,
+                self.var_min,
+                self.var_max,
+                self.var_init,
+                _FLT_EPSILON,
+                NO_MODEL_SCORE,
+            ],
+            dtype=np.float32,
+        )
+        return kernel.update(data, self.weights_, self.variances_, self.means_, self.n_modes_, constants)
 
     def _update(self, data: NDArray[np.float32], alpha: float) -> NDArray[np.float32]:
         """One MOG2 update of every pixel with ``data (C, N)``; return the scores ``(N,)``."""

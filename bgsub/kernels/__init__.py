@@ -1,0 +1,95 @@
+"""Compiled (numba) kernels of the per-pixel mixtures, and the choice of backend.
+
+The numpy code in :mod:`bgsub.gmm` and :mod:`bgsub.online` is the reference; the kernels here
+compute the same things pixel by pixel with all of a pixel's EM iterations run while its samples
+sit in the L1 cache, the sample (time) axis as SIMD lanes, float64 arithmetic on float32/uint8
+inputs, and threads over pixels (``numba.prange``). They are compiled on first use and cached on
+disk (``cache=True``), so later processes load them without compiling.
+
+Backend choice (:func:`resolve_backend`): ``"numpy"`` always uses the reference,
+``"numba"`` requires numba, ``"auto"`` uses numba when it can be imported and falls back to numpy
+with one log line otherwise. The environment variable ``BGSUB_BACKEND`` (``numpy`` or ``numba``)
+overrides ``"auto"``, so a whole run can be forced onto the reference path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Literal
+
+__all__ = ["BACKENDS", "Backend", "numba_available", "resolve_backend", "set_num_threads"]
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["auto", "numpy", "numba"]
+BACKENDS: tuple[str, ...] = ("auto", "numpy", "numba")
+#: Environment variable that overrides ``backend="auto"``.
+ENV_VAR = "BGSUB_BACKEND"
+
+_available: bool | None = None
+
+
+def numba_available() -> bool:
+    """Whether numba can be imported (checked once; logs once when it cannot)."""
+    global _available
+    if _available is None:
+        try:
+            import numba  # noqa: F401
+        except ImportError:
+            _available = False
+            logger.info("numba is not installed: using the numpy path (pip install 'bgsub[fast]' for speed)")
+        else:
+            _available = True
+    return _available
+
+
+def resolve_backend(backend: str = "auto") -> Literal["numpy", "numba"]:
+    """The backend to run: ``"numpy"`` or ``"numba"``.
+
+    Parameters
+    ----------
+    backend : {"auto", "numpy", "numba"}
+        ``"auto"`` reads ``BGSUB_BACKEND`` if set, else picks numba when available.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        Unknown backend name (argument or environment variable).
+    ImportError
+        ``"numba"`` asked for explicitly but numba is not installed.
+
+    Examples
+    --------
+    >>> resolve_backend("numpy")
+    'numpy'
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        env = os.environ.get(ENV_VAR, "").strip().lower()
+        if env in ("numpy", "numba"):
+            backend = env
+        elif env not in ("", "auto"):
+            raise ValueError(f"{ENV_VAR} must be 'auto', 'numpy' or 'numba', got {env!r}")
+    if backend == "numpy":
+        return "numpy"
+    if numba_available():
+        return "numba"
+    if backend == "numba":
+        raise ImportError("backend='numba' needs numba: pip install 'bgsub[fast]'")
+    return "numpy"
+
+
+def set_num_threads(n_threads: int | None) -> None:
+    """Let the compiled kernels use ``n_threads`` threads (None or 0: all cores); no-op without numba."""
+    if not numba_available():
+        return
+    import numba
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(limit if not n_threads else max(1, min(int(n_threads), limit)))

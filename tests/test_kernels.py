@@ -1,0 +1,235 @@
+"""The compiled kernels (bgsub.kernels) against the numpy reference paths of bgsub.gmm and bgsub.online.
+
+The numpy code is itself tested against scikit-learn and OpenCV (test_gmm.py, test_online.py);
+here the compiled path must give the same fits (parameters and log-likelihoods within 1e-4
+relative, same iteration counts), the same background distances and the same online updates
+(byte for byte), and the backend choice must fall back to numpy when numba is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bgsub import kernels
+from bgsub.gmm import ConvergenceWarning, PixelGaussianMixture, min_background_mahalanobis
+from bgsub.online import AdaptiveGaussianMixture
+
+pytest.importorskip("numba")
+
+FITTED = ["weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bound_"]
+RTOL = 1e-4
+
+
+def mixture_clip(seed: int, n_frames: int, grid: tuple[int, int], n_channels: int = 3) -> np.ndarray:
+    """Pixels drawn from random 1-3 component mixtures, (T, H, W, C) float64 on 0-255."""
+    rng = np.random.default_rng(seed)
+    frames = np.empty((n_frames, *grid, n_channels))
+    for i in range(grid[0]):
+        for j in range(grid[1]):
+            n_true = rng.integers(1, 4)
+            centres = rng.uniform(20, 235, (n_true, n_channels))
+            labels = rng.choice(n_true, n_frames, p=rng.dirichlet(np.ones(n_true) * 3))
+            spread = rng.uniform(2, 10, (n_true, n_channels))
+            frames[:, i, j] = centres[labels] + spread[labels] * rng.standard_normal((n_frames, n_channels))
+    return frames
+
+
+def degenerate_clip(n_frames: int, n_channels: int) -> np.ndarray:
+    """Constant, saturated, two-colour, clipped and uniform-noise pixels, (T, 2, 3, C) uint8."""
+    rng = np.random.default_rng(7)
+    frames = np.zeros((n_frames, 2, 3, n_channels), dtype=np.uint8)
+    frames[:, 0, 1] = 255
+    frames[:, 0, 2] = 117
+    frames[:, 1, 0] = np.where(np.arange(n_frames) % 2, 0, 255)[:, None]
+    frames[:, 1, 1] = np.clip(rng.normal(250, 20, (n_frames, n_channels)), 0, 255)
+    frames[:, 1, 2] = rng.integers(0, 256, (n_frames, n_channels))
+    return frames
+
+
+def fit_both(frames: np.ndarray, **settings) -> tuple[PixelGaussianMixture, PixelGaussianMixture]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = PixelGaussianMixture(backend="numpy", **settings).fit(frames)
+        fast = PixelGaussianMixture(backend="numba", **settings).fit(frames)
+    return ref, fast
+
+
+def assert_same_fit(ref: PixelGaussianMixture, fast: PixelGaussianMixture) -> None:
+    np.testing.assert_array_equal(fast.n_iter_, ref.n_iter_)
+    np.testing.assert_array_equal(fast.converged_, ref.converged_)
+    for name in FITTED:
+        want = getattr(ref, name).astype(np.float64)
+        got = getattr(fast, name).astype(np.float64)
+        assert np.all(np.isfinite(got)), name
+        # relative to each array's scale: weights of empty components are ~1e-16, not comparable alone
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL * np.abs(want).max(), err_msg=name)
+
+
+# 1. backend choice ------------------------------------------------------------------------------
+
+
+def test_resolve_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    assert kernels.resolve_backend("auto") == "numba"
+    assert kernels.resolve_backend("numpy") == "numpy"
+    monkeypatch.setenv(kernels.ENV_VAR, "numpy")
+    assert kernels.resolve_backend("auto") == "numpy"
+    assert kernels.resolve_backend("numba") == "numba"  # an explicit choice wins over the variable
+    monkeypatch.setenv(kernels.ENV_VAR, "fortran")
+    with pytest.raises(ValueError, match=kernels.ENV_VAR):
+        kernels.resolve_backend("auto")
+    with pytest.raises(ValueError, match="backend"):
+        kernels.resolve_backend("cuda")
+    with pytest.raises(ValueError, match="backend"):
+        AdaptiveGaussianMixture(backend="cuda")
+
+
+def test_without_numba_falls_back_to_numpy_with_one_log_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba -> ImportError
+    monkeypatch.setattr(kernels, "_available", None)
+    with caplog.at_level(logging.INFO, logger="bgsub.kernels"):
+        assert kernels.resolve_backend("auto") == "numpy"
+        assert kernels.resolve_backend("auto") == "numpy"
+        with pytest.raises(ImportError, match="numba"):
+            kernels.resolve_backend("numba")
+    assert len([r for r in caplog.records if "numba is not installed" in r.getMessage()]) == 1
+    frames = mixture_clip(0, 20, (1, 2))
+    ref = PixelGaussianMixture(2, backend="numpy").fit(frames)
+    auto = PixelGaussianMixture(2).fit(frames)
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(auto, name), getattr(ref, name))
+
+
+# 2. batch EM: compiled == numpy -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("init", ["kmeans", "random"])
+@pytest.mark.parametrize("n_components", [1, 2, 3])
+def test_em_agrees_on_random_mixtures(init: str, n_components: int) -> None:
+    frames = mixture_clip(1, 120, (3, 5))
+    ref, fast = fit_both(frames, n_components=n_components, init_params=init, random_state=4)
+    assert_same_fit(ref, fast)
+
+
+@pytest.mark.parametrize("n_channels", [1, 3])
+@pytest.mark.parametrize(("n_frames", "k"), [(40, 3), (2, 5)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_em_agrees_on_degenerate_pixels(n_channels: int, n_frames: int, k: int, dtype: type) -> None:
+    # constant, saturated, two-colour pixels; fewer colours than K; K > T; C = 1
+    frames = degenerate_clip(n_frames, n_channels).astype(dtype)
+    for init in ("kmeans", "random"):
+        ref, fast = fit_both(frames, n_components=k, init_params=init, random_state=0)
+        assert_same_fit(ref, fast)
+
+
+def test_em_agrees_on_real_pixels(shared_data: Path) -> None:
+    import imageio.v3 as iio
+
+    names = sorted((shared_data / "highway" / "input").glob("in*.jpg"))[:60]
+    frames = np.stack([iio.imread(name)[100:112, 150:166] for name in names])  # road, cars, shadows
+    ref, fast = fit_both(frames, n_components=3)
+    assert_same_fit(ref, fast)
+    test = np.asarray(iio.imread(names[-1]))[None, 100:112, 150:166]
+    np.testing.assert_allclose(
+        min_background_mahalanobis(test, fast), min_background_mahalanobis(test, ref), rtol=RTOL, atol=1e-3
+    )
+
+
+def test_em_agrees_from_given_initial_parameters_and_keeps_history() -> None:
+    frames = mixture_clip(3, 80, (2, 3))
+    rng = np.random.default_rng(4)
+    a = rng.normal(0, 1, (2, 3, 2, 3, 3)) * 0.2 + np.eye(3)
+    settings = {
+        "n_components": 2,
+        "weights_init": rng.dirichlet(np.ones(2), (2, 3)),
+        "means_init": rng.uniform(0, 255, (2, 3, 2, 3)),
+        "precisions_init": (a @ np.swapaxes(a, -1, -2)) / 400.0,
+        "keep_lower_bounds": True,
+        "tol": 1e-6,
+    }
+    ref, fast = fit_both(frames, **settings)
+    assert_same_fit(ref, fast)
+    np.testing.assert_allclose(fast.lower_bounds_, ref.lower_bounds_, rtol=1e-9)
+
+
+def test_compiled_fit_is_deterministic_and_chunking_free() -> None:
+    frames = mixture_clip(5, 50, (4, 5))
+    a = PixelGaussianMixture(3, backend="numba", chunk_size=None).fit(frames)
+    b = PixelGaussianMixture(3, backend="numba", chunk_size=3).fit(frames)
+    alone = PixelGaussianMixture(3, backend="numba").fit(frames[:, 2:3, 1:2])
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        np.testing.assert_array_equal(getattr(alone, name)[0, 0], getattr(a, name)[2, 1])
+
+
+# 3. classification ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rank_by", ["weight", "weight_over_sigma"])
+@pytest.mark.parametrize("n_channels", [1, 3])
+def test_min_background_mahalanobis_agrees(rank_by: str, n_channels: int) -> None:
+    frames = mixture_clip(6, 60, (3, 4), n_channels)
+    ref, _ = fit_both(frames, n_components=3)
+    test = np.concatenate([frames[:10], 255.0 - frames[:5], np.zeros((1, 3, 4, n_channels))])
+    fast = PixelGaussianMixture(3, backend="numba")
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(fast, name, getattr(ref, name))
+    for ratio in (0.5, 0.9, 1.0):
+        want = min_background_mahalanobis(test, ref, background_ratio=ratio, rank_by=rank_by)
+        got = min_background_mahalanobis(test, fast, background_ratio=ratio, rank_by=rank_by)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-4)
+
+
+# 4. online update: same bytes -------------------------------------------------------------------
+
+
+def moving_blocks(n_frames: int, h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    background = rng.uniform(0, 255, (h, w, 3))
+    frames = np.empty((n_frames, h, w, 3), dtype=np.uint8)
+    for t in range(n_frames):
+        f = background + rng.normal(0, 4, (h, w, 3))
+        f[:, (3 * t) % w : (3 * t) % w + 4] = (200, 30, 30)  # a moving bar
+        f[h // 2 :, : w // 3] *= 0.6 if t % 10 < 5 else 1.0  # a blinking shadow
+        frames[t] = np.clip(np.rint(f), 0, 255)
+    frames[:, 0, 0] = 0  # saturated low
+    frames[:, 0, 1] = 255  # saturated high
+    return frames
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"n_mixtures": 3, "history": 20}, {"n_mixtures": 1, "detect_shadows": False}, {"var_min": 1.0}],
+)
+def test_online_update_same_bytes(params: dict) -> None:
+    frames = moving_blocks(40, 12, 20, seed=1)
+    ref = AdaptiveGaussianMixture(backend="numpy", **params)
+    fast = AdaptiveGaussianMixture(backend="numba", **params)
+    for t, frame in enumerate(frames):
+        rate = {7: 0.0, 13: 0.2, 29: 1.0}.get(t, -1.0)  # frozen, fast, restart, automatic
+        want = ref.apply_scores(frame, rate)
+        got = fast.apply_scores(frame, rate)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    for key, value in ref.get_state().items():
+        np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
+
+
+def test_online_update_same_bytes_after_warm_start() -> None:
+    frames = moving_blocks(30, 8, 10, seed=2)
+    batch = PixelGaussianMixture(3, covariance_type="spherical", backend="numpy").fit(frames[:15])
+    ref = AdaptiveGaussianMixture(backend="numpy").warm_start(batch.weights_, batch.means_, batch.covariances_)
+    fast = AdaptiveGaussianMixture(backend="numba").warm_start(batch.weights_, batch.means_, batch.covariances_)
+    for frame in frames[15:]:
+        np.testing.assert_array_equal(fast.apply(frame), ref.apply(frame))
+    np.testing.assert_array_equal(fast.means_, ref.means_)
