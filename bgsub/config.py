@@ -19,13 +19,14 @@ import yaml
 from bgsub.errors import InputError
 from bgsub.methods import method_class
 from bgsub.metrics import sweep_thresholds
+from bgsub.postprocess import check_postprocess
 
 __all__ = ["SCHEMA_PATH", "Run", "validate_config", "expand_runs", "dataset_has_ground_truth"]
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-PIPELINE_KEYS = ("kind", "threshold", "sweep", "n_components")
+PIPELINE_KEYS = ("kind", "threshold", "sweep", "n_components", "postprocess")
 # optional modules some method kinds need -> the extra that installs them; runs needing a missing one are skipped
 OPTIONAL_MODULES = {"cv2": "peers"}
 
@@ -47,6 +48,8 @@ class Run:
         Keyword arguments of the method class.
     threshold : float
     sweep : tuple of (float, float, int)
+    postprocess : dict
+        Score-map filters applied by the score step (:mod:`bgsub.postprocess`); empty = none.
     """
 
     name: str
@@ -56,6 +59,7 @@ class Run:
     params: dict[str, Any] = field(hash=False)
     threshold: float
     sweep: tuple[float, float, int]
+    postprocess: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def thresholds(self) -> Any:
         """The sweep's thresholds, the configured one included."""
@@ -140,7 +144,12 @@ def expand_runs(methods: dict[str, dict[str, Any]]) -> list[Run]:
             sweep = tuple(settings.get("sweep", instance.default_sweep))
             name = method if k is None else f"{method}_k{k}"
             sweep_spec = (float(sweep[0]), float(sweep[1]), int(sweep[2]))
-            runs.append(Run(name, method, kind, k, run_params, threshold, sweep_spec))
+            postprocess = dict(settings.get("postprocess") or {})
+            try:
+                check_postprocess(postprocess)
+            except ValueError as exc:
+                raise InputError(f"config key methods.{method}.postprocess: {exc}") from None
+            runs.append(Run(name, method, kind, k, run_params, threshold, sweep_spec, postprocess))
     for module, skipped in missing.items():
         logger.warning(
             "bgsub: skipping method(s) %s: Python module %r is not installed (pip install -e '.[%s]')",

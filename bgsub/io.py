@@ -206,12 +206,17 @@ def video_length_hint(path: Path) -> int | None:
     return int(round(duration * fps))
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_path(path: Path) -> Path:
     """Return a temporary path in the folder of ``path``, to be renamed onto it when complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; finished files get the usual permissions
     return Path(tmp)
 
 

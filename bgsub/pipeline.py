@@ -26,6 +26,7 @@ from bgsub.kernels import set_num_threads
 from bgsub.methods import make_method
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, ThresholdSweep, compute_metrics, confusion_counts
 from bgsub.models import load_model, save_model
+from bgsub.postprocess import check_postprocess, postprocess_scores
 from bgsub.synth import make_scene, write_cdnet
 
 __all__ = [
@@ -126,6 +127,7 @@ def split(name: str, spec: dict[str, Any], output: Path, *, max_train_frames: in
             "test": list(sequence.test),
             "train_frames": sequence.train_numbers(max_train_frames),
             "scored_frames": sequence.scored_numbers(),
+            "score": list(sequence.score) if sequence.score is not None else None,
             "has_ground_truth": sequence.has_ground_truth,
         },
     )
@@ -165,7 +167,7 @@ def fit(
 def score(
     name: str, spec: dict[str, Any], split_path: Path, model_path: Path, *, kind: str, params: dict[str, Any],
     threshold: float, thresholds: np.ndarray, masks_dir: Path, counts_path: Path, block_size: int = 64,
-    root: Path = Path("."),
+    root: Path = Path("."), postprocess: dict[str, Any] | None = None,
 ) -> None:
     """Score the test frames of one run, write its masks and its sweep histograms.
 
@@ -174,9 +176,16 @@ def score(
     written for every test frame into a temporary folder renamed onto
     ``masks_dir`` at the end. ``counts.npz`` holds the sweep histograms over
     ``thresholds`` and the confusion counts of each scored frame at ``threshold``.
+    ``postprocess`` (a method's ``postprocess:`` config) filters the score maps before
+    thresholding (:func:`bgsub.postprocess.postprocess_scores`; the filters commute with
+    thresholding, so the sweep stays exact).
     """
     if not np.isfinite(threshold) or not np.all(np.isfinite(thresholds)):
         raise InputError(f"{Path(masks_dir).parent.name}: threshold and sweep must be finite numbers, got {threshold}")
+    try:
+        check_postprocess(postprocess)
+    except ValueError as exc:
+        raise InputError(f"{Path(masks_dir).parent.name}: {exc}") from None
     sequence, info = open_split(name, spec, split_path, root)
     method = load_model(
         model_path, expect_kind=kind, expect_params=make_method(kind, **params).get_params(),
@@ -192,6 +201,8 @@ def score(
     tmp_dir.mkdir(parents=True)
     for numbers, frames in sequence.source.iter_blocks(sequence.test_numbers(), block_size):
         scores = method.foreground_scores(frames)
+        if postprocess:
+            scores = postprocess_scores(scores, postprocess)
         if not np.all(np.isfinite(scores)):
             raise RuntimeError(f"{kind} produced non-finite scores on {name}")
         masks = scores > threshold32

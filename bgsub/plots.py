@@ -1,6 +1,7 @@
-"""Figures of an experiment: background images, mask grids and threshold curves.
+"""Figures of an experiment: background images, mask grids, threshold and PR curves, F against K,
+F over time, timings, and animated mask overlays.
 
-Every function writes one PNG atomically and returns nothing.
+Every function writes one PNG (or GIF) atomically and returns nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +19,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
+from bgsub.aggregate import average_precision  # noqa: E402
 from bgsub.io import atomic_path, read_image  # noqa: E402
 from bgsub.pipeline import open_split  # noqa: E402
 
-__all__ = ["plot_backgrounds", "plot_mask_grid", "plot_f_threshold", "save_figure", "TUNED_LABEL"]
+__all__ = [
+    "plot_backgrounds",
+    "plot_mask_grid",
+    "plot_f_threshold",
+    "plot_pr_curves",
+    "plot_f_measures",
+    "plot_f_k",
+    "plot_frame_f",
+    "plot_timings",
+    "write_mask_overlay",
+    "overlay_frames",
+    "save_figure",
+    "TUNED_LABEL",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -118,3 +133,216 @@ def plot_f_threshold(sweep_path: Path, summary_path: Path, output: Path, *, dpi:
     fig.suptitle(f"{dataset}: F-measure against threshold", fontsize=10)
     fig.tight_layout()
     save_figure(fig, output, dpi)
+
+
+def _runs(table: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(table["run"]))
+
+
+def plot_pr_curves(sweep_path: Path, output: Path, *, dpi: int = 110) -> None:
+    """Precision against recall over each run's threshold sweep, with its area (average precision).
+
+    A method with binary output (the OpenCV peers) is a single point.
+    """
+    sweep = pd.read_csv(sweep_path)
+    dataset = sweep["dataset"].iloc[0] if len(sweep) else ""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for run in _runs(sweep):
+        rows = sweep[sweep["run"] == run].sort_values("recall")
+        ap = average_precision(rows["recall"], rows["precision"])
+        label = f"{run} (AUC {ap:.3f})" if ap is not None else f"{run} (AUC n/a)"
+        style = "o" if rows["precision"].notna().sum() <= 2 else "-"
+        ax.plot(rows["recall"], rows["precision"], style, lw=1.3, ms=5, label=label)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"{dataset}: precision-recall over the threshold sweep", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, output, dpi)
+
+
+def best_f_rows(sweeps: list[pd.DataFrame]) -> pd.DataFrame:
+    """The sweep row of highest F-measure of every (dataset, run) (its threshold is tuned on the test frames)."""
+    sweep = pd.concat(sweeps, ignore_index=True) if sweeps else pd.DataFrame(columns=["dataset", "run", "f_measure"])
+    sweep = sweep[sweep["f_measure"].notna()]
+    return sweep.loc[sweep.groupby(["dataset", "run"], sort=False)["f_measure"].idxmax()]
+
+
+def plot_f_measures(summary_path: Path, sweep_paths: list[Path], output: Path, *, dpi: int = 110) -> None:
+    """F-measure of every run on every dataset: at its configured threshold, and the best over the sweep."""
+    summary = pd.read_csv(summary_path)
+    best = best_f_rows([pd.read_csv(p) for p in sweep_paths]).set_index(["dataset", "run"])
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    runs = _runs(summary)
+    width = 0.8 / max(1, len(runs))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(datasets) * max(1, len(runs)) * 0.45 + 2), 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, run in enumerate(runs):
+        x = np.arange(len(datasets)) + (j - (len(runs) - 1) / 2) * width
+        conf = [summary.loc[(summary["dataset"] == d) & (summary["run"] == run), "f_measure"] for d in datasets]
+        conf_f = [float(c.iloc[0]) if len(c) and pd.notna(c.iloc[0]) else 0.0 for c in conf]
+        best_f = [float(best.loc[(d, run), "f_measure"]) if (d, run) in best.index else 0.0 for d in datasets]
+        color = colors[j % len(colors)]
+        ax.bar(x, best_f, width, color="none", edgecolor=color, hatch="///", lw=0.8,
+               label=f"{run}: best over the sweep" if j == 0 else None)
+        ax.bar(x, conf_f, width * 0.6, color=color, label=run)
+    ax.set_xticks(np.arange(len(datasets)), datasets, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("F-measure")
+    handles, labels = ax.get_legend_handles_labels()
+    labels = [TUNED_LABEL if lab.endswith("best over the sweep") else f"{lab} at its configured threshold"
+              for lab in labels]
+    ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("F-measure: filled = configured threshold, hatched = " + TUNED_LABEL, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, output, dpi)
+
+
+def plot_f_k(summary_path: Path, output: Path, *, dpi: int = 110) -> None:
+    """F-measure against the number of components K, for every method run at more than one K."""
+    summary = pd.read_csv(summary_path, dtype={"n_components": "Int64"})
+    summary = summary[summary["n_components"].notna()]
+    many = summary.groupby("method")["n_components"].nunique()
+    methods = [m for m in dict.fromkeys(summary["method"]) if many.get(m, 0) > 1]
+    fig, axes = plt.subplots(1, max(1, len(methods)), figsize=(4.2 * max(1, len(methods)), 3.4), squeeze=False,
+                             sharey=True)
+    for ax, method in zip(axes.flat, methods):
+        rows = summary[summary["method"] == method]
+        for dataset in dict.fromkeys(rows["dataset"]):
+            one = rows[rows["dataset"] == dataset].sort_values("n_components")
+            ax.plot(one["n_components"].astype(int), one["f_measure"], "o-", ms=4, label=dataset)
+        ax.set_title(method, fontsize=9)
+        ax.set_xlabel("K (n_components)")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    if not methods:
+        axes[0, 0].text(0.5, 0.5, "no method was run with more than one K", ha="center", va="center")
+    axes[0, 0].set_ylabel("F-measure at the configured threshold")
+    axes[0, 0].set_ylim(0, 1)
+    fig.suptitle("F-measure against the number of mixture components", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, output, dpi)
+
+
+def plot_frame_f(frames_path: Path, output: Path, *, dpi: int = 110) -> None:
+    """Per-frame F-measure over the scored frames, one line per run (a frame with no F is a gap)."""
+    frames = pd.read_csv(frames_path)
+    dataset = frames["dataset"].iloc[0] if len(frames) else ""
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    for run in _runs(frames):
+        rows = frames[frames["run"] == run].sort_values("frame")
+        ax.plot(rows["frame"], rows["f_measure"], "o-" if len(rows) < 30 else "-", lw=0.9, ms=3, label=run)
+    ax.set_xlabel("frame number")
+    ax.set_ylabel("F-measure of the frame")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left", ncols=2)
+    ax.set_title(f"{dataset}: F-measure per scored frame (configured thresholds)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, output, dpi)
+
+
+def plot_timings(timings_path: Path, output: Path, *, dpi: int = 110) -> None:
+    """Wall-clock seconds of the fit and score jobs of every run, one panel per dataset, frames per second noted."""
+    timings = pd.read_csv(timings_path)
+    jobs = timings[timings["rule"].isin(["fit", "score"])]
+    datasets = list(dict.fromkeys(jobs["dataset"]))
+    fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(3.6 * max(1, len(datasets)), 3.4), squeeze=False)
+    for ax, dataset in zip(axes.flat, datasets):
+        rows = jobs[jobs["dataset"] == dataset]
+        runs = list(dict.fromkeys(rows["run"]))
+        y = np.arange(len(runs))
+        left = np.zeros(len(runs))
+        for rule, color in (("fit", "tab:blue"), ("score", "tab:orange")):
+            part = rows[rows["rule"] == rule].set_index("run").reindex(runs)
+            seconds = part["s"].fillna(0).to_numpy(float)
+            ax.barh(y, seconds, left=left, color=color, label=rule)
+            for yi, (sec, fps, x0) in enumerate(zip(seconds, part["fps"], left)):
+                if sec > 0 and pd.notna(fps):
+                    ax.text(x0 + sec / 2, yi, f"{fps:.0f} fps", ha="center", va="center", fontsize=6)
+            left += seconds
+        ax.set_yticks(y, runs, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("seconds (wall clock)")
+        ax.set_title(dataset, fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Time per job (Snakemake benchmarks; fps = frames read per second)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, output, dpi)
+
+
+def overlay_frames(frames: NDArray[np.uint8], masks: NDArray[np.bool_], *, alpha: float = 0.6) -> NDArray[np.uint8]:
+    """Draw masks in red over frames.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (T, H, W, C), uint8
+        C = 1 (gray) or 3 (RGB).
+    masks : ndarray of shape (T, H, W), bool
+
+    Returns
+    -------
+    ndarray of shape (T, H, W, 3), uint8
+
+    Examples
+    --------
+    >>> out = overlay_frames(np.zeros((1, 1, 2, 3), np.uint8), np.array([[[True, False]]]), alpha=1.0)
+    >>> out[0, 0].tolist()
+    [[255, 0, 0], [0, 0, 0]]
+    """
+    rgb = np.broadcast_to(frames, (*frames.shape[:3], 3)).astype(np.float32)
+    red = np.array([255.0, 0.0, 0.0], np.float32)
+    rgb = np.where(masks[..., None], (1 - alpha) * rgb + alpha * red, rgb)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _downscale(frames: NDArray[np.uint8], max_width: int) -> NDArray[np.uint8]:
+    """Shrink ``(T, H, W, C)`` frames by an integer factor (block mean) so they are at most ``max_width`` wide."""
+    factor = -(-frames.shape[2] // max_width)
+    if factor <= 1:
+        return frames
+    t, h, w, c = frames.shape
+    h2, w2 = h // factor, w // factor
+    blocks = frames[:, : h2 * factor, : w2 * factor].reshape(t, h2, factor, w2, factor, c)
+    return np.rint(blocks.mean(axis=(2, 4))).astype(np.uint8)
+
+
+def _write_gif(path: Path, movie: NDArray[np.uint8], *, fps: float, colors: int = 64) -> None:
+    """Write ``movie (T, H, W, 3)`` uint8 as a looping GIF with one shared palette (no dithering), atomically.
+
+    One palette of ``colors`` colours, fitted on a sample of the frames, keeps the file small
+    and the colours stable from frame to frame.
+    """
+    from PIL import Image
+
+    sample = np.concatenate(list(movie[:: max(1, len(movie) // 8)]), axis=0)
+    palette = Image.fromarray(sample).quantize(colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    images = [Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE) for frame in movie]
+    tmp = atomic_path(Path(path))
+    try:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_mask_overlay(dataset: str, spec: dict[str, Any], split_path: Path, masks_dir: Path, output: Path, *,
+                       max_frames: int = 60, max_width: int = 160, fps: float = 8.0) -> None:
+    """Animated GIF of a run's masks drawn in red over its test frames.
+
+    At most ``max_frames`` test frames, picked evenly; frames wider than
+    ``max_width`` are shrunk by an integer factor; 64 colours.
+    """
+    sequence, info = open_split(dataset, spec, split_path)
+    test = list(range(info["test"][0], info["test"][1] + 1))
+    picks = np.linspace(0, len(test) - 1, min(max_frames, len(test))).round().astype(int)
+    numbers = [test[i] for i in dict.fromkeys(picks.tolist())]
+    frames = sequence.source.read(numbers)
+    masks = np.stack([read_image(Path(masks_dir) / f"bin{n:06d}.png")[..., 0] > 127 for n in numbers])
+    movie = _downscale(overlay_frames(frames, masks), max_width)
+    _write_gif(Path(output), movie, fps=fps)
+    logger.info("%s: %d frames of %dx%d in %s", dataset, len(movie), movie.shape[2], movie.shape[1], output)

@@ -41,6 +41,7 @@ rule score:
         threshold=lambda wc: RUNS[wc.run].threshold,
         thresholds=lambda wc: RUNS[wc.run].thresholds().tolist(),
         block_size=CFG["block_size"],
+        postprocess=lambda wc: RUNS[wc.run].postprocess,
     wildcard_constraints:
         run=run_pattern(UNTILED_RUNS),
     threads: 1

@@ -3,4 +3,4 @@ from bgsub.plots import plot_mask_grid
 
 p = snakemake.params
 run_step(plot_mask_grid, snakemake.wildcards.dataset, p.spec, snakemake.input.split, p.runs, snakemake.input.masks,
-         snakemake.output[0], n_frames=p.figures["grid_frames"], dpi=p.figures["dpi"], log=snakemake.log[0])
+         snakemake.output[0], n_frames=p.grid_frames, dpi=p.dpi, log=snakemake.log[0])
