@@ -161,6 +161,22 @@ def test_em_agrees_from_given_initial_parameters_and_keeps_history() -> None:
     np.testing.assert_allclose(fast.lower_bounds_, ref.lower_bounds_, rtol=1e-9)
 
 
+def test_em_lanes_agree_from_given_initial_parameters_at_small_tol() -> None:
+    # without history the C = 3 fit runs in the float32 lane kernel; tol 1e-6 tests its lower bound
+    frames = mixture_clip(3, 80, (3, 4))
+    rng = np.random.default_rng(5)
+    a = rng.normal(0, 1, (3, 4, 2, 3, 3)) * 0.2 + np.eye(3)
+    settings = {
+        "n_components": 2,
+        "weights_init": rng.dirichlet(np.ones(2), (3, 4)),
+        "means_init": rng.uniform(0, 255, (3, 4, 2, 3)),
+        "precisions_init": (a @ np.swapaxes(a, -1, -2)) / 400.0,
+        "tol": 1e-6,
+    }
+    ref, fast = fit_both(frames, **settings)
+    assert_same_fit(ref, fast)
+
+
 def test_compiled_fit_is_deterministic_and_chunking_free() -> None:
     frames = mixture_clip(5, 50, (4, 5))
     a = PixelGaussianMixture(3, backend="numba", chunk_size=None).fit(frames)
@@ -233,3 +249,21 @@ def test_online_update_same_bytes_after_warm_start() -> None:
     for frame in frames[15:]:
         np.testing.assert_array_equal(fast.apply(frame), ref.apply(frame))
     np.testing.assert_array_equal(fast.means_, ref.means_)
+
+
+def test_online_parallel_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    # frames below _PARALLEL_PIXELS run serially; force the threaded variant and compare
+    from bgsub.kernels import online as kernel
+
+    frames = moving_blocks(20, 10, 16, seed=3)
+    serial = AdaptiveGaussianMixture(backend="numba")
+    threaded = AdaptiveGaussianMixture(backend="numba")
+    for frame in frames:
+        want = serial.apply_scores(frame)
+        with monkeypatch.context() as patch:
+            patch.setattr(kernel, "_update_serial", kernel._update_parallel)
+            got = threaded.apply_scores(frame)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    for key, value in serial.get_state().items():
+        np.testing.assert_array_equal(threaded.get_state()[key], value, err_msg=key)

@@ -2,18 +2,33 @@
 
 Same mathematics as the numpy reference in :mod:`bgsub.gmm` (scikit-learn's EM per pixel, the
 same deterministic k-means initialisation, the same convergence rule, Cholesky factors of the
-precisions with the same pivot floor), but organised for the CPU:
+precisions with the same pivot floor), but organised for the CPU.
 
-* one pixel at a time per thread: its ``C x T`` samples are gathered once into a float64 scratch
-  row block (a few KB, in L1) and every EM iteration of the pixel runs on it;
-* the time axis is the SIMD axis: every inner loop is a plain loop over ``T`` samples
-  (axpy-like updates and dot-product reductions) that LLVM vectorises;
-* ``exp`` is an inlined polynomial (:func:`_exp_nonpositive`, about 1 ulp) so it vectorises
-  too, and the ``log`` of the lower bound is taken once per 64 samples of a product;
-* threads over pixels (``prange``; dynamic chunks so slow pixels do not stall a thread).
+C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel`:
+
+* pixels are the SIMD lanes: an engine of ``_LANES`` pixels keeps its state as struct-of-arrays
+  slabs (``row * _LANES + lane``, unsigned indices so the lane loops vectorise) and runs all
+  EM iterations of its pixels; a pixel that converges (its own rule and iteration count) is
+  written out and its lane takes the next pixel, so no lane waits for a slow pixel;
+* one pass over the samples per iteration does the E-step and the M-step's sums in float32
+  (Cephes' ``expf`` polynomial, vectorised), the sums taken about the previous means and added
+  into float64 every ``_T_BLOCK`` samples; the new means, covariances (shifted to the new means
+  in float64), weights and Cholesky factors are float64. When the means moved so far that the
+  float32 sums lost digits, the pass is repeated about the new means (same E-step);
+* the log-likelihood adds back the float32 rounding of each component's log weight + log det,
+  so it agrees with the float64 reference to about 1e-7 relative (small ``tol`` keeps working);
+* the k-means initialisation is float64, per pixel, as the reference (labels must agree).
+
+Other channel counts, and fits that keep the lower bound of every iteration (``keep_history``),
+run :func:`_fit_full_kernel`: one pixel at a time per thread in float64, the time axis as the SIMD
+axis, an inlined float64 ``exp`` polynomial.
 
 Samples are not centred: scikit-learn's ``10 eps`` guard on the soft counts makes the mean of a
 near-empty component shrink towards the origin, so centring would change it.
+
+The classification (squared Mahalanobis distance to the nearest background component) reads the
+frames as they come (uint8, no float64 copy), takes blocks of pixels as SIMD lanes, chooses the
+background components per block in the same parallel pass, and computes in float64.
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ from numba import prange, types
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
-__all__ = ["fit_full", "min_background_d2_full"]
+__all__ = ["background_components", "fit_full", "min_background_d2_full", "min_background_d2_ranked"]
 
 _FASTMATH = {"reassoc", "contract"}  # reorder sums (vectorised reductions), fuse multiply-adds
 _EPS10 = 10.0 * np.finfo(np.float64).eps
@@ -191,6 +206,84 @@ def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, 
         for t in range(n_frames):
             if new_labels[t] != labels[t]:
                 changed = True
+            labels[t] = new_labels[t]
+        if not changed:
+            break
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _label_pass3(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray) -> None:
+    """Nearest centre (first on ties) of every sample of ``X (3, T)``: one pass per centre, the
+    three channels together (same sums as :func:`_sq_dist_to`)."""
+    n_frames = X.shape[1]
+    x0, x1, x2 = X[0], X[1], X[2]
+    for k in range(centres.shape[0]):
+        c0, c1, c2 = centres[k, 0], centres[k, 1], centres[k, 2]
+        for t in range(n_frames):
+            e0 = x0[t] - c0
+            e1 = x1[t] - c1
+            e2 = x2[t] - c2
+            d = e0 * e0
+            d += e1 * e1
+            d += e2 * e2
+            closer = k == 0 or d < best[t]
+            best[t] = d if closer else best[t]
+            labels[t] = k if closer else labels[t]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, work: NDArray) -> None:
+    """:func:`_kmeans` for C = 3 with fused passes: the same seeding, then Lloyd iterations whose
+    label and centre updates take one pass over the samples per centre each."""
+    n_frames = X.shape[1]
+    n_components = centres.shape[0]
+    nearest, dist = work[0], work[1]
+    x0, x1, x2 = X[0], X[1], X[2]
+    mean = np.empty(3)
+    for c in range(3):
+        total = 0.0
+        for t in range(n_frames):
+            total += X[c, t]
+        mean[c] = total / n_frames
+    _sq_dist_to(X, mean, nearest)
+    first = 0
+    for t in range(1, n_frames):
+        if nearest[t] < nearest[first]:
+            first = t
+    for c in range(3):
+        centres[0, c] = X[c, first]
+    _sq_dist_to(X, centres[0], nearest)
+    for k in range(1, n_components):
+        far = 0
+        for t in range(1, n_frames):
+            if nearest[t] > nearest[far]:
+                far = t
+        for c in range(3):
+            centres[k, c] = X[c, far]
+        _sq_dist_to(X, centres[k], dist)
+        for t in range(n_frames):
+            nearest[t] = min(nearest[t], dist[t])
+    _label_pass3(X, centres, labels, nearest)
+    for _ in range(_KMEANS_MAX_ITER):
+        for k in range(n_components):
+            count = 0.0
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            for t in range(n_frames):
+                hit = labels[t] == k
+                count += 1.0 if hit else 0.0
+                s0 += x0[t] if hit else 0.0
+                s1 += x1[t] if hit else 0.0
+                s2 += x2[t] if hit else 0.0
+            if count > 0:
+                centres[k, 0] = s0 / count
+                centres[k, 1] = s1 / count
+                centres[k, 2] = s2 / count
+        _label_pass3(X, centres, new_labels, nearest)
+        changed = False
+        for t in range(n_frames):
+            changed |= new_labels[t] != labels[t]
             labels[t] = new_labels[t]
         if not changed:
             break
@@ -536,7 +629,11 @@ def fit_full(
         ``precisions_cholesky (P, K, C, C)``; ``converged (P,)`` bool, ``n_iter (P,)`` int32,
         ``lower_bound (P,)`` float64, ``history (P, max_iter)`` or None.
     """
-    samples = np.ascontiguousarray(samples, dtype=np.float64)
+    samples = np.asarray(samples)
+    n_channels = samples.shape[2]
+    lanes = n_channels == 3 and not keep_history and samples.dtype in (np.uint8, np.float32, np.float64)
+    if not lanes:
+        samples = np.ascontiguousarray(samples, dtype=np.float64)
     n_frames, n_pixels, n_channels = samples.shape
     k = n_components
     out = {
@@ -553,6 +650,11 @@ def fit_full(
         w0, m0, p0 = np.empty((1, k)), np.empty((1, k, n_channels)), np.empty((1, k, n_channels, n_channels))
     else:
         w0, m0, p0 = (np.ascontiguousarray(a, dtype=np.float64) for a in init)
+    if lanes:
+        _fit3_lanes(samples, init, float(tol), float(reg_covar), int(max_iter), keep_history, w0, m0, p0,
+                    out, history)  # fmt: skip
+        out["history"] = history if keep_history else None
+        return out
     previous = numba.set_parallel_chunksize(16)  # dynamic chunks: pixels differ in EM iterations
     try:
         _fit_full_kernel(
@@ -568,8 +670,798 @@ def fit_full(
 
 
 # ----------------------------------------------------------------------------------------------
+# C = 3: pixels as SIMD lanes (float32 math, float64 accumulators)
+# ----------------------------------------------------------------------------------------------
+#
+# A task owns a run of pixels and an engine of _LANES lanes, one pixel per lane, struct of arrays
+# (``X[c, t, lane]``, ``mu[k, c, lane]``...), so every inner loop is a fixed 16-wide loop over
+# lanes that LLVM turns into vector instructions. One pass over the samples per EM iteration does
+# the E-step and the M-step's sums together: the sums are taken about the means of the E-step
+# (``z = x - mu_old``, already computed for the distances) and shifted to the new means in float64
+# afterwards, which is exact algebra and keeps the float32 sums small. Sums run in float32 over
+# _T_BLOCK samples and are added into float64. When a lane's pixel converges (its own rule, its own
+# iteration count, as the reference), its results are written out and the lane takes the next
+# pixel: no lane waits for the slowest pixel of a block.
+
+_LANES = 32
+#: Most pixels of one engine run (a unit of the dynamic schedule).
+_LANES_RUN = 1024
+_T_BLOCK = 32
+#: A second pass when a sum of squares about the old mean exceeds this multiple of the centred one
+#: (float32 sums keep about 1e-7 of the former; the M-step is stationary, so errors enter squared).
+_CANCEL_RATIO = 64.0
+#: ... and exceeds it by more than this many squared grey levels per unit of weight.
+_CANCEL_SLACK = 1e-6
+_F32_HALF = np.float32(0.5)
+_F32_ONE = np.float32(1.0)
+_F32_ZERO = np.float32(0.0)
+_EXP32_MIN = np.float32(-87.0)
+_LOG2E32 = np.float32(1.4426950408889634)
+_LN2_HI32 = np.float32(0.693359375)
+_LN2_LO32 = np.float32(-2.12194440e-4)
+_EXP32_P = tuple(
+    np.float32(v)
+    for v in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
+)
+_HALF_LOG_2PI3 = 1.5 * _LOG_2PI
+_SQRT2 = math.sqrt(2.0)
+_LN2 = math.log(2.0)
+
+
+@intrinsic
+def _pow2_f32(typingctx, n):  # type: ignore[no-untyped-def]
+    """``2**n`` as float32 for an integral float32 ``n`` in [-126, 127] (exponent bits; vectorises)."""
+    if not isinstance(n, types.Float) or n.bitwidth != 32:
+        return None
+    sig = types.float32(types.float32)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i32 = ir.IntType(32)
+        e = builder.add(builder.fptosi(args[0], i32), ir.Constant(i32, 127))
+        return builder.bitcast(builder.shl(e, ir.Constant(i32, 23)), ir.FloatType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _float64_bits(typingctx, x):  # type: ignore[no-untyped-def]
+    """The bits of a float64 as an int64 (one LLVM bitcast; vectorises)."""
+    if not isinstance(x, types.Float) or x.bitwidth != 64:
+        return None
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, inline="always")
+def _ix(row: int, lane: int) -> np.uint64:
+    """Flat index of ``(row, lane)`` in a lane slab; unsigned, so numba adds no negative-index
+    wrap-around and LLVM sees addresses affine in ``lane`` (the loops over lanes vectorise)."""
+    return np.uint64(row * _LANES) + np.uint64(lane)
+
+
+@numba.njit(cache=True, inline="always")
+def _ixn(row: int, lanes: int, lane: int) -> np.uint64:
+    """:func:`_ix` for a slab of ``lanes`` lanes."""
+    return np.uint64(row * lanes) + np.uint64(lane)
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _exp32_nonpositive(x: np.float32) -> np.float32:
+    """float32 ``exp(x)`` for ``x <= 0`` (0 below -87): Cephes' expf polynomial (about 1 ulp)."""
+    xc = x if x > _EXP32_MIN else _EXP32_MIN
+    v = xc * _LOG2E32 + _F32_HALF
+    n = np.float32(np.int32(v))  # truncation, then floor (libm's floorf would not vectorise)
+    n = n - _F32_ONE if n > v else n
+    r = (xc - n * _LN2_HI32) - n * _LN2_LO32
+    p = _EXP32_P[0]
+    p = p * r + _EXP32_P[1]
+    p = p * r + _EXP32_P[2]
+    p = p * r + _EXP32_P[3]
+    p = p * r + _EXP32_P[4]
+    p = p * r + _EXP32_P[5]
+    y = (p * r * r + r) + _F32_ONE
+    return y * _pow2_f32(n) if x > _EXP32_MIN else _F32_ZERO
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _log_positive(x: float) -> float:
+    """float64 ``log(x)`` for normal ``x > 0``: exponent bits plus the atanh series of the mantissa
+    (error below 1e-16 relative), branch free so a loop of it vectorises unlike libm's log."""
+    bits = _float64_bits(x)
+    e = ((bits >> 52) & 0x7FF) - 1023
+    m = _int64_bits_as_float64((bits & 0xFFFFFFFFFFFFF) | (1023 << 52))  # [1, 2)
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    ef = np.float64(e) + (1.0 if big else 0.0)
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    p = 1.0 / 23.0
+    p = p * s2 + 1.0 / 21.0
+    p = p * s2 + 1.0 / 19.0
+    p = p * s2 + 1.0 / 17.0
+    p = p * s2 + 1.0 / 15.0
+    p = p * s2 + 1.0 / 13.0
+    p = p * s2 + 1.0 / 11.0
+    p = p * s2 + 1.0 / 9.0
+    p = p * s2 + 1.0 / 7.0
+    p = p * s2 + 1.0 / 5.0
+    p = p * s2 + 1.0 / 3.0
+    p = p * s2 + 1.0
+    return 2.0 * s * p + ef * _LN2
+
+
+# Lane state lives in two slabs, rows of _LANES values, so that LLVM sees one object per precision
+# (separate arrays defeat its alias analysis and the lane loops would stay scalar).
+# float32 slab S, rows per component k at k * _RS: mean (3), upper factor 00 01 02 11 12 22 (6),
+# log weight + log det - 3/2 log 2 pi (1), log-probability then responsibility (1), z = x - mean (3),
+# float32 block sums r, r z (3), r z z^T (6, order 00 10 11 20 21 22); then rows top, total, 1 / total.
+_RS = 24
+_S_MU, _S_U, _S_OFF, _S_LP, _S_C = 0, 3, 9, 10, 11
+# float64 slab D, rows per k at k * _RD: sums (10), means (3), covariance 00 10 20 11 21 22 (6),
+# upper factor (6), weight (1); then rows total weight, summed log-likelihood, product of totals, and
+# per k the rounding of the float32 offset (offset - float32(offset)).
+_RD = 26
+_D_ACC, _D_MEAN, _D_COV, _D_PREC, _D_W = 0, 10, 13, 19, 25
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _lanes_pass(X: NDArray, n_frames: int, n_lanes: int, n_components: int, S: NDArray, A: NDArray, D: NDArray) -> None:
+    """E-step and the M-step's sums of every lane in one pass over the samples ``X (3, T, L)``.
+
+    Reads the float32 parameters of slab ``S``; writes the sums ``r, r z_a, r z_a z_b`` (``z = x - mu``)
+    into the float64 rows of ``D`` and the summed log-likelihood of each lane.
+    """
+    top = n_components * _RS
+    tot = top + 1
+    inv = top + 2
+    bound = n_components * _RD + 1
+    prod = bound + 1
+    for k in range(n_components):
+        for j in range(10):
+            for lane in range(n_lanes):
+                D[_ix(k * _RD + _D_ACC + j, lane)] = 0.0
+    for lane in range(n_lanes):
+        D[_ix(bound, lane)] = 0.0
+    for t0 in range(0, n_frames, _T_BLOCK):
+        for k in range(n_components):
+            for j in range(10):
+                for lane in range(n_lanes):
+                    A[_ix(k * 10 + j, lane)] = _F32_ZERO
+        for lane in range(n_lanes):
+            D[_ix(prod, lane)] = 1.0
+        for t in range(t0, min(t0 + _T_BLOCK, n_frames)):
+            for k in range(n_components):
+                b = k * _RS
+                for lane in range(n_lanes):
+                    d0 = X[_ix(0 * n_frames + t, lane)] - S[_ix(b, lane)]
+                    d1 = X[_ix(1 * n_frames + t, lane)] - S[_ix(b + 1, lane)]
+                    d2 = X[_ix(2 * n_frames + t, lane)] - S[_ix(b + 2, lane)]
+                    y0 = d0 * S[_ix(b + 3, lane)]
+                    y1 = d0 * S[_ix(b + 4, lane)] + d1 * S[_ix(b + 6, lane)]
+                    y2 = d0 * S[_ix(b + 5, lane)] + d1 * S[_ix(b + 7, lane)] + d2 * S[_ix(b + 8, lane)]
+                    S[_ix(b + _S_LP, lane)] = S[_ix(b + _S_OFF, lane)] - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
+            for lane in range(n_lanes):
+                S[_ix(top, lane)] = S[_ix(_S_LP, lane)]
+            for k in range(1, n_components):
+                b = k * _RS + _S_LP
+                for lane in range(n_lanes):
+                    v = S[_ix(b, lane)]
+                    S[_ix(top, lane)] = v if v > S[_ix(top, lane)] else S[_ix(top, lane)]
+            for lane in range(n_lanes):
+                S[_ix(tot, lane)] = _F32_ZERO
+            for k in range(n_components):
+                b = k * _RS + _S_LP
+                for lane in range(n_lanes):
+                    e = _exp32_nonpositive(S[_ix(b, lane)] - S[_ix(top, lane)])
+                    S[_ix(b, lane)] = e
+                    S[_ix(tot, lane)] += e
+            for lane in range(n_lanes):
+                S[_ix(inv, lane)] = _F32_ONE / S[_ix(tot, lane)]
+            for lane in range(n_lanes):
+                D[_ix(bound, lane)] += np.float64(S[_ix(top, lane)])
+                D[_ix(prod, lane)] *= np.float64(S[_ix(tot, lane)])
+            for k in range(n_components):
+                b = k * _RS
+                a = k * 10
+                for lane in range(n_lanes):
+                    r = S[_ix(b + _S_LP, lane)] * S[_ix(inv, lane)]
+                    d0 = X[_ix(t, lane)] - S[_ix(b + _S_C, lane)]
+                    d1 = X[_ix(n_frames + t, lane)] - S[_ix(b + _S_C + 1, lane)]
+                    d2 = X[_ix(2 * n_frames + t, lane)] - S[_ix(b + _S_C + 2, lane)]
+                    r0 = r * d0
+                    r1 = r * d1
+                    r2 = r * d2
+                    A[_ix(a, lane)] += r
+                    A[_ix(a + 1, lane)] += r0
+                    A[_ix(a + 2, lane)] += r1
+                    A[_ix(a + 3, lane)] += r2
+                    A[_ix(a + 4, lane)] += r0 * d0
+                    A[_ix(a + 5, lane)] += r1 * d0
+                    A[_ix(a + 6, lane)] += r1 * d1
+                    A[_ix(a + 7, lane)] += r2 * d0
+                    A[_ix(a + 8, lane)] += r2 * d1
+                    A[_ix(a + 9, lane)] += r2 * d2
+        for k in range(n_components):
+            for j in range(10):
+                for lane in range(n_lanes):
+                    D[_ix(k * _RD + _D_ACC + j, lane)] += np.float64(A[_ix(k * 10 + j, lane)])
+        for lane in range(n_lanes):
+            D[_ix(bound, lane)] += _log_positive(D[_ix(prod, lane)])
+    # the float32 offsets are rounded: add back sum_t r_tk (offset_k - float32(offset_k)) = s0_k * residual_k
+    for k in range(n_components):
+        res = n_components * _RD + 3 + k
+        for lane in range(n_lanes):
+            D[_ix(bound, lane)] += D[_ix(res, lane)] * D[_ix(k * _RD, lane)]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -> int:
+    """New parameters of every lane from the sums of :func:`_lanes_pass` about the centres of ``S``, in
+    float64, vectorised over lanes: means, covariances, weights and upper Cholesky factors into ``D``.
+
+    Returns the number of (lane, component) whose sums were taken about a centre so far from the new
+    mean that float32 lost digits (their sums are to be taken again about the new means).
+    """
+    total = n_components * _RD
+    flag = 0
+    for lane in range(_LANES):
+        D[_ix(total, lane)] = 0.0
+    for k in range(n_components):
+        a = k * _RD
+        s = k * _RS
+        for lane in range(_LANES):
+            s0 = D[_ix(a, lane)]
+            n = s0 + _EPS10
+            inv = 1.0 / n
+            c0 = np.float64(S[_ix(s + _S_C, lane)])
+            c1 = np.float64(S[_ix(s + _S_C + 1, lane)])
+            c2 = np.float64(S[_ix(s + _S_C + 2, lane)])
+            z0 = D[_ix(a + 1, lane)]
+            z1 = D[_ix(a + 2, lane)]
+            z2 = D[_ix(a + 3, lane)]
+            m0 = (z0 + s0 * c0) / n
+            m1 = (z1 + s0 * c1) / n
+            m2 = (z2 + s0 * c2) / n
+            e0 = m0 - c0
+            e1 = m1 - c1
+            e2 = m2 - c2
+            # sum r (z - e)(z - e)^T = S2 - e z^T - z e^T + s0 e e^T, e = new mean - old mean
+            v00 = (D[_ix(a + 4, lane)] - 2.0 * e0 * z0 + s0 * e0 * e0) * inv + reg_covar
+            v10 = (D[_ix(a + 5, lane)] - e1 * z0 - z1 * e0 + s0 * e1 * e0) * inv
+            v11 = (D[_ix(a + 6, lane)] - 2.0 * e1 * z1 + s0 * e1 * e1) * inv + reg_covar
+            v20 = (D[_ix(a + 7, lane)] - e2 * z0 - z2 * e0 + s0 * e2 * e0) * inv
+            v21 = (D[_ix(a + 8, lane)] - e2 * z1 - z2 * e1 + s0 * e2 * e1) * inv
+            v22 = (D[_ix(a + 9, lane)] - 2.0 * e2 * z2 + s0 * e2 * e2) * inv + reg_covar
+            # float32 sums about a centre far from the new mean lose digits: flag for a second pass
+            s00 = D[_ix(a + 4, lane)]
+            s11 = D[_ix(a + 6, lane)]
+            s22 = D[_ix(a + 9, lane)]
+            slack = _CANCEL_SLACK * s0
+            bad = (
+                (s00 > _CANCEL_RATIO * (v00 - reg_covar) * n + slack)
+                or (s11 > _CANCEL_RATIO * (v11 - reg_covar) * n + slack)
+                or (s22 > _CANCEL_RATIO * (v22 - reg_covar) * n + slack)
+            )
+            flag += 1 if bad else 0
+            D[_ix(a + _D_MEAN, lane)] = m0
+            D[_ix(a + _D_MEAN + 1, lane)] = m1
+            D[_ix(a + _D_MEAN + 2, lane)] = m2
+            D[_ix(a + _D_COV, lane)] = v00
+            D[_ix(a + _D_COV + 1, lane)] = v10
+            D[_ix(a + _D_COV + 2, lane)] = v20
+            D[_ix(a + _D_COV + 3, lane)] = v11
+            D[_ix(a + _D_COV + 4, lane)] = v21
+            D[_ix(a + _D_COV + 5, lane)] = v22
+            D[_ix(a + _D_W, lane)] = n
+            D[_ix(total, lane)] += n
+            # Cholesky with the pivot floor, then U = inv(L).T (the order of bgsub.gmm)
+            l00 = math.sqrt(v00 if v00 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+            l10 = v10 / l00
+            l20 = v20 / l00
+            p11 = v11 - l10 * l10
+            l11 = math.sqrt(p11 if p11 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+            l21 = (v21 - l20 * l10) / l11
+            p22 = v22 - l20 * l20 - l21 * l21
+            l22 = math.sqrt(p22 if p22 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+            u00 = 1.0 / l00
+            u11 = 1.0 / l11
+            u22 = 1.0 / l22
+            u01 = -(l10 * u00) / l11
+            D[_ix(a + _D_PREC, lane)] = u00
+            D[_ix(a + _D_PREC + 1, lane)] = u01
+            D[_ix(a + _D_PREC + 2, lane)] = -(l20 * u00 + l21 * u01) / l22
+            D[_ix(a + _D_PREC + 3, lane)] = u11
+            D[_ix(a + _D_PREC + 4, lane)] = -(l21 * u11) / l22
+            D[_ix(a + _D_PREC + 5, lane)] = u22
+    for k in range(n_components):
+        a = k * _RD
+        for lane in range(_LANES):
+            w = D[_ix(a + _D_W, lane)] / D[_ix(total, lane)]
+            D[_ix(a + _D_W, lane)] = w
+    return flag
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _lanes_publish(n_components: int, S: NDArray, D: NDArray) -> None:
+    """float32 copies of the new parameters into ``S`` (means also as the centres of the next sums),
+    log weight + log det, and its float32 rounding into ``D``."""
+    for k in range(n_components):
+        a = k * _RD
+        s = k * _RS
+        for lane in range(_LANES):
+            w = D[_ix(a + _D_W, lane)]
+            det = D[_ix(a + _D_PREC, lane)] * D[_ix(a + _D_PREC + 3, lane)] * D[_ix(a + _D_PREC + 5, lane)]
+            offset = _log_positive(w * det) - _HALF_LOG_2PI3
+            offset32 = np.float32(offset)
+            S[_ix(s + _S_OFF, lane)] = offset32
+            D[_ix(n_components * _RD + 3 + k, lane)] = offset - np.float64(offset32)
+        for j in range(3):
+            for lane in range(_LANES):
+                value = np.float32(D[_ix(a + _D_MEAN + j, lane)])
+                S[_ix(s + _S_MU + j, lane)] = value
+                S[_ix(s + _S_C + j, lane)] = value
+        for j in range(6):
+            for lane in range(_LANES):
+                S[_ix(s + _S_U + j, lane)] = np.float32(D[_ix(a + _D_PREC + j, lane)])
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _lanes_recentre(n_components: int, S: NDArray, D: NDArray) -> None:
+    """Centres of the next sums := float32 of the new means."""
+    for k in range(n_components):
+        for j in range(3):
+            for lane in range(_LANES):
+                value = np.float32(D[_ix(k * _RD + _D_MEAN + j, lane)])
+                S[_ix(k * _RS + _S_C + j, lane)] = value
+
+
+@numba.njit(cache=True)
+def _init_batch(
+    samples: NDArray,
+    start: int,
+    count: int,
+    reg_covar: float,
+    Xs: NDArray,
+    scratch: NDArray,
+    resp: NDArray,
+    labels: NDArray,
+    w_out: NDArray,
+    m_out: NDArray,
+    p_out: NDArray,
+) -> None:
+    """k-means initial parameters (as :func:`_fit_pixel`) of pixels ``start .. start + count - 1``
+    into ``w_out (L, K)``, ``m_out (L, K, 3)``, ``p_out (L, K, 3, 3)``."""
+    n_frames = samples.shape[0]
+    n_components = w_out.shape[1]
+    cov = np.empty((n_components, 3, 3))
+    low = np.zeros((3, 3))
+    nk = np.empty(n_components)
+    centres = np.empty((n_components, 3))
+    for i in range(count):
+        for t in range(n_frames):
+            for c in range(3):
+                Xs[c, t] = np.float64(samples[t, start + i, c])
+        _kmeans3(Xs, centres, labels[0], labels[1], scratch)
+        for k in range(n_components):
+            for t in range(n_frames):
+                resp[k, t] = 1.0 if labels[0, t] == k else 0.0
+        means = m_out[i]
+        _estimate3(Xs, resp, reg_covar, nk, means, cov, scratch)
+        for k in range(n_components):
+            if nk[k] == _EPS10:  # empty cluster keeps its k-means centre
+                for c in range(3):
+                    means[k, c] = centres[k, c]
+            w_out[i, k] = nk[k] / n_frames
+            _precision_cholesky(cov[k], low, p_out[i, k])
+
+
+@numba.njit(cache=True)
+def _lanes_load(
+    samples: NDArray,
+    p: int,
+    lane: int,
+    weights: NDArray,
+    means: NDArray,
+    prec: NDArray,
+    X: NDArray,
+    S: NDArray,
+    D: NDArray,
+) -> None:
+    """Put pixel ``p`` into ``lane``: its samples, and its initial parameters ``weights (K,)``,
+    ``means (K, 3)``, ``prec (K, 3, 3)``."""
+    n_frames = samples.shape[0]
+    n_components = weights.shape[0]
+    for t in range(n_frames):
+        for c in range(3):
+            X[_ix(c * n_frames + t, lane)] = np.float32(samples[t, p, c])
+    for k in range(n_components):
+        pk = prec[k]
+        s = k * _RS
+        offset = math.log(pk[0, 0]) + math.log(pk[1, 1]) + math.log(pk[2, 2]) + math.log(weights[k]) - _HALF_LOG_2PI3
+        S[_ix(s + _S_OFF, lane)] = np.float32(offset)
+        D[_ix(n_components * _RD + 3 + k, lane)] = offset - np.float64(np.float32(offset))
+        for c in range(3):
+            S[_ix(s + _S_MU + c, lane)] = np.float32(means[k, c])
+            S[_ix(s + _S_C + c, lane)] = np.float32(means[k, c])
+        S[_ix(s + _S_U, lane)] = np.float32(pk[0, 0])
+        S[_ix(s + _S_U + 1, lane)] = np.float32(pk[0, 1])
+        S[_ix(s + _S_U + 2, lane)] = np.float32(pk[0, 2])
+        S[_ix(s + _S_U + 3, lane)] = np.float32(pk[1, 1])
+        S[_ix(s + _S_U + 4, lane)] = np.float32(pk[1, 2])
+        S[_ix(s + _S_U + 5, lane)] = np.float32(pk[2, 2])
+
+
+@numba.njit(cache=True)
+def _lanes_store(
+    p: int,
+    lane: int,
+    D: NDArray,
+    weights_out: NDArray,
+    means_out: NDArray,
+    cov_out: NDArray,
+    prec_out: NDArray,
+) -> None:
+    """Write the float64 parameters of ``lane`` as pixel ``p``'s results (full 3x3 matrices)."""
+    for k in range(weights_out.shape[1]):
+        a = k * _RD
+        weights_out[p, k] = D[_ix(a + _D_W, lane)]
+        for c in range(3):
+            means_out[p, k, c] = D[_ix(a + _D_MEAN + c, lane)]
+        v = a + _D_COV
+        q = a + _D_PREC
+        co = cov_out[p, k]
+        po = prec_out[p, k]
+        co[0, 0] = D[_ix(v, lane)]
+        co[1, 0] = co[0, 1] = D[_ix(v + 1, lane)]
+        co[2, 0] = co[0, 2] = D[_ix(v + 2, lane)]
+        co[1, 1] = D[_ix(v + 3, lane)]
+        co[2, 1] = co[1, 2] = D[_ix(v + 4, lane)]
+        co[2, 2] = D[_ix(v + 5, lane)]
+        po[0, 0] = D[_ix(q, lane)]
+        po[0, 1] = D[_ix(q + 1, lane)]
+        po[0, 2] = D[_ix(q + 2, lane)]
+        po[1, 1] = D[_ix(q + 3, lane)]
+        po[1, 2] = D[_ix(q + 4, lane)]
+        po[2, 2] = D[_ix(q + 5, lane)]
+        po[1, 0] = po[2, 0] = po[2, 1] = 0.0
+
+
+@numba.njit(cache=True)
+def _lanes_run(
+    samples: NDArray,
+    start: int,
+    stop: int,
+    have_init: bool,
+    w_init: NDArray,
+    m_init: NDArray,
+    p_init: NDArray,
+    tol: float,
+    reg_covar: float,
+    max_iter: int,
+    keep_history: bool,
+    weights: NDArray,
+    means: NDArray,
+    cov: NDArray,
+    prec: NDArray,
+    converged: NDArray,
+    n_iter: NDArray,
+    lower_bound: NDArray,
+    history: NDArray,
+) -> None:
+    """EM of pixels ``start..stop-1`` on one engine of _LANES lanes, refilling lanes as pixels converge."""
+    n_frames = samples.shape[0]
+    n_components = weights.shape[1]
+    X = np.zeros(3 * n_frames * _LANES, dtype=np.float32)
+    # k-means initialisation of the next _LANES pixels, handed to lanes as they free up
+    labels = np.empty((2, n_frames), dtype=np.int64)
+    Xs = np.empty((3, n_frames))
+    scratch = np.empty((3, n_frames))
+    resp = np.empty((n_components, n_frames))
+    # initial parameters: given (indexed by pixel), or of the k-means batch (indexed by slot)
+    w0, m0, p0 = w_init, m_init, p_init
+    if not have_init:
+        w0 = np.empty((_LANES, n_components))
+        m0 = np.empty((_LANES, n_components, 3))
+        p0 = np.empty((_LANES, n_components, 3, 3))
+    slot = 0
+    in_batch = 0
+    S = np.zeros((n_components * _RS + 3) * _LANES, dtype=np.float32)
+    for k in range(n_components):  # idle lanes compute on harmless values
+        S[(k * _RS + _S_U) * _LANES : (k * _RS + _S_U + 6) * _LANES] = 1.0
+    D = np.zeros((n_components * (_RD + 1) + 3) * _LANES)
+    A = np.zeros(n_components * 10 * _LANES, dtype=np.float32)
+    pixel = np.full(_LANES, -1, dtype=np.int64)
+    it = np.zeros(_LANES, dtype=np.int64)
+    previous = np.zeros(_LANES)
+    bound = n_components * _RD + 1
+    following = start
+    for lane in range(_LANES):
+        if following < stop:
+            q = following
+            if not have_init:
+                if slot == in_batch:
+                    in_batch = min(_LANES, stop - following)
+                    slot = 0
+                    _init_batch(samples, following, in_batch, reg_covar, Xs, scratch, resp, labels, w0, m0, p0)
+                q = slot
+                slot += 1
+            _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
+            pixel[lane] = following
+            it[lane] = 0
+            previous[lane] = -np.inf
+            following += 1
+    busy = following > start
+    while busy:
+        _lanes_pass(X, n_frames, _LANES, n_components, S, A, D)
+        if _lanes_m_step(reg_covar, n_components, S, D):
+            _lanes_recentre(n_components, S, D)  # same E-step, sums about the new means
+            _lanes_pass(X, n_frames, _LANES, n_components, S, A, D)
+            _lanes_m_step(reg_covar, n_components, S, D)
+        _lanes_publish(n_components, S, D)
+        busy = False
+        for lane in range(_LANES):
+            p = pixel[lane]
+            if p < 0:
+                continue
+            it[lane] += 1
+            value = D[_ix(bound, lane)] / n_frames
+            change = value - previous[lane]
+            previous[lane] = value
+            if keep_history:
+                history[p, it[lane] - 1] = value
+            done = abs(change) < tol
+            if not (done or it[lane] == max_iter):
+                busy = True
+                continue
+            _lanes_store(p, lane, D, weights, means, cov, prec)
+            converged[p] = done
+            n_iter[p] = it[lane]
+            lower_bound[p] = value
+            if keep_history:
+                for i in range(it[lane], max_iter):
+                    history[p, i] = value
+            if following < stop:
+                q = following
+                if not have_init:
+                    if slot == in_batch:
+                        in_batch = min(_LANES, stop - following)
+                        slot = 0
+                        _init_batch(samples, following, in_batch, reg_covar, Xs, scratch, resp, labels, w0, m0, p0)
+                    q = slot
+                    slot += 1
+                _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
+                pixel[lane] = following
+                it[lane] = 0
+                previous[lane] = -np.inf
+                following += 1
+                busy = True
+            else:
+                pixel[lane] = -1
+
+
+@numba.njit(cache=True, parallel=True)
+def _fit3_lanes_kernel(
+    samples: NDArray,
+    run: int,
+    have_init: bool,
+    w_init: NDArray,
+    m_init: NDArray,
+    p_init: NDArray,
+    tol: float,
+    reg_covar: float,
+    max_iter: int,
+    keep_history: bool,
+    weights: NDArray,
+    means: NDArray,
+    cov: NDArray,
+    prec: NDArray,
+    converged: NDArray,
+    n_iter: NDArray,
+    lower_bound: NDArray,
+    history: NDArray,
+) -> None:
+    n_pixels = samples.shape[1]
+    n_runs = (n_pixels + run - 1) // run
+    for i in prange(n_runs):
+        _lanes_run(
+            samples, i * run, min((i + 1) * run, n_pixels), have_init, w_init, m_init, p_init, tol,
+            reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
+            lower_bound, history,
+        )  # fmt: skip
+
+
+def _fit3_lanes(
+    samples: NDArray,
+    init: object,
+    tol: float,
+    reg_covar: float,
+    max_iter: int,
+    keep_history: bool,
+    w0: NDArray,
+    m0: NDArray,
+    p0: NDArray,
+    out: dict[str, NDArray],
+    history: NDArray,
+) -> None:
+    """Run :func:`_fit3_lanes_kernel` over runs of pixels sized for load balance (dynamic chunks)."""
+    n_pixels = samples.shape[1]
+    run = max(4 * _LANES, min(_LANES_RUN, -(-n_pixels // (8 * numba.get_num_threads()))))
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        _fit3_lanes_kernel(
+            samples, run, init is not None, w0, m0, p0, tol, reg_covar, max_iter, keep_history,
+            out["weights"], out["means"], out["covariances"], out["precisions_cholesky"],
+            out["converged"], out["n_iter"], out["lower_bound"], history,
+        )  # fmt: skip
+    finally:
+        numba.set_parallel_chunksize(previous)
+
+
+# ----------------------------------------------------------------------------------------------
 # Classification: squared Mahalanobis distance to the nearest background component
 # ----------------------------------------------------------------------------------------------
+
+#: Pixels per block of the classification (the SIMD lanes of its inner loop).
+_CLASSIFY_LANES = 256
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _classify_block(
+    frames: NDArray,
+    p0: int,
+    size: int,
+    means: NDArray,
+    prec: NDArray,
+    is_background: NDArray,
+    params: NDArray,
+    out: NDArray,
+) -> None:
+    """Scores of pixels ``p0 .. p0 + size - 1`` of every frame ``(T, 3 N)``; ``params`` float64 scratch.
+
+    The background components of each pixel are packed first, a pixel with fewer repeating its
+    first one (a repeat does not change a minimum), so every lane runs the same loop.
+    """
+    n_frames = frames.shape[0]
+    n_components = means.shape[1]
+    n_bg = 1
+    for p in range(size):
+        count = 0
+        for k in range(n_components):
+            count += 1 if is_background[p0 + p, k] else 0
+        n_bg = max(n_bg, count)
+    lanes = _CLASSIFY_LANES
+    for p in range(size):
+        j = 0
+        first = -1
+        for k in range(n_components):
+            if is_background[p0 + p, k]:
+                first = k if first < 0 else first
+                _put_component(means, prec, p0 + p, k, params, j, p, lanes)
+                j += 1
+        while j < n_bg:
+            _put_component(means, prec, p0 + p, max(first, 0), params, j, p, lanes)
+            j += 1
+    for p in range(size, lanes):  # idle lanes: copies of lane 0
+        for r in range(9 * n_bg):
+            params[_ixn(r, lanes, p)] = params[np.uint64(r * lanes)]
+    work = np.empty(4 * lanes, dtype=np.float64)  # x0, x1, x2, best
+    for t in range(n_frames):
+        row = frames[t]  # (3 N,) interleaved channels
+        base = np.uint64(3 * p0)
+        for p in range(size):
+            q = base + np.uint64(3) * np.uint64(p)
+            work[_ixn(0, lanes, p)] = np.float64(row[q])
+            work[_ixn(1, lanes, p)] = np.float64(row[q + np.uint64(1)])
+            work[_ixn(2, lanes, p)] = np.float64(row[q + np.uint64(2)])
+            work[_ixn(3, lanes, p)] = np.float64(np.inf)
+        for j in range(n_bg):
+            b = 9 * j
+            for p in range(size):
+                d0 = work[_ixn(0, lanes, p)] - params[_ixn(b, lanes, p)]
+                d1 = work[_ixn(1, lanes, p)] - params[_ixn(b + 1, lanes, p)]
+                d2 = work[_ixn(2, lanes, p)] - params[_ixn(b + 2, lanes, p)]
+                y0 = d0 * params[_ixn(b + 3, lanes, p)]
+                y1 = d0 * params[_ixn(b + 4, lanes, p)] + d1 * params[_ixn(b + 6, lanes, p)]
+                y2 = (
+                    d0 * params[_ixn(b + 5, lanes, p)]
+                    + d1 * params[_ixn(b + 7, lanes, p)]
+                    + d2 * params[_ixn(b + 8, lanes, p)]
+                )
+                d2sum = y0 * y0 + y1 * y1 + y2 * y2
+                best = work[_ixn(3, lanes, p)]
+                work[_ixn(3, lanes, p)] = d2sum if d2sum < best else best
+        dst = out[t]
+        for p in range(size):
+            dst[p0 + p] = work[_ixn(3, lanes, p)]
+
+
+@numba.njit(cache=True)
+def _select_background(
+    weights: NDArray,
+    cov: NDArray,
+    background_ratio: float,
+    by_sigma: bool,
+    out: NDArray,
+    start: int = 0,
+    stop: int = -1,
+) -> None:
+    """``is_background (N, K)`` as :func:`bgsub.gmm.rank_components` then
+    :func:`bgsub.gmm.background_mask` (float64, stable order, same sums in the same order)."""
+    n_pixels, n_components = weights.shape
+    key = np.empty(n_components)
+    order = np.empty(n_components, dtype=np.int64)
+    n_channels = cov.shape[2]
+    for p in range(start, n_pixels if stop < 0 else stop):
+        for k in range(n_components):
+            w = np.float64(weights[p, k])
+            if by_sigma:
+                trace = 0.0
+                for c in range(n_channels):
+                    trace += np.float64(cov[p, k, c, c])
+                mean_var = trace / n_channels
+                w = w / math.sqrt(max(mean_var, _PIVOT_FLOOR))
+            key[k] = -w
+            order[k] = k
+        for i in range(1, n_components):  # stable insertion sort of -key
+            j = i
+            while j > 0 and key[order[j - 1]] > key[order[j]]:
+                order[j - 1], order[j] = order[j], order[j - 1]
+                j -= 1
+        total = 0.0
+        for i in range(n_components):  # np.cumsum(w) - w, as background_mask
+            k = order[i]
+            w = np.float64(weights[p, k])
+            total += w
+            out[p, k] = i == 0 or (total - w) < background_ratio
+
+
+@numba.njit(cache=True, inline="always")
+def _put_component(
+    means: NDArray, prec: NDArray, p: int, k: int, params: NDArray, j: int, lane: int, lanes: int
+) -> None:
+    """Mean (3) and upper factor 00 01 02 11 12 22 (6) of component ``k`` of pixel ``p`` as float64
+    rows ``9 j ..`` of lane ``lane``."""
+    b = 9 * j
+    for c in range(3):
+        params[(b + c) * lanes + lane] = np.float64(means[p, k, c])
+    u = prec[p, k]
+    params[(b + 3) * lanes + lane] = np.float64(u[0, 0])
+    params[(b + 4) * lanes + lane] = np.float64(u[0, 1])
+    params[(b + 5) * lanes + lane] = np.float64(u[0, 2])
+    params[(b + 6) * lanes + lane] = np.float64(u[1, 1])
+    params[(b + 7) * lanes + lane] = np.float64(u[1, 2])
+    params[(b + 8) * lanes + lane] = np.float64(u[2, 2])
+
+
+@numba.njit(cache=True, parallel=True)
+def _classify3_kernel(
+    frames: NDArray,
+    weights: NDArray,
+    cov: NDArray,
+    background_ratio: float,
+    by_sigma: bool,
+    select: bool,
+    means: NDArray,
+    prec: NDArray,
+    is_background: NDArray,
+    out: NDArray,
+) -> None:
+    """Scores of frames ``(T, 3 N)``; with ``select`` the background components are chosen here
+    (block by block, into ``is_background``) from ``weights`` and ``cov``."""
+    n_pixels = frames.shape[1] // 3
+    n_blocks = (n_pixels + _CLASSIFY_LANES - 1) // _CLASSIFY_LANES
+    for blk in prange(n_blocks):
+        params = np.empty(9 * means.shape[1] * _CLASSIFY_LANES)
+        p0 = blk * _CLASSIFY_LANES
+        size = min(_CLASSIFY_LANES, n_pixels - p0)
+        if select:
+            _select_background(weights, cov, background_ratio, by_sigma, is_background, p0, p0 + size)
+        _classify_block(frames, p0, size, means, prec, is_background, params, out)
+
 
 _CLASSIFY_BLOCK = 256
 #: Samples converted to float64 per kernel call of the classification (64 MB).
@@ -627,6 +1519,73 @@ def _min_background_d2_kernel(
                 out[t, p0 + p] = best[p]
 
 
+def background_components(
+    weights: NDArray, covariances: NDArray, background_ratio: float, rank_by: str
+) -> NDArray[np.bool_]:
+    """Which components of each pixel are background (full covariances).
+
+    Parameters
+    ----------
+    weights : ndarray of shape (N, K)
+    covariances : ndarray of shape (N, K, C, C)
+    background_ratio : float
+    rank_by : {"weight", "weight_over_sigma"}
+
+    Returns
+    -------
+    is_background : ndarray of shape (N, K), bool
+        As ``rank_components`` then ``background_mask`` of :mod:`bgsub.gmm`.
+    """
+    if rank_by not in ("weight", "weight_over_sigma"):
+        raise ValueError(f"by must be one of ('weight', 'weight_over_sigma'), got {rank_by!r}")
+    out = np.empty(weights.shape, dtype=np.bool_)
+    _select_background(np.ascontiguousarray(weights), np.ascontiguousarray(covariances), float(background_ratio),
+                       rank_by == "weight_over_sigma", out)  # fmt: skip
+    return out
+
+
+def min_background_d2_ranked(
+    flat: NDArray,
+    weights: NDArray,
+    means: NDArray,
+    covariances: NDArray,
+    precisions_cholesky: NDArray,
+    background_ratio: float,
+    rank_by: str,
+) -> NDArray[np.float32]:
+    """:func:`min_background_d2_full` with the background components chosen from the weights
+    (:func:`background_components`), for ``C = 3`` in the same parallel pass over the pixels.
+
+    Parameters
+    ----------
+    flat : ndarray of shape (T, N, C)
+    weights : ndarray of shape (N, K)
+    means : ndarray of shape (N, K, C)
+    covariances, precisions_cholesky : ndarray of shape (N, K, C, C)
+    background_ratio : float
+    rank_by : {"weight", "weight_over_sigma"}
+
+    Returns
+    -------
+    d2 : ndarray of shape (T, N), float32
+    """
+    if flat.shape[2] != 3 or flat.dtype not in (np.uint8, np.float32, np.float64):
+        is_background = background_components(weights, covariances, background_ratio, rank_by)
+        return min_background_d2_full(flat, means, precisions_cholesky, is_background)
+    if rank_by not in ("weight", "weight_over_sigma"):
+        raise ValueError(f"by must be one of ('weight', 'weight_over_sigma'), got {rank_by!r}")
+    out = np.empty(flat.shape[:2], dtype=np.float32)
+    is_background = np.empty(weights.shape, dtype=np.bool_)
+    _classify3_kernel(
+        np.ascontiguousarray(flat).reshape(flat.shape[0], -1),
+        np.ascontiguousarray(weights, dtype=np.float32), np.ascontiguousarray(covariances, dtype=np.float32),
+        float(background_ratio), rank_by == "weight_over_sigma", True,
+        np.ascontiguousarray(means, dtype=np.float32), np.ascontiguousarray(precisions_cholesky, dtype=np.float32),
+        is_background, out,
+    )  # fmt: skip
+    return out
+
+
 def min_background_d2_full(
     flat: NDArray, means: NDArray, precisions_cholesky: NDArray, is_background: NDArray
 ) -> NDArray[np.float32]:
@@ -650,6 +1609,13 @@ def min_background_d2_full(
     means = np.ascontiguousarray(means, dtype=np.float32)
     prec = np.ascontiguousarray(precisions_cholesky, dtype=np.float32)
     is_background = np.ascontiguousarray(is_background, dtype=np.bool_)
+    if flat.shape[2] == 3 and flat.dtype in (np.uint8, np.float32, np.float64):
+        # reads the frames as they are (no float64 copy); pixels as SIMD lanes, float64 arithmetic
+        # (float32 would be ~1e-6 relative; the numpy path is float64 and tests hold it to 1e-7)
+        frames = np.ascontiguousarray(flat).reshape(flat.shape[0], -1)
+        none = np.empty((1, 1, 1, 1), dtype=np.float32)  # no selection: weights, covariances unused
+        _classify3_kernel(frames, none[0, 0], none, 1.0, False, False, means, prec, is_background, out)
+        return out
     step = max(1, _CLASSIFY_VALUES // max(1, flat.shape[1] * flat.shape[2]))
     for start in range(0, flat.shape[0], step):
         block = slice(start, start + step)
