@@ -237,6 +237,10 @@ class Sequence:
         Frames that may be scored (CDnet ``temporalROI.txt``).
     roi : ndarray of shape (H, W), bool, or None
         Pixels that are scored (CDnet ``ROI.bmp``); None = every pixel.
+    score : tuple of int or None
+        Frames that are scored (config key ``score``), further restricting the test range and
+        the temporal ROI; None = no restriction. Lets an adaptive method run through frames
+        that are not counted (e.g. run 470-1700, score 900-1700).
     """
 
     name: str
@@ -246,6 +250,7 @@ class Sequence:
     ground_truth: dict[int, Path] = field(default_factory=dict)
     temporal_roi: tuple[int, int] | None = None
     roi: NDArray[np.bool_] | None = None
+    score: tuple[int, int] | None = None
 
     @property
     def has_ground_truth(self) -> bool:
@@ -270,8 +275,10 @@ class Sequence:
         return list(range(self.test[0], self.test[1] + 1))
 
     def scored_numbers(self) -> list[int]:
-        """Test frames inside the temporal ROI that have ground truth: the frames metrics count."""
+        """Test frames inside the temporal ROI (and the ``score`` range) with ground truth: the frames metrics count."""
         first, last = self.temporal_roi or self.test
+        if self.score is not None:
+            first, last = max(first, self.score[0]), min(last, self.score[1])
         return [n for n in self.test_numbers() if first <= n <= last and n in self.ground_truth]
 
     def labels(self, number: int) -> NDArray[np.uint8]:
@@ -450,7 +457,8 @@ def open_sequence(
         if train[1] >= n:
             raise InputError(f"config key {key}.train: leaves no test frames after it (sequence has {n} frames)")
         test = (train[1] + 1, n)
-    sequence = Sequence(name, source, train, test, ground_truth, temporal_roi, roi)
+    score = _check_range(spec["score"], f"{key}.score", n) if "score" in spec else None
+    sequence = Sequence(name, source, train, test, ground_truth, temporal_roi, roi, score)
     if sequence.has_ground_truth and not sequence.scored_numbers():
         logger.warning("%s: no test frame has ground truth inside the temporal ROI; no metrics", name)
     return sequence

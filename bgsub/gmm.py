@@ -1139,22 +1139,26 @@ def min_background_mahalanobis(
     frames = _check_frames(frames)
     _check_grid(frames, model.means_)
     cov_type = model.covariance_type
-    order = rank_components(model.weights_, model.covariances_, cov_type, by=rank_by)
-    ranked = background_mask(np.take_along_axis(model.weights_, order, axis=-1), background_ratio)
-    is_background = np.zeros_like(ranked)
-    np.put_along_axis(is_background, order, ranked, axis=-1)
-    if model._use_compiled():
+    if model._use_compiled():  # ranking, background selection and distances in compiled kernels
         from bgsub.kernels import em
 
         n_frames, height, width, n_channels = frames.shape
         k = model.means_.shape[2]
-        d2 = em.min_background_d2_full(
-            frames.reshape(n_frames, height * width, n_channels),
-            model.means_.reshape(height * width, k, n_channels),
-            model.precisions_cholesky_.reshape(height * width, k, n_channels, n_channels),
-            is_background.reshape(height * width, k),
+        n = height * width
+        d2 = em.min_background_d2_ranked(
+            frames.reshape(n_frames, n, n_channels),
+            model.weights_.reshape(n, k),
+            model.means_.reshape(n, k, n_channels),
+            model.covariances_.reshape(n, k, n_channels, n_channels),
+            model.precisions_cholesky_.reshape(n, k, n_channels, n_channels),
+            background_ratio,
+            rank_by,
         )
         return d2.reshape(frames.shape[:3])
+    order = rank_components(model.weights_, model.covariances_, cov_type, by=rank_by)
+    ranked = background_mask(np.take_along_axis(model.weights_, order, axis=-1), background_ratio)
+    is_background = np.zeros_like(ranked)
+    np.put_along_axis(is_background, order, ranked, axis=-1)
     out = np.empty(frames.shape[:3], dtype=np.float32)
     flat_out = out.reshape(frames.shape[0], -1)
     for X, pixels, block, chunk in _scoring_blocks(frames, model.means_, chunk_size):
@@ -1364,6 +1368,8 @@ class GMMMethod(_PixelGMMMethod):
     shadow_tau : float or None
         Shadow suppression (pixels that are a darker copy of a background component, brightness
         ratio in ``[shadow_tau, 1)``, score 0); None = off. MOG2's ``shadowThreshold`` is 0.5.
+    shadow_var_threshold : float, default=16.0
+        Colour-distortion bound of the shadow test in (bounded) variances, MOG2's ``Tb``.
     learning_rate : float, default=0.0
         Selective running-average update of the matched background means while scoring; a
         positive rate makes the method adaptive (frames must come in order, once).
@@ -1382,6 +1388,7 @@ class GMMMethod(_PixelGMMMethod):
         spatial_radius: int = 0,
         gain_compensation: bool = False,
         shadow_tau: float | None = None,
+        shadow_var_threshold: float = 16.0,
         learning_rate: float = 0.0,
         update_threshold: float = DEFAULT_THRESHOLD,
         **params: Any,
@@ -1400,6 +1407,7 @@ class GMMMethod(_PixelGMMMethod):
         self.spatial_radius = int(spatial_radius)
         self.gain_compensation = bool(gain_compensation)
         self.shadow_tau = None if shadow_tau is None else float(shadow_tau)
+        self.shadow_var_threshold = float(shadow_var_threshold)
         self.learning_rate = float(learning_rate)
         self.update_threshold = float(update_threshold)
         self._scoring: Any = None
@@ -1418,6 +1426,7 @@ class GMMMethod(_PixelGMMMethod):
             "spatial_radius": self.spatial_radius,
             "gain_compensation": self.gain_compensation,
             "shadow_tau": self.shadow_tau,
+            "shadow_var_threshold": self.shadow_var_threshold,
             "learning_rate": self.learning_rate,
             "update_threshold": self.update_threshold,
         }
@@ -1463,6 +1472,7 @@ class GMMMethod(_PixelGMMMethod):
             )
         return score_frames(
             frames, self._scoring, radius=self.spatial_radius, gain=self.gain_compensation,
-            shadow_tau=self.shadow_tau, learning_rate=self.learning_rate,
+            shadow_tau=self.shadow_tau, shadow_var_threshold=self.shadow_var_threshold,
+            learning_rate=self.learning_rate,
             update_threshold=self.update_threshold,
         )

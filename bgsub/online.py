@@ -481,18 +481,21 @@ class AdaptiveGaussianMixture:
             self.reset(shape)
         alpha = self.learning_rate_for_next_frame(learning_rate)
         self.n_frames_ += 1
-        if resolve_backend(self.backend) == "numba":
-            scores = self._update_compiled(data, alpha)
-        else:
-            scores = self._update(data, alpha)
+        if resolve_backend(self.backend) == "numba":  # update and shadow test in one compiled pass
+            scores, shadow = self._update_compiled(data, alpha)
+            return scores.reshape(h, w), shadow.reshape(h, w)
+        scores = self._update(data, alpha)
         foreground = np.flatnonzero(scores > _F32(self.var_threshold))
         shadow = np.zeros(h * w, dtype=bool)
         if self.detect_shadows and foreground.size:
             shadow[foreground] = self._shadow_test(data, foreground)
         return scores.reshape(h, w), shadow.reshape(h, w)
 
-    def _update_compiled(self, data: NDArray[np.float32], alpha: float) -> NDArray[np.float32]:
-        """:meth:`_update` in the compiled kernel (same float32 operations, same order)."""
+    def _update_compiled(
+        self, data: NDArray[np.float32], alpha: float
+    ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+        """:meth:`_update` and :meth:`_shadow_test` in the compiled kernel (same float32 operations,
+        same order); returns the scores and shadow flags ``(N,)``."""
         from bgsub.kernels import online as kernel
 
         constants = np.array(
@@ -507,6 +510,9 @@ class AdaptiveGaussianMixture:
                 self.var_init,
                 _FLT_EPSILON,
                 NO_MODEL_SCORE,
+                self.shadow_threshold,
+                self.var_threshold,
+                1.0 if self.detect_shadows else 0.0,
             ],
             dtype=np.float32,
         )

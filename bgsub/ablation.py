@@ -1,0 +1,313 @@
+"""Ablation of the ``gmm`` method's levers on CDnet highway, WavingTrees and the synthetic scenes.
+
+``python -m bgsub.ablation --out results/ablation.csv`` (``make ablation``) scores the default
+configuration (:data:`DEFAULTS`) and one variant per lever with that lever switched off or
+changed (:data:`VARIANTS`), and writes one row per variant and slice:
+
+=================  ===========================================================================
+slice              frames
+=================  ===========================================================================
+``validation``     highway 470-899 (the slice the defaults were chosen on, with the synthetic scenes)
+``test``           highway 900-1700 (only reported)
+``full``           highway 470-1700 (CDnet's temporal ROI, for the published figures)
+``wavingtrees``    WavingTrees frame 248 (only reported)
+``synthetic``      the six synthetic scenes of ``config.yaml`` (counts summed over scenes)
+=================  ===========================================================================
+
+Protocol: models are fitted on the training frames (highway 1-469, WavingTrees 1-200,
+synthetic: their training frames); every variant then scores *all* frames from the first test
+frame in order (highway 470-1700, WavingTrees 201-248), so adaptive variants learn as in the
+pipeline, and each slice counts only its own frames. Every slice uses the same threshold
+(the default's), never one chosen on the frames it reports. Fitted models are cached under
+``--cache`` (one per dataset and fit setting), so a rerun only scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bgsub.datasets import Sequence, open_sequence
+from bgsub.gmm import GMMMethod
+from bgsub.metrics import COUNT_NAMES, compute_metrics, confusion_counts
+from bgsub.postprocess import postprocess_scores
+from bgsub.synth import make_scene
+
+__all__ = ["DEFAULTS", "VARIANTS", "FIT_KEYS", "slice_counts", "run_ablation", "main"]
+
+logger = logging.getLogger(__name__)
+
+#: Settings of the ``gmm`` method that the fit depends on (a fitted model is cached per value).
+FIT_KEYS = ("n_components", "covariance_type", "reg_covar")
+
+#: The default configuration (method settings, ``postprocess`` and ``threshold``), chosen on the
+#: synthetic scenes and highway's validation slice 470-899 only (see README "Ablation").
+DEFAULTS: dict[str, Any] = {
+    "n_components": 3,
+    "covariance_type": "full",
+    "reg_covar": 4.0,
+    "rank_by": "weight_over_sigma",
+    "background_ratio": 0.7,
+    "var_min": 16.0,
+    "var_max": 75.0,
+    "spatial_radius": 0,
+    "gain_compensation": True,
+    "shadow_tau": None,
+    "learning_rate": 0.01,
+    "postprocess": {"median": 5, "min_area": 30},
+    "threshold": 7.81,  # chi2_threshold(3, 0.95)
+}
+
+#: Variant name -> changes to :data:`DEFAULTS`: each lever switched off (``no_*``), added
+#: (``plus_*``) or set to its usual alternative.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "plain_gmm": {
+        "background_ratio": 0.9, "var_min": None, "var_max": None, "gain_compensation": False,
+        "learning_rate": 0.0, "postprocess": {},
+    },
+    "rank_by_weight": {"rank_by": "weight"},
+    "no_var_bounds": {"var_min": None, "var_max": None},
+    "background_ratio_0.9": {"background_ratio": 0.9},
+    "no_gain": {"gain_compensation": False},
+    "no_adaptation": {"learning_rate": 0.0},
+    "no_postprocess": {"postprocess": {}},
+    "no_min_area": {"postprocess": {"median": 5}},
+    "plus_shadow": {"shadow_tau": 0.5},
+    "plus_spatial": {"spatial_radius": 1},
+}
+
+SLICES = {"validation": (470, 899), "test": (900, 1700), "full": (470, 1700)}
+SYNTHETIC = {"static": 0, "dynamic": 1, "illumination": 2, "parked": 3, "departed": 4, "shadows": 5}
+
+
+def slice_counts(masks: dict[int, np.ndarray], sequence_labels: Any, roi: np.ndarray | None,
+                 first: int, last: int) -> dict[str, int]:
+    """Sum CDnet confusion counts of the masks of frames ``first..last`` that have labels.
+
+    Parameters
+    ----------
+    masks : dict of int to ndarray of shape (H, W), bool
+    sequence_labels : callable
+        ``labels(n)`` -> ground-truth labels ``(H, W)`` uint8, or None when frame ``n`` has none.
+    roi : ndarray of shape (H, W), bool, or None
+    first, last : int
+        Inclusive frame numbers.
+    """
+    total = dict.fromkeys(COUNT_NAMES, 0)
+    for number in range(first, last + 1):
+        labels = sequence_labels(number) if number in masks else None
+        if labels is None:
+            continue
+        for key, value in zip(COUNT_NAMES, confusion_counts(masks[number], labels, roi)):
+            total[key] += int(value)
+    return total
+
+
+class _Data:
+    """Frames of one sequence held in memory, with its labels and its fitted models."""
+
+    def __init__(self, name: str, frames: np.ndarray, train: tuple[int, int], run: tuple[int, int],
+                 labels: Any, roi: np.ndarray | None) -> None:
+        self.name, self.frames, self.train, self.run, self.labels, self.roi = name, frames, train, run, labels, roi
+
+    def clip(self, first: int, last: int) -> np.ndarray:
+        return self.frames[first - 1:last]
+
+
+def _open_real(name: str, spec: dict[str, Any], run: tuple[int, int]) -> _Data:
+    sequence: Sequence = open_sequence(name, spec, root=Path("."))
+    n = sequence.source.n_frames
+    frames = sequence.source.read(list(range(1, n + 1)))
+
+    def labels(number: int) -> np.ndarray | None:
+        return sequence.labels(number) if number in sequence.ground_truth else None
+
+    return _Data(name, frames, tuple(sequence.train), run, labels, sequence.roi)  # type: ignore[arg-type]
+
+
+def _open_synthetic(scene: str, seed: int) -> _Data:
+    s = make_scene(scene, seed=seed)
+    return _Data(f"synthetic_{scene}", s.frames, (1, s.n_train), (s.n_train + 1, len(s.frames)),
+                 lambda n: s.labels[n - 1], None)
+
+
+def _fitted_state(data: _Data, settings: dict[str, Any], cache: Path) -> dict[str, np.ndarray]:
+    fit_params = {k: settings[k] for k in FIT_KEYS}
+    tag = "_".join(f"{k}{v}" for k, v in fit_params.items())
+    path = cache / f"{data.name}_{tag}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            return dict(stored)
+    start = time.perf_counter()
+    method = GMMMethod(**fit_params).fit(data.clip(*data.train))
+    logger.info("fitted %s %s in %.0f s", data.name, tag, time.perf_counter() - start)
+    state = method.get_state()
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **state)
+    tmp.replace(path)
+    return state
+
+
+def _masks(data: _Data, settings: dict[str, Any], cache: Path, block: int = 64) -> dict[int, np.ndarray]:
+    """Run a variant over ``data.run`` in order; return the masks at its threshold by frame number."""
+    params = {k: v for k, v in settings.items() if k not in ("postprocess", "threshold")}
+    method = GMMMethod(**params).set_state(_fitted_state(data, settings, cache))
+    threshold = np.float32(settings["threshold"])
+    masks = {}
+    first, last = data.run
+    for start in range(first, last + 1, block):
+        stop = min(start + block - 1, last)
+        scores = postprocess_scores(method.foreground_scores(data.clip(start, stop)), settings["postprocess"])
+        for offset, frame_scores in enumerate(scores):
+            masks[start + offset] = frame_scores > threshold
+    return masks
+
+
+def _row(variant: str, slice_name: str, counts: dict[str, int], seconds: float) -> dict[str, Any]:
+    return {"variant": variant, "slice": slice_name, **counts, **compute_metrics(**counts), "seconds": seconds}
+
+
+def run_ablation(variants: dict[str, dict[str, Any]], cache: Path, *, datasets: tuple[str, ...] = (
+        "highway", "wavingtrees", "synthetic")) -> pd.DataFrame:
+    """Score every variant on every slice; return the rows (one per variant and slice)."""
+    loaded: dict[str, list[_Data]] = {}
+    if "highway" in datasets:
+        loaded["highway"] = [_open_real("highway", {"path": "../shared/data/highway"}, (470, 1700))]
+    if "wavingtrees" in datasets:
+        loaded["wavingtrees"] = [_open_real(
+            "wavingtrees", {"path": "../shared/data/wavingtrees", "train": [1, 200], "test": [201, 248]}, (201, 248))]
+    if "synthetic" in datasets:
+        loaded["synthetic"] = [_open_synthetic(scene, seed) for scene, seed in SYNTHETIC.items()]
+    rows = []
+    for variant, changes in variants.items():
+        settings = {**DEFAULTS, **changes}
+        for group, items in loaded.items():
+            start = time.perf_counter()
+            all_masks = [_masks(data, settings, cache) for data in items]
+            seconds = time.perf_counter() - start
+            if group == "highway":
+                data, masks = items[0], all_masks[0]
+                for slice_name, (first, last) in SLICES.items():
+                    rows.append(_row(variant, slice_name, slice_counts(masks, data.labels, data.roi, first, last),
+                                     seconds))
+            else:
+                total = dict.fromkeys(COUNT_NAMES, 0)
+                for data, masks in zip(items, all_masks):
+                    counts = slice_counts(masks, data.labels, data.roi, *data.run)
+                    if len(items) > 1:
+                        rows.append(_row(variant, data.name, counts, seconds))
+                    for key, value in counts.items():
+                        total[key] += value
+                rows.append(_row(variant, group, total, seconds))
+            logger.info("%s %s: F=%s (%.0f s)", variant, group, rows[-1]["f_measure"], seconds)
+    return pd.DataFrame(rows)
+
+
+def error_breakdown(settings: dict[str, Any], cache: Path, *, first: int = 900, last: int = 1700,
+                    grid: int = 4, size_bins: tuple[int, ...] = (0, 50, 200, 1000, 5000)) -> pd.DataFrame:
+    """Where a configuration's errors are on highway frames ``first..last``.
+
+    Returns rows of two kinds: ``kind="fp_region"`` (false positives and true negatives of each
+    cell of a ``grid x grid`` split of the image, ``region="r{row}c{col}"``) and ``kind="fn_size"``
+    (ground-truth objects, i.e. 8-connected components of label 255 in a frame, binned by area
+    in pixels: their pixel count and how many of those pixels were missed), and ``kind="fp_label"``
+    (false positives on shadow pixels, label 50; on background within 3 pixels of an object,
+    ``boundary``; and elsewhere, ``other``).
+    """
+    import scipy.ndimage as ndi
+
+    data = _open_real("highway", {"path": "../shared/data/highway"}, (470, 1700))
+    masks = _masks(data, settings, cache)
+    h, w = data.frames.shape[1:3]
+    rows_edges = np.linspace(0, h, grid + 1).astype(int)
+    cols_edges = np.linspace(0, w, grid + 1).astype(int)
+    fp = np.zeros((grid, grid), np.int64)
+    negatives = np.zeros((grid, grid), np.int64)
+    n_bins = len(size_bins)
+    objects = np.zeros(n_bins, np.int64)
+    pixels = np.zeros(n_bins, np.int64)
+    missed = np.zeros(n_bins, np.int64)
+    fp_label = dict.fromkeys(("shadow", "boundary", "other"), 0)
+    for number in range(first, last + 1):
+        labels = data.labels(number)
+        if labels is None:
+            continue
+        mask = masks[number]
+        negative = (labels == 0) | (labels == 50)
+        near = ndi.binary_dilation(labels == 255, structure=np.ones((7, 7), bool))
+        fp_label["shadow"] += int((mask & (labels == 50)).sum())
+        fp_label["boundary"] += int((mask & (labels == 0) & near).sum())
+        fp_label["other"] += int((mask & (labels == 0) & ~near).sum())
+        for i in range(grid):
+            for j in range(grid):
+                cell = (slice(rows_edges[i], rows_edges[i + 1]), slice(cols_edges[j], cols_edges[j + 1]))
+                fp[i, j] += int((mask[cell] & negative[cell]).sum())
+                negatives[i, j] += int(negative[cell].sum())
+        components, n = ndi.label(labels == 255, structure=np.ones((3, 3), bool))
+        if n == 0:
+            continue
+        areas = np.bincount(components.ravel())[1:]
+        misses = np.bincount(components.ravel(), weights=~mask.ravel(), minlength=n + 1)[1:].astype(np.int64)
+        which = np.searchsorted(size_bins, areas, side="right") - 1
+        np.add.at(objects, which, 1)
+        np.add.at(pixels, which, areas)
+        np.add.at(missed, which, misses)
+    out = []
+    for i in range(grid):
+        for j in range(grid):
+            out.append({"kind": "fp_region", "region": f"r{i}c{j}", "rows": f"{rows_edges[i]}-{rows_edges[i + 1]}",
+                        "cols": f"{cols_edges[j]}-{cols_edges[j + 1]}", "fp": int(fp[i, j]),
+                        "negatives": int(negatives[i, j]), "share_of_fp": fp[i, j] / max(fp.sum(), 1)})
+    for name, count in fp_label.items():
+        out.append({"kind": "fp_label", "region": name, "fp": count, "share_of_fp": count / max(fp.sum(), 1)})
+    for b in range(n_bins):
+        upper = size_bins[b + 1] if b + 1 < n_bins else None
+        out.append({"kind": "fn_size", "region": f"area {size_bins[b]}-{upper or 'inf'}", "objects": int(objects[b]),
+                    "pixels": int(pixels[b]), "fn": int(missed[b]),
+                    "recall": 1 - missed[b] / pixels[b] if pixels[b] else None,
+                    "share_of_fn": missed[b] / max(missed.sum(), 1)})
+    return pd.DataFrame(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m bgsub.ablation [--out CSV] [--variants a,b] [--datasets highway,...]``."""
+    parser = argparse.ArgumentParser(prog="python -m bgsub.ablation", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("results/ablation.csv"))
+    parser.add_argument("--cache", type=Path, default=Path("results/ablation_models"))
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
+    parser.add_argument("--datasets", default="highway,wavingtrees,synthetic")
+    parser.add_argument("--errors", type=Path, default=None,
+                        help="write the default's error breakdown on the test slice to this CSV and stop")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if args.errors is not None:
+        errors = error_breakdown(DEFAULTS, args.cache)
+        args.errors.parent.mkdir(parents=True, exist_ok=True)
+        errors.to_csv(args.errors, index=False, float_format="%.4f")
+        print(errors.to_string(float_format=lambda x: f"{x:.3f}"))
+        return 0
+    names = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+    table = run_ablation({v: VARIANTS[v] for v in names}, args.cache, datasets=tuple(args.datasets.split(",")))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False, float_format="%.4f")
+    main_slices = [*SLICES, "wavingtrees", "synthetic"]
+    wide = table.pivot(index="variant", columns="slice", values="f_measure").reindex(names)
+    wide = wide[[c for c in main_slices if c in wide.columns]]
+    print(wide.to_string(float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The scoring levers of the ``gmm`` method (bgsub.spatial), on small hand-made models and frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bgsub.datasets import open_sequence
+from bgsub.gmm import GMMMethod, min_background_mahalanobis
+from bgsub.spatial import frame_gains, score_frames, scoring_model
+from bgsub.synth import make_scene
+
+
+def _single_gaussian(background: np.ndarray, var: float) -> dict:
+    """A one-component spherical model ``(H, W, 1)`` with mean ``background (H, W, C)``."""
+    h, w, _ = background.shape
+    return {
+        "weights": np.ones((h, w, 1)),
+        "means": background[:, :, None, :].astype(np.float32),
+        "covariances": np.full((h, w, 1), var),
+        "covariance_type": "spherical",
+    }
+
+
+def _model(background: np.ndarray, var: float, **kwargs) -> object:
+    return scoring_model(**_single_gaussian(background, var), background_ratio=0.9, rank_by="weight", **kwargs)
+
+
+def _textured_background(h: int = 12, w: int = 14) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.uniform(40, 200, (h, w, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_levers_off_equal_the_plain_scores(covariance_type: str) -> None:
+    scene = make_scene("dynamic", seed=1, height=16, width=20, n_train=40, n_test=8)
+    plain = GMMMethod(n_components=2, covariance_type=covariance_type).fit(scene.frames[:40])
+    state = plain.get_state()
+    # var bounds that do not bind route the scores through bgsub.spatial: same numbers
+    routed = GMMMethod(n_components=2, covariance_type=covariance_type, var_min=1e-9).set_state(state)
+    expected = min_background_mahalanobis(scene.frames[40:], plain.model_, rank_by=plain.rank_by)
+    np.testing.assert_allclose(routed.foreground_scores(scene.frames[40:]), expected, rtol=1e-4, atol=1e-3)
+
+
+def test_variance_floor_and_ceiling_closed_form() -> None:
+    background = np.full((2, 3, 3), 100.0, np.float32)
+    frame = background + np.array([2.0, 0.0, 0.0], np.float32)  # |x - mu|^2 = 4
+    # fitted variance 1: unbounded d2 = 4; floor 16 -> 4 / 16 = 0.25
+    np.testing.assert_allclose(score_frames(frame[None], _model(background, 1.0)), 4.0, rtol=1e-6)
+    np.testing.assert_allclose(score_frames(frame[None], _model(background, 1.0, var_min=16.0)), 0.25, rtol=1e-6)
+    # fitted variance 400: ceiling 75 -> 4 / 75
+    np.testing.assert_allclose(score_frames(frame[None], _model(background, 400.0, var_max=75.0)), 4 / 75, rtol=1e-5)
+
+
+def test_gain_compensation_restores_a_darkened_frame() -> None:
+    background = _textured_background()
+    model = _model(background, 16.0)
+    frame = background.copy()
+    frame[3:6, 4:8] = [250.0, 10.0, 10.0]  # an object
+    reference = score_frames(frame[None], model)
+    dark = 0.7 * frame
+    assert frame_gains(dark[None], background)[0] == pytest.approx(0.7, abs=1e-4)
+    without = score_frames(dark[None], model)
+    restored = score_frames(dark[None], model, gain=True)
+    assert (without[0][reference[0] < 1e-3] > 16.27).all()  # darkened background looks like foreground
+    np.testing.assert_allclose(restored, reference, atol=1e-2)  # the object survives, the rest is background
+    assert (restored[0, 3:6, 4:8] > 100).all()
+
+
+def test_spatial_context_absorbs_one_pixel_jitter() -> None:
+    background = _textured_background()
+    model = _model(background, 16.0)
+    shifted = np.roll(background, 1, axis=1)  # camera moved one pixel
+    inner = (slice(None), slice(None), slice(1, -1))
+    assert np.median(score_frames(shifted[None], model)[inner]) > 50
+    np.testing.assert_allclose(score_frames(shifted[None], model, radius=1)[inner], 0.0, atol=1e-3)
+
+
+def test_spatial_context_keeps_a_real_object() -> None:
+    background = np.full((12, 12, 3), 90.0, np.float32)
+    frame = background.copy()
+    frame[4:8, 4:8] = 200.0
+    scores = score_frames(frame[None], _model(background, 16.0), radius=1)
+    assert (scores[0, 4:8, 4:8] > 100).all() and (scores[0, :3] < 1e-3).all()
+
+
+def test_shadow_suppression_scores_darker_copies_zero() -> None:
+    background = np.full((4, 4, 3), [120.0, 100.0, 80.0], np.float32)
+    frame = background.copy()
+    frame[0, 0] = 0.6 * background[0, 0]  # a shadow: same chromaticity, darker
+    frame[1, 1] = [40.0, 100.0, 150.0]  # a darker object of another colour
+    scores = score_frames(frame[None], _model(background, 16.0), shadow_tau=0.5)
+    assert scores[0, 0, 0] == 0.0
+    assert scores[0, 1, 1] > 100
+    assert score_frames(frame[None], _model(background, 16.0))[0, 0, 0] > 100  # off: it is foreground
+
+
+def test_adaptation_follows_a_slow_drift_and_is_deterministic() -> None:
+    background = np.full((3, 4, 3), 100.0, np.float32)
+    drifted = np.repeat((background + 6.0)[None], 200, axis=0)  # d2 = 3 * 36 / 16 = 6.75 < 16.27
+    frozen = score_frames(drifted, _model(background, 16.0))
+    adapted = score_frames(drifted, _model(background, 16.0), learning_rate=0.05, update_threshold=16.27)
+    np.testing.assert_allclose(frozen, 6.75, rtol=1e-5)
+    assert adapted[-1].max() < 1e-3 < adapted[0].min()
+    again = score_frames(drifted, _model(background, 16.0), learning_rate=0.05, update_threshold=16.27)
+    np.testing.assert_array_equal(adapted, again)
+
+
+def test_adaptive_flag_and_state_round_trip() -> None:
+    scene = make_scene("static", seed=0, height=10, width=12, n_train=20, n_test=6)
+    method = GMMMethod(n_components=2, learning_rate=0.02, gain_compensation=True).fit(scene.frames[:20])
+    assert method.adaptive and not GMMMethod().adaptive
+    first = method.foreground_scores(scene.frames[20:])
+    again = GMMMethod(**method.get_params()).set_state(method.get_state()).foreground_scores(scene.frames[20:])
+    np.testing.assert_array_equal(first, again)  # set_state starts from the fitted model, not the adapted one
+    json.dumps(method.get_params())
+
+
+@pytest.mark.parametrize("bad", [{"spatial_radius": -1}, {"learning_rate": 2.0}, {"shadow_tau": 1.5},
+                                 {"var_min": 10.0, "var_max": 5.0}])
+def test_bad_lever_settings_are_refused(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        GMMMethod(**bad)
+
+
+def test_score_range_restricts_the_scored_frames(tiny_cdnet: Path) -> None:
+    whole = open_sequence("tiny", {"path": str(tiny_cdnet)})
+    part = open_sequence("tiny", {"path": str(tiny_cdnet), "score": [36, 38]})
+    assert part.test_numbers() == whole.test_numbers()  # adaptive methods still run through every test frame
+    assert part.scored_numbers() == [n for n in whole.scored_numbers() if 36 <= n <= 38] == [36, 37, 38]
