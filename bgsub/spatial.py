@@ -162,7 +162,7 @@ def frame_gains(frames: NDArray, background: NDArray) -> NDArray[np.float32]:
     Examples
     --------
     >>> bg = np.full((4, 4, 3), 100.0)
-    >>> frame_gains(0.8 * bg[None], bg).round(3).tolist()
+    >>> [round(float(g), 3) for g in frame_gains(0.8 * bg[None], bg)]
     [0.8]
     """
     luma_bg = _luma(background)

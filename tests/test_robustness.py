@@ -375,9 +375,10 @@ def _score_peak(tmp_path: Path, folder: Path, n_test: int) -> int:
 
 def test_scoring_memory_does_not_grow_with_the_number_of_test_frames(tmp_path: Path):
     folder = tmp_path / "long"
-    write_cdnet(make_scene("static", seed=0, height=24, width=32, n_train=20, n_test=400, n_objects=2), folder)
+    # frames large enough that holding the clip would dwarf the fixed allocations of a scoring pass
+    write_cdnet(make_scene("static", seed=0, height=48, width=64, n_train=20, n_test=400, n_objects=2), folder)
     short, long = _score_peak(tmp_path, folder, 40), _score_peak(tmp_path, folder, 400)
-    frame_bytes = 24 * 32 * 3
+    frame_bytes = 48 * 64 * 3
     # 10x the frames; everything held at once is a block (8 frames and their float scores), not the clip
     assert long < 1.25 * short, (short, long)
     assert long < 400 * frame_bytes / 2  # less than half of what the test frames alone take as uint8
