@@ -1413,6 +1413,11 @@ class GMMMethod(_PixelGMMMethod):
         self._scoring: Any = None
 
     @property
+    def tileable(self) -> bool:
+        """False when scoring looks across pixels (global gain, spatial neighbourhood): see bgsub.tiling."""
+        return not (self.gain_compensation or self.spatial_radius > 0)
+
+    @property
     def adaptive(self) -> bool:  # type: ignore[override]
         """True when the model keeps learning while it scores (``learning_rate > 0``)."""
         return self.learning_rate > 0

@@ -63,20 +63,22 @@ logger = logging.getLogger(__name__)
 UNTILEABLE_KINDS = frozenset({"opencv_mog2", "opencv_knn"})  # their state lives inside OpenCV objects
 
 
-def is_tileable(kind: str) -> bool:
-    """Whether runs of ``kind`` may be split into row tiles.
+def is_tileable(kind: str, params: dict | None = None, postprocess: dict | None = None) -> bool:
+    """Whether a run may be split into row tiles with the result of an untiled run.
 
-    False for kinds in :data:`UNTILEABLE_KINDS` and for classes that declare
-    ``tileable = False``; True otherwise (every per-pixel method).
+    False for kinds in :data:`UNTILEABLE_KINDS`, for methods whose ``tileable``
+    attribute is False with these ``params`` (settings that look across pixels,
+    such as a per-frame global gain or a spatial neighbourhood), and for runs with
+    score post-processing (filters look across tile borders); True otherwise.
 
     Examples
     --------
-    >>> is_tileable("mean"), is_tileable("opencv_mog2")
-    (True, False)
+    >>> is_tileable("mean"), is_tileable("opencv_mog2"), is_tileable("median", {}, {"median": 3})
+    (True, False, False)
     """
-    if kind in UNTILEABLE_KINDS:
+    if kind in UNTILEABLE_KINDS or postprocess:
         return False
-    return bool(getattr(method_class(kind), "tileable", True))
+    return bool(getattr(method_class(kind)(**(params or {})), "tileable", True))
 
 
 def tile_bounds(height: int, tiles: int) -> list[tuple[int, int]]:

@@ -215,3 +215,10 @@ def test_split_json_matches_what_estimates_read(tmp_path: Path, tiny_cdnet: Path
     _, split_path = _split(tiny_cdnet, tmp_path)
     info = json.loads(split_path.read_text())
     assert {"height", "width", "channels", "train_frames", "test"} <= info.keys()
+
+
+def test_runs_that_look_across_pixels_are_not_tiled():
+    assert is_tileable("gmm", {"n_components": 2})
+    assert not is_tileable("gmm", {"n_components": 2, "gain_compensation": True})  # one gain per whole frame
+    assert not is_tileable("gmm", {"n_components": 2, "spatial_radius": 1})  # neighbours across tile borders
+    assert not is_tileable("mean", {}, {"median": 5})  # a score filter crosses tile borders

@@ -16,7 +16,9 @@ localrules:
     evaluate,
     summary,
 
-TILED_RUNS = [name for name, run in RUNS.items() if TILES > 1 and is_tileable(run.kind)]
+TILED_RUNS = [
+    name for name, run in RUNS.items() if TILES > 1 and is_tileable(run.kind, run.params, run.postprocess)
+]
 UNTILED_RUNS = [name for name in RUNS if name not in TILED_RUNS]
 TILE_DIR = f"results/{{dataset}}/{{run}}/tiles{TILES}/{{tile}}"
 
