@@ -21,6 +21,7 @@ from bgsub.gmm import (
     rank_components,
     squared_mahalanobis,
 )
+from tests.conftest import mixture_clip
 
 COV_TYPES = ["full", "diag", "spherical"]
 FITTED = [
@@ -34,20 +35,6 @@ FITTED = [
 ]
 
 
-def mixture_clip(
-    seed: int, n_frames: int = 200, grid: tuple[int, int] = (4, 6), n_channels: int = 3
-) -> np.ndarray:
-    """Pixels drawn from random 1-3 component mixtures, (T, H, W, C) float64 on 0-255."""
-    rng = np.random.default_rng(seed)
-    frames = np.empty((n_frames, *grid, n_channels))
-    for i in range(grid[0]):
-        for j in range(grid[1]):
-            n_true = rng.integers(1, 4)
-            centres = rng.uniform(20, 235, (n_true, n_channels))
-            labels = rng.choice(n_true, n_frames, p=rng.dirichlet(np.ones(n_true) * 3))
-            spread = rng.uniform(2, 10, (n_true, n_channels))
-            frames[:, i, j] = centres[labels] + spread[labels] * rng.standard_normal((n_frames, n_channels))
-    return frames
 
 
 def quiet_fit(model: PixelGaussianMixture, frames: np.ndarray) -> PixelGaussianMixture:

@@ -19,6 +19,7 @@ import pytest
 from bgsub import kernels
 from bgsub.gmm import ConvergenceWarning, PixelGaussianMixture, min_background_mahalanobis
 from bgsub.online import AdaptiveGaussianMixture
+from tests.conftest import mixture_clip
 
 pytest.importorskip("numba")
 
@@ -26,18 +27,6 @@ FITTED = ["weights_", "means_", "covariances_", "precisions_cholesky_", "lower_b
 RTOL = 1e-4
 
 
-def mixture_clip(seed: int, n_frames: int, grid: tuple[int, int], n_channels: int = 3) -> np.ndarray:
-    """Pixels drawn from random 1-3 component mixtures, (T, H, W, C) float64 on 0-255."""
-    rng = np.random.default_rng(seed)
-    frames = np.empty((n_frames, *grid, n_channels))
-    for i in range(grid[0]):
-        for j in range(grid[1]):
-            n_true = rng.integers(1, 4)
-            centres = rng.uniform(20, 235, (n_true, n_channels))
-            labels = rng.choice(n_true, n_frames, p=rng.dirichlet(np.ones(n_true) * 3))
-            spread = rng.uniform(2, 10, (n_true, n_channels))
-            frames[:, i, j] = centres[labels] + spread[labels] * rng.standard_normal((n_frames, n_channels))
-    return frames
 
 
 def degenerate_clip(n_frames: int, n_channels: int) -> np.ndarray:

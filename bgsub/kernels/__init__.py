@@ -39,7 +39,7 @@ def numba_available() -> bool:
             import numba  # noqa: F401
         except ImportError:
             _available = False
-            logger.info("numba is not installed: using the numpy path (pip install 'bgsub[fast]' for speed)")
+            logger.info("numba is not installed: using the numpy path (pip install numba for speed)")
         else:
             _available = True
     return _available
@@ -82,7 +82,7 @@ def resolve_backend(backend: str = "auto") -> Literal["numpy", "numba"]:
     if numba_available():
         return "numba"
     if backend == "numba":
-        raise ImportError("backend='numba' needs numba: pip install 'bgsub[fast]'")
+        raise ImportError("backend='numba' needs numba: pip install numba")
     return "numpy"
 
 
