@@ -9,8 +9,9 @@ Speed: the seed's setting, 120x160 pixels, 48 training frames (the first 48 fram
 ``../shared/data/traffic.gif``, else a synthetic clip), K=2, full covariances, tol=1e-3,
 max_iter=100, n_init=1. scikit-learn's ``GaussianMixture`` is fitted pixel by pixel in a Python
 loop on a random sample of pixels and extrapolated to the frame; ours fits the full frame. Both
-are timed in the same run, medians of ``--repeats`` runs, each on one thread (scikit-learn's
-k-means under ``threadpool_limits(1)``; ours is single-threaded numpy). Each is run with
+are timed in the same run, medians of ``--repeats`` runs; scikit-learn on one thread (its
+k-means under ``threadpool_limits(1)``), ours with its default backend, the numba kernels on all
+cores (``benchmarks/bench_kernels.py`` separates numpy, one thread and all cores). Each is run with
 scikit-learn's default ``reg_covar=1e-6`` and with ours, 4.0 (intensity units squared).
 
 Memory: a 480x640, T=200, K=3 full fit on structured synthetic frames, in a fresh subprocess;
