@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bgsub.base import BackgroundMethod
 from bgsub.datasets import Sequence, open_sequence
 from bgsub.errors import InputError
 from bgsub.io import atomic_path, write_image
@@ -36,6 +37,7 @@ __all__ = [
     "split",
     "open_split",
     "fit",
+    "write_background",
     "score",
     "evaluate",
     "summarize",
@@ -158,10 +160,15 @@ def fit(
     logger.info("%s: fitting %s on %d frames of %dx%d", name, kind, len(frames), info["width"], info["height"])
     method.fit(frames)
     save_model(model_path, method, extra={"frame_shape": [info["height"], info["width"], info["channels"]]})
+    write_background(background_path, method, (info["height"], info["width"], info["channels"]))
+
+
+def write_background(path: Path, method: BackgroundMethod, frame_shape: tuple[int, int, int]) -> None:
+    """Write a fitted method's background image; a method without one shows grey (every run has one)."""
     background = method.background_image()
-    if background is None:  # contract: every run has a background.png; a method without one shows grey
-        background = np.full((info["height"], info["width"], info["channels"]), 127, np.uint8)
-    write_image(background_path, background.squeeze(-1) if background.shape[-1] == 1 else background)
+    if background is None:
+        background = np.full(frame_shape, 127, np.uint8)
+    write_image(path, background.squeeze(-1) if background.shape[-1] == 1 else background)
 
 
 def score(

@@ -41,7 +41,7 @@ from bgsub.io import atomic_path, write_image
 from bgsub.methods import make_method, method_class
 from bgsub.metrics import ThresholdSweep, confusion_counts
 from bgsub.models import load_model, save_model
-from bgsub.pipeline import open_split
+from bgsub.pipeline import open_split, write_background
 
 __all__ = [
     "UNTILEABLE_KINDS",
@@ -230,10 +230,7 @@ def gather_models(
         states.append(tile_method.get_state())
     method = make_method(kind, **params).set_state(stitch_states(states, bounds, info["width"]))
     save_model(model_path, method, extra={"frame_shape": _frame_shape(info)})
-    background = method.background_image()
-    if background is None:  # as bgsub.pipeline.fit: a method without a background image shows grey
-        background = np.full(_frame_shape(info), 127, np.uint8)
-    write_image(background_path, background.squeeze(-1) if background.shape[-1] == 1 else background)
+    write_background(background_path, method, tuple(_frame_shape(info)))
 
 
 def score_tile(
