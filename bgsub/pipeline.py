@@ -25,10 +25,11 @@ from bgsub.errors import InputError
 from bgsub.io import atomic_path, write_image
 from bgsub.kernels import set_num_threads
 from bgsub.methods import make_method
-from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, ThresholdSweep, compute_metrics, confusion_counts
+from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, compute_metrics
 from bgsub.models import load_model, save_model
 from bgsub.postprocess import check_postprocess, postprocess_scores
 from bgsub.synth import make_scene, write_cdnet
+from bgsub.tally import ScoreTally
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -198,10 +199,7 @@ def score(
         model_path, expect_kind=kind, expect_params=make_method(kind, **params).get_params(),
         expect_extra={"frame_shape": [info["height"], info["width"], info["channels"]]},
     )
-    scored = set(info["scored_frames"])
-    sweep = ThresholdSweep(thresholds)
-    threshold32 = np.float32(threshold)
-    per_frame: list[tuple[int, int, int, int, int]] = []
+    tally = ScoreTally(thresholds, threshold, info["scored_frames"])
     masks_dir = Path(masks_dir)
     tmp_dir = masks_dir.with_name(f".{masks_dir.name}.tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -212,25 +210,13 @@ def score(
             scores = postprocess_scores(scores, postprocess)
         if not np.all(np.isfinite(scores)):
             raise RuntimeError(f"{kind} produced non-finite scores on {name}")
-        masks = scores > threshold32
-        for number, mask, frame_scores in zip(numbers, masks, scores):
+        masks = scores > tally.threshold
+        for number, mask in zip(numbers, masks):
             write_image(tmp_dir / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
-            if number in scored:
-                labels = sequence.labels(number)
-                sweep.update(frame_scores, labels, sequence.roi)
-                per_frame.append((number, *confusion_counts(mask, labels, sequence.roi)))
+        tally.add(numbers, scores, masks, sequence.labels, sequence.roi)
     shutil.rmtree(masks_dir, ignore_errors=True)
     os.replace(tmp_dir, masks_dir)
-    frames_arr = np.array(per_frame, np.int64).reshape(-1, 5)
-
-    def write_counts(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh, thresholds=sweep.thresholds, positive_hist=sweep.positive_hist, negative_hist=sweep.negative_hist,
-                threshold=np.float32(threshold), frames=frames_arr,
-            )
-
-    _replace_atomically(Path(counts_path), write_counts)
+    tally.save(Path(counts_path))
 
 
 def _rows(dataset: str, run: dict[str, Any], thresholds: np.ndarray, counts: dict[str, np.ndarray]) -> list[dict]:
@@ -266,12 +252,8 @@ def evaluate(dataset: str, runs: list[dict[str, Any]], counts_paths: list[Path],
     """
     sweep_rows, summary_rows, frame_rows = [], [], []
     for run, path in zip(runs, counts_paths):
-        with np.load(path, allow_pickle=False) as data:
-            sweep = ThresholdSweep(data["thresholds"])
-            sweep.positive_hist[:] = data["positive_hist"]
-            sweep.negative_hist[:] = data["negative_hist"]
-            frames = data["frames"]
-            threshold = data["threshold"]
+        tally, _ = ScoreTally.load(path)
+        sweep, frames, threshold = tally.sweep, tally.frame_counts(), tally.threshold
         sweep_rows += _rows(dataset, run, sweep.thresholds, sweep.counts())
         direct = {k: frames[:, i + 1].sum(dtype=np.int64) for i, k in enumerate(COUNT_NAMES)}
         at = int(np.searchsorted(sweep.thresholds, threshold))

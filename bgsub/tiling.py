@@ -39,9 +39,9 @@ from bgsub.datasets import FrameSource
 from bgsub.errors import InputError
 from bgsub.io import atomic_path, write_image
 from bgsub.methods import make_method, method_class
-from bgsub.metrics import ThresholdSweep, confusion_counts
 from bgsub.models import load_model, save_model
 from bgsub.pipeline import open_split, write_background
+from bgsub.tally import ScoreTally
 
 __all__ = [
     "UNTILEABLE_KINDS",
@@ -255,11 +255,8 @@ def score_tile(
     method = make_method(kind, **params).set_state(slice_state(full.get_state(), h, w, rows))
     del full
     roi = None if sequence.roi is None else sequence.roi[r0:r1]
-    scored = set(info["scored_frames"])
-    sweep = ThresholdSweep(thresholds)
-    threshold32 = np.float32(threshold)
+    tally = ScoreTally(thresholds, threshold, info["scored_frames"])
     test_numbers = sequence.test_numbers()
-    per_frame: list[tuple[int, int, int, int, int]] = []
     tmp = atomic_path(Path(strip_path))
     try:
         strips = np.lib.format.open_memmap(
@@ -270,38 +267,17 @@ def score_tile(
             scores = method.foreground_scores(np.ascontiguousarray(frames[:, r0:r1]))
             if not np.all(np.isfinite(scores)):
                 raise RuntimeError(f"{kind} produced non-finite scores on {name} rows {r0}-{r1}")
-            masks = scores > threshold32
+            masks = scores > tally.threshold
             strips[at : at + len(numbers)] = np.packbits(masks, axis=-1)
             at += len(numbers)
-            for number, mask, frame_scores in zip(numbers, masks, scores):
-                if number in scored:
-                    labels = sequence.labels(number)[r0:r1]
-                    sweep.update(frame_scores, labels, roi)
-                    per_frame.append((number, *confusion_counts(mask, labels, roi)))
+            tally.add(numbers, scores, masks, lambda n: sequence.labels(n)[r0:r1], roi)
         strips.flush()
         del strips
         os.replace(tmp, strip_path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    _write_counts(counts_path, sweep, threshold32, np.array(per_frame, np.int64).reshape(-1, 5), rows=rows)
-
-
-def _write_counts(path: Path, sweep: ThresholdSweep, threshold: np.float32, frames: NDArray[np.int64],
-                  rows: tuple[int, int] | None = None) -> None:
-    """Write counts in the layout of :func:`bgsub.pipeline.score` (plus ``rows`` for a strip)."""
-    extra = {} if rows is None else {"rows": np.array(rows, np.int64)}
-    tmp = atomic_path(Path(path))
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh, thresholds=sweep.thresholds, positive_hist=sweep.positive_hist,
-                negative_hist=sweep.negative_hist, threshold=np.float32(threshold), frames=frames, **extra,
-            )
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    tally.save(Path(counts_path), rows=rows)
 
 
 def gather_scores(
@@ -318,22 +294,19 @@ def gather_scores(
     info = json.loads(Path(split_path).read_text())
     h, w = info["height"], info["width"]
     bounds = tile_bounds(h, len(strip_paths))
-    sweep: ThresholdSweep | None = None
-    threshold = frames = None
+    tally: ScoreTally | None = None
     for path, rows in zip(counts_paths, bounds):
-        with np.load(path, allow_pickle=False) as data:
-            if tuple(data["rows"].tolist()) != rows:
-                raise ValueError(f"{path} holds rows {data['rows'].tolist()}, expected {list(rows)}")
-            if sweep is None:
-                sweep, threshold, frames = ThresholdSweep(data["thresholds"]), data["threshold"], data["frames"].copy()
-            elif data["threshold"] != threshold or not np.array_equal(data["frames"][:, 0], frames[:, 0]):
-                raise ValueError(f"{path}: strips were scored with other thresholds or frames")
-            else:
-                frames[:, 1:] += data["frames"][:, 1:]
-            part = ThresholdSweep(data["thresholds"])
-            part.positive_hist[:], part.negative_hist[:] = data["positive_hist"], data["negative_hist"]
-            sweep.merge(part)
-    assert sweep is not None and frames is not None and threshold is not None
+        part, part_rows = ScoreTally.load(path)
+        if part_rows != rows:
+            raise ValueError(f"{path} holds rows {list(part_rows or ())}, expected {list(rows)}")
+        if tally is None:
+            tally = part
+        else:
+            try:
+                tally.merge_band(part)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+    assert tally is not None
     strips = [np.load(p, mmap_mode="r") for p in strip_paths]
     first, last = info["test"]
     masks_dir = Path(masks_dir)
@@ -347,7 +320,7 @@ def gather_scores(
     del strips
     shutil.rmtree(masks_dir, ignore_errors=True)
     os.replace(tmp_dir, masks_dir)
-    _write_counts(counts_path, sweep, threshold, frames)
+    tally.save(Path(counts_path))
 
 
 # Measured costs, one core (Snakemake benchmark files of a tiles: 4 run on a 240x320 synthetic scene, 100 train and
