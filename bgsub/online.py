@@ -94,8 +94,8 @@ _FLT_EPSILON = np.float32(np.finfo(np.float32).eps)
 _F32 = np.float32
 
 
-def _frame_to_data(frame: NDArray) -> NDArray[np.float32]:
-    """Turn a frame ``(H, W)`` or ``(H, W, C)`` into channel-major data ``(C, H * W)`` float32."""
+def _check_frame(frame: NDArray) -> NDArray:
+    """Validate a frame ``(H, W)`` or ``(H, W, C)``; return it as ``(H, W, C)``."""
     frame = np.asarray(frame)
     if frame.ndim == 2:
         frame = frame[..., None]
@@ -103,10 +103,32 @@ def _frame_to_data(frame: NDArray) -> NDArray[np.float32]:
         raise ValueError(f"a frame must have shape (H, W) or (H, W, C); got {frame.shape}")
     if not (np.issubdtype(frame.dtype, np.integer) or np.issubdtype(frame.dtype, np.floating)):
         raise ValueError(f"a frame must be integer or float on the 0-255 scale; got dtype {frame.dtype}")
-    h, w, c = frame.shape
-    data = np.ascontiguousarray(frame.reshape(h * w, c).T, dtype=np.float32)
+    return frame
+
+
+def _check_finite(data: NDArray, frame: NDArray) -> None:
     if np.issubdtype(frame.dtype, np.floating) and not np.isfinite(data).all():
         raise ValueError("a frame has NaN or infinite values")
+
+
+def _frame_to_data(frame: NDArray) -> NDArray[np.float32]:
+    """Turn a frame ``(H, W, C)`` into channel-major data ``(C, H * W)`` float32 (the numpy path)."""
+    h, w, c = frame.shape
+    data = np.ascontiguousarray(frame.reshape(h * w, c).T, dtype=np.float32)
+    _check_finite(data, frame)
+    return data
+
+
+def _frame_to_pixels(frame: NDArray) -> NDArray[np.uint8] | NDArray[np.float32]:
+    """Turn a frame ``(H, W, C)`` into pixel-major data ``(H * W, C)`` (the compiled path).
+
+    uint8 frames are passed as they are (a view when the frame is contiguous); other dtypes become
+    float32, as the numpy path converts them (uint8 to float32 is exact, so both see the same values).
+    """
+    h, w, c = frame.shape
+    dtype = np.uint8 if frame.dtype == np.uint8 else np.float32
+    data = np.ascontiguousarray(frame.reshape(h * w, c), dtype=dtype)
+    _check_finite(data, frame)
     return data
 
 
@@ -445,10 +467,12 @@ class AdaptiveGaussianMixture:
         mask : ndarray of shape (H, W), uint8
             255 foreground, ``shadow_value`` shadow, 0 background.
         """
-        scores, shadow = self.apply_scores(frame, learning_rate)
-        mask = np.where(scores > _F32(self.var_threshold), np.uint8(255), np.uint8(0))
-        mask[shadow] = self.shadow_value
-        return mask
+        frame = _check_frame(frame)
+        scores, mask, shadow = self._step(frame, learning_rate)
+        if mask is None:
+            mask = np.where(scores > _F32(self.var_threshold), np.uint8(255), np.uint8(0))
+            mask[shadow] = self.shadow_value
+        return mask.reshape(frame.shape[:2])
 
     def apply_scores(
         self, frame: NDArray, learning_rate: float = -1.0
@@ -472,30 +496,49 @@ class AdaptiveGaussianMixture:
             Foreground pixels that pass the shadow test (exactly where :meth:`apply`
             writes ``shadow_value``); all False when ``detect_shadows`` is off.
         """
+        frame = _check_frame(frame)
+        scores, _, shadow = self._step(frame, learning_rate)
+        return scores.reshape(frame.shape[:2]), shadow.reshape(frame.shape[:2])
+
+    def _step(
+        self, frame: NDArray, learning_rate: float
+    ) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None, NDArray[np.bool_]]:
+        """Learn a checked frame ``(H, W, C)``; return its scores, its mask (compiled path only, else
+        None) and its shadow flags, each ``(N,)``."""
+        if resolve_backend(self.backend) == "numba":  # update, shadow test and mask in one compiled pass
+            pixels = _frame_to_pixels(frame)
+            return self._update_compiled(pixels, self._start_frame(frame.shape, learning_rate))
         data = _frame_to_data(frame)
-        h, w = np.shape(frame)[:2]
-        shape = (h, w, data.shape[0])
+        return self._update_numpy(data, self._start_frame(frame.shape, learning_rate))
+
+    def _start_frame(self, shape: tuple[int, int, int], learning_rate: float) -> float:
+        """Restart the model if the frame shape changed or the rate asks it; count the frame and
+        return its learning rate."""
         if self.frame_shape_ != shape or learning_rate >= 1:
             if self.frame_shape_ is not None and self.frame_shape_ != shape:
                 logger.info("frame shape changed from %s to %s: model restarted", self.frame_shape_, shape)
             self.reset(shape)
         alpha = self.learning_rate_for_next_frame(learning_rate)
         self.n_frames_ += 1
-        if resolve_backend(self.backend) == "numba":  # update and shadow test in one compiled pass
-            scores, shadow = self._update_compiled(data, alpha)
-            return scores.reshape(h, w), shadow.reshape(h, w)
+        return alpha
+
+    def _update_numpy(
+        self, data: NDArray[np.float32], alpha: float
+    ) -> tuple[NDArray[np.float32], None, NDArray[np.bool_]]:
+        """:meth:`_update` and :meth:`_shadow_test` of ``data (C, N)`` in numpy (the reference);
+        returns the scores, None (no mask) and the shadow flags ``(N,)``."""
         scores = self._update(data, alpha)
         foreground = np.flatnonzero(scores > _F32(self.var_threshold))
-        shadow = np.zeros(h * w, dtype=bool)
+        shadow = np.zeros(scores.size, dtype=bool)
         if self.detect_shadows and foreground.size:
             shadow[foreground] = self._shadow_test(data, foreground)
-        return scores.reshape(h, w), shadow.reshape(h, w)
+        return scores, None, shadow
 
     def _update_compiled(
-        self, data: NDArray[np.float32], alpha: float
-    ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-        """:meth:`_update` and :meth:`_shadow_test` in the compiled kernel (same float32 operations,
-        same order); returns the scores and shadow flags ``(N,)``."""
+        self, data: NDArray[np.uint8] | NDArray[np.float32], alpha: float
+    ) -> tuple[NDArray[np.float32], NDArray[np.uint8], NDArray[np.bool_]]:
+        """:meth:`_update_numpy` and the mask of :meth:`apply` of ``data (N, C)`` in the compiled
+        kernel (same float32 operations, same order); returns the scores, mask and shadow flags ``(N,)``."""
         from bgsub.kernels import online as kernel
 
         constants = np.array(
@@ -513,6 +556,7 @@ class AdaptiveGaussianMixture:
                 self.shadow_threshold,
                 self.var_threshold,
                 1.0 if self.detect_shadows else 0.0,
+                self.shadow_value,
             ],
             dtype=np.float32,
         )

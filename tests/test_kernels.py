@@ -230,6 +230,26 @@ def test_online_update_same_bytes(params: dict) -> None:
         np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
 
 
+@pytest.mark.parametrize(
+    ("n_channels", "dtype"),
+    [(1, np.uint8), (2, np.uint8), (4, np.uint8), (3, np.float64), (3, np.float32), (1, np.uint16)],
+)
+def test_online_update_same_bytes_for_any_channels_and_dtype(n_channels: int, dtype: type) -> None:
+    # 1 and 3 channels have their own compiled specialisations, others the generic kernel; uint8 is
+    # read as it is, other dtypes as float32 (float64 rounded to float32 first, as the reference does)
+    frames = moving_blocks(30, 9, 14, seed=4)
+    frames = np.concatenate([frames, frames[..., ::-1]], axis=-1)[..., :n_channels].astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        frames += np.random.default_rng(0).uniform(-0.5, 0.5, frames.shape).astype(dtype)
+    frames = frames[..., 0] if n_channels == 1 else frames
+    ref = AdaptiveGaussianMixture(backend="numpy", var_min=1.0)
+    fast = AdaptiveGaussianMixture(backend="numba", var_min=1.0)
+    for frame in frames:
+        np.testing.assert_array_equal(fast.apply(frame), ref.apply(frame))
+    for key, value in ref.get_state().items():
+        np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
+
+
 def test_online_update_same_bytes_after_warm_start() -> None:
     frames = moving_blocks(30, 8, 10, seed=2)
     batch = PixelGaussianMixture(3, covariance_type="spherical", backend="numpy").fit(frames[:15])
@@ -250,7 +270,7 @@ def test_online_parallel_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyP
     for frame in frames:
         want = serial.apply_scores(frame)
         with monkeypatch.context() as patch:
-            patch.setattr(kernel, "_update_serial", kernel._update_parallel)
+            patch.setattr(kernel, "_use_threads", lambda n_pixels: True)
             got = threaded.apply_scores(frame)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
