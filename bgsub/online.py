@@ -65,8 +65,9 @@ float32 rounding of the ratio, which the tests measure.)
 
 State
 -----
-Struct-of-arrays, float32, components first and sorted by weight:
-``weights (K, N)``, ``variances (K, N)``, ``means (K, C, N)``, with
+Struct-of-arrays, float32, components sorted by weight: ``weights (K, N)``,
+``variances (K, N)``, ``means (K, C, N)`` as the numpy code sees them (views of
+arrays stored pixel-major, ``(N, K)`` and ``(N, K, C)``, for the compiled kernel), with
 ``n_modes (N,)`` the number of components in use at each of the ``N = H * W``
 pixels and ``n_frames`` the number of frames learned. Memory is
 ``O(H * W * K * C)`` whatever the length of the video.
@@ -213,6 +214,9 @@ class AdaptiveGaussianMixture:
         Component weights, sorted decreasing along axis 0 at every pixel.
     means_ : ndarray of shape (K, C, N), float32
     variances_ : ndarray of shape (K, N), float32
+        ``weights_``, ``means_`` and ``variances_`` are component-major views (writable, read-only
+        attributes) of the state, which is stored pixel-major (``(N, K)``, ``(N, K, C)``), each
+        pixel's components contiguous as in MOG2, for the compiled kernel.
     n_modes_ : ndarray of shape (N,), uint8
         Number of components in use at each pixel.
     n_frames_ : int
@@ -301,9 +305,9 @@ class AdaptiveGaussianMixture:
         h, w, c = (int(s) for s in frame_shape)
         k, n = self.n_mixtures, h * w
         self.frame_shape_ = (h, w, c)
-        self.weights_ = np.zeros((k, n), dtype=np.float32)
-        self.variances_ = np.full((k, n), self.var_init, dtype=np.float32)
-        self.means_ = np.zeros((k, c, n), dtype=np.float32)
+        self._weights = np.zeros((n, k), dtype=np.float32)
+        self._variances = np.full((n, k), self.var_init, dtype=np.float32)
+        self._means = np.zeros((n, k, c), dtype=np.float32)
         self.n_modes_ = np.zeros(n, dtype=np.uint8)
         self.n_frames_ = 0
         return self
@@ -321,9 +325,9 @@ class AdaptiveGaussianMixture:
         h, w, c = self.frame_shape_  # type: ignore[misc]
         k = self.n_mixtures
         return {
-            "weights": self.weights_.reshape(k, h, w).copy(),
-            "variances": self.variances_.reshape(k, h, w).copy(),
-            "means": self.means_.reshape(k, c, h, w).copy(),
+            "weights": np.array(self.weights_, order="C").reshape(k, h, w),
+            "variances": np.array(self.variances_, order="C").reshape(k, h, w),
+            "means": np.array(self.means_, order="C").reshape(k, c, h, w),
             "n_modes": self.n_modes_.reshape(h, w).copy(),
             "n_frames": np.asarray(self.n_frames_, dtype=np.int64),
         }
@@ -345,12 +349,27 @@ class AdaptiveGaussianMixture:
             if arr.shape != shape:
                 raise ValueError(f"state {name} must have shape {shape}; got {arr.shape}")
         self.frame_shape_ = (h, w, c)
-        self.weights_ = weights.reshape(k, n).copy()
-        self.variances_ = variances.reshape(k, n).copy()
-        self.means_ = means.reshape(k, c, n).copy()
+        self._weights = np.array(weights.reshape(k, n).T, order="C")  # copies: never the caller's arrays
+        self._variances = np.array(variances.reshape(k, n).T, order="C")
+        self._means = np.array(means.reshape(k, c, n).transpose(2, 0, 1), order="C")
         self.n_modes_ = np.clip(n_modes, 0, k).astype(np.uint8).reshape(n)
         self.n_frames_ = int(state["n_frames"])
         return self
+
+    @property
+    def weights_(self) -> NDArray[np.float32]:
+        """Component weights ``(K, N)`` (a view of the pixel-major state)."""
+        return self._weights.T
+
+    @property
+    def variances_(self) -> NDArray[np.float32]:
+        """Component variances ``(K, N)`` (a view of the pixel-major state)."""
+        return self._variances.T
+
+    @property
+    def means_(self) -> NDArray[np.float32]:
+        """Component means ``(K, C, N)`` (a view of the pixel-major state)."""
+        return self._means.transpose(1, 2, 0)
 
     def _check_fitted(self) -> None:
         if self.frame_shape_ is None:
@@ -423,9 +442,9 @@ class AdaptiveGaussianMixture:
 
         self.reset((h, w, c))
         n = h * w
-        self.weights_[:kk] = weights.reshape(n, kk).T
-        self.variances_[:kk] = var.reshape(n, kk).T
-        self.means_[:kk] = means.reshape(n, kk, c).transpose(1, 2, 0)
+        self._weights[:, :kk] = weights.reshape(n, kk)
+        self._variances[:, :kk] = var.reshape(n, kk)
+        self._means[:, :kk] = means.reshape(n, kk, c)
         self.n_modes_[:] = n_modes.reshape(n)
         # At least 1: a model with no frame seen would restart at the automatic rate 1/2.
         self.n_frames_ = max(1, self.history if n_frames is None else int(n_frames))
@@ -560,7 +579,7 @@ class AdaptiveGaussianMixture:
             ],
             dtype=np.float32,
         )
-        return kernel.update(data, self.weights_, self.variances_, self.means_, self.n_modes_, constants)
+        return kernel.update(data, self._weights, self._variances, self._means, self.n_modes_, constants)
 
     def _update(self, data: NDArray[np.float32], alpha: float) -> NDArray[np.float32]:
         """One MOG2 update of every pixel with ``data (C, N)``; return the scores ``(N,)``."""
