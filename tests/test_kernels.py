@@ -260,8 +260,8 @@ def test_online_update_same_bytes_after_warm_start() -> None:
     np.testing.assert_array_equal(fast.means_, ref.means_)
 
 
-def test_online_parallel_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    # frames below _PARALLEL_PIXELS run serially; force the threaded variant and compare
+def test_online_threaded_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    # small frames run on one thread; force three slices of unequal size over threads and compare
     from bgsub.kernels import online as kernel
 
     frames = moving_blocks(20, 10, 16, seed=3)
@@ -270,7 +270,7 @@ def test_online_parallel_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyP
     for frame in frames:
         want = serial.apply_scores(frame)
         with monkeypatch.context() as patch:
-            patch.setattr(kernel, "_use_threads", lambda n_pixels: True)
+            patch.setattr(kernel, "_n_threads", lambda n_pixels: 3)
             got = threaded.apply_scores(frame)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])

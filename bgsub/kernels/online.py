@@ -18,29 +18,27 @@ What made it fast (measured at 240x320, 50 frames, one thread; see ``benchmarks/
   rows N floats apart; measured 1.2x faster than the component-major layout. (One array of
   ``(N, K, 2 + C)`` structs, MOG2's exact layout, measured no faster than three arrays.)
 
-Small frames run on one thread (a parallel launch per frame costs more than it saves); large
-ones in coarse blocks of pixels over threads.
+Threads: ``numba.get_num_threads()`` of them (``bgsub.kernels.set_num_threads``) update
+contiguous slices of pixels, one slice each, the calling thread included; the others are a
+persistent pool of Python threads, woken per frame (~45 us), as the kernel releases the GIL. A
+numba ``prange`` launch per frame measured worse: its idle workers take ~0.5 ms to wake, half of
+a 240x320 frame's update. Frames under ``2 * _MIN_PIXELS_PER_THREAD`` pixels stay on one thread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import prange
 from numpy.typing import NDArray
 
 __all__ = ["update", "N_CONSTANTS"]
 
-#: Pixels per task of the parallel update.
-_BLOCK = 16384
-#: Frames with fewer pixels are updated on one thread: a parallel launch (numba's omp layer) was
-#: measured at 8 ms on this shared 2-core machine, more than the serial update of a 480x640 frame.
-#: Re-measured quiet (2026-11, 240x320, 50 frames of ``apply``): serial 703 fps, row bands over two
-#: threads 491 (omp), 349 (workqueue), 597 (omp with OMP_WAIT_POLICY=active): the threads go idle
-#: between frames and waking them costs more than half a frame's update (~0.5 ms).
-_PARALLEL_PIXELS = 1 << 22
+#: Fewest pixels worth handing to another thread: a hand-off to a waiting pool thread measured
+#: 45 us (median; 60 us at the 90th percentile), the update of 16384 pixels ~0.15-0.2 ms.
+_MIN_PIXELS_PER_THREAD = 16384
 #: Length of the ``constants`` vector of :func:`update`.
 N_CONSTANTS = 14
 
@@ -102,10 +100,8 @@ def _is_shadow(
 
 
 @numba.njit(cache=True, inline="always")
-def _update_range(
+def _update_pixels(
     n_channels: int,
-    start: int,
-    stop: int,
     data: NDArray,
     weights: NDArray,
     variances: NDArray,
@@ -116,8 +112,8 @@ def _update_range(
     mask: NDArray,
     shadow: NDArray,
 ) -> None:
-    """MOG2 update of pixels ``start .. stop - 1`` (the reference's operations in its order), then
-    the shadow test and mask value of each.
+    """MOG2 update of every pixel of ``data`` (the reference's operations in its order), then the
+    shadow test and mask value of each.
 
     Sums of squares start from 0 and add every channel: ``0 + d0 * d0`` is exactly ``d0 * d0``, so
     this is the reference's channel-by-channel sum, bit for bit.
@@ -130,7 +126,7 @@ def _update_range(
     k_max = weights.shape[1]
     zero = np.float32(0.0)
     one = np.float32(1.0)
-    for n in range(start, stop):
+    for n in range(data.shape[0]):
         nm = np.int64(n_modes[n])
         total = zero
         fitted = False
@@ -203,41 +199,43 @@ def _update_range(
         mask[n] = shadow_value if is_shadow else (np.uint8(255) if foreground else np.uint8(0))
 
 
-def _specialise(n_channels: int, parallel: bool) -> Callable[..., None]:
-    """The update compiled for ``n_channels`` channels (0: any, read from the data), serial or over
-    threads in blocks of pixels. A constant channel count lets LLVM unroll the channel loops."""
+def _specialise(n_channels: int) -> Callable[..., None]:
+    """The update compiled for ``n_channels`` channels (0: any, read from the data).
 
-    if parallel:
+    A constant channel count lets LLVM unroll the channel loops. The kernel releases the GIL, so
+    threads can update disjoint slices of pixels at once. A thread gets views of its slice rather
+    than a start index: a loop index not known to be >= 0 costs a negative-index check on every
+    array access (measured 20 % slower).
+    """
 
-        @numba.njit(cache=True, parallel=True, error_model="numpy")
-        def kernel(data, weights, variances, means, n_modes, f32, scores, mask, shadow):  # noqa: ANN001, ANN202
-            c = n_channels if n_channels > 0 else data.shape[1]
-            n_pixels = data.shape[0]
-            n_blocks = (n_pixels + _BLOCK - 1) // _BLOCK
-            for blk in prange(n_blocks):  # coarse blocks: one launch, few scheduling steps
-                stop = min((blk + 1) * _BLOCK, n_pixels)
-                _update_range(
-                    c, blk * _BLOCK, stop, data, weights, variances, means, n_modes, f32, scores, mask, shadow
-                )
-
-    else:
-
-        @numba.njit(cache=True, error_model="numpy")
-        def kernel(data, weights, variances, means, n_modes, f32, scores, mask, shadow):  # noqa: ANN001, ANN202
-            c = n_channels if n_channels > 0 else data.shape[1]
-            _update_range(c, 0, data.shape[0], data, weights, variances, means, n_modes, f32, scores, mask, shadow)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def kernel(data, weights, variances, means, n_modes, f32, scores, mask, shadow):  # noqa: ANN001, ANN202
+        c = n_channels if n_channels > 0 else data.shape[1]
+        _update_pixels(c, data, weights, variances, means, n_modes, f32, scores, mask, shadow)
 
     return kernel
 
 
-#: ``(n_channels, parallel) -> kernel``; channel count 0 is the generic kernel.
-_KERNELS = {(c, p): _specialise(c, p) for c in (0, 1, 3) for p in (False, True)}
+#: ``n_channels -> kernel``; channel count 0 is the generic kernel.
+_KERNELS = {c: _specialise(c) for c in (0, 1, 3)}
+
+_pool: tuple[ThreadPoolExecutor, int] | None = None
 
 
-def _use_threads(n_pixels: int) -> bool:
-    """Whether to update ``n_pixels`` over threads: a parallel launch costs more than it saves on
-    small frames (and on a loaded machine)."""
-    return n_pixels >= _PARALLEL_PIXELS and numba.get_num_threads() > 1
+def _workers(n_workers: int) -> ThreadPoolExecutor:
+    """A persistent pool of at least ``n_workers`` threads (created on first use, grown on demand)."""
+    global _pool
+    if _pool is None or _pool[1] < n_workers:
+        if _pool is not None:
+            _pool[0].shutdown(wait=False)
+        _pool = (ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="bgsub-online"), n_workers)
+    return _pool[0]
+
+
+def _n_threads(n_pixels: int) -> int:
+    """Threads to update ``n_pixels`` over: ``numba.get_num_threads()``, each with at least
+    ``_MIN_PIXELS_PER_THREAD`` pixels (handing a range to a thread costs tens of microseconds)."""
+    return max(1, min(numba.get_num_threads(), n_pixels // _MIN_PIXELS_PER_THREAD))
 
 
 def update(
@@ -274,7 +272,22 @@ def update(
     scores = np.empty(n_pixels, dtype=np.float32)
     mask = np.empty(n_pixels, dtype=np.uint8)
     shadow = np.empty(n_pixels, dtype=np.bool_)
-    parallel = _use_threads(n_pixels)
-    kernel = _KERNELS.get((n_channels, parallel), _KERNELS[0, parallel])
-    kernel(data, weights, variances, means, n_modes, constants, scores, mask, shadow)
+    kernel = _KERNELS.get(n_channels, _KERNELS[0])
+    n_threads = _n_threads(n_pixels)
+    if n_threads == 1:
+        kernel(data, weights, variances, means, n_modes, constants, scores, mask, shadow)
+        return scores, mask, shadow
+    bounds = [n_pixels * i // n_threads for i in range(n_threads + 1)]
+    per_pixel = (data, weights, variances, means, n_modes)
+    outputs = (scores, mask, shadow)
+
+    def run(part: int) -> None:
+        start, stop = bounds[part], bounds[part + 1]
+        kernel(*(a[start:stop] for a in per_pixel), constants, *(a[start:stop] for a in outputs))
+
+    # the other threads take slices 1.., this one slice 0; pixels are independent: same bytes
+    futures = [_workers(n_threads - 1).submit(run, part) for part in range(1, n_threads)]
+    run(0)
+    for future in futures:
+        future.result()
     return scores, mask, shadow
