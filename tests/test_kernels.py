@@ -250,6 +250,30 @@ def test_online_update_same_bytes_for_any_channels_and_dtype(n_channels: int, dt
         np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
 
 
+@pytest.mark.parametrize("sequence", ["highway", "traffic.gif"])
+def test_online_update_same_bytes_on_real_frames(shared_data: Path, sequence: str) -> None:
+    # whole frames, so the compiled path also splits them over threads where there are several cores
+    from bgsub.io import iter_video, read_image
+
+    if sequence == "highway":
+        names = sorted((shared_data / "highway" / "input").glob("in*.jpg"))[:60]
+        frames = np.stack([read_image(name) for name in names])
+    else:
+        frames = np.stack(list(iter_video(shared_data / sequence)))
+    ref = AdaptiveGaussianMixture(backend="numpy")
+    fast = AdaptiveGaussianMixture(backend="numba")
+    n_foreground = 0
+    for frame in frames:
+        want = ref.apply_scores(frame)
+        got = fast.apply_scores(frame)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        n_foreground += int((want[0] > 16).sum())
+    assert n_foreground > 0  # something moved: the match, add and shadow paths all ran
+    for key, value in ref.get_state().items():
+        np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
+
+
 def test_online_update_same_bytes_after_warm_start() -> None:
     frames = moving_blocks(30, 8, 10, seed=2)
     batch = PixelGaussianMixture(3, covariance_type="spherical", backend="numpy").fit(frames[:15])
