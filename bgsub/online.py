@@ -102,13 +102,13 @@ def _check_frame(frame: NDArray) -> NDArray:
         frame = frame[..., None]
     if frame.ndim != 3 or frame.shape[2] < 1 or frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"a frame must have shape (H, W) or (H, W, C); got {frame.shape}")
-    if not (np.issubdtype(frame.dtype, np.integer) or np.issubdtype(frame.dtype, np.floating)):
+    if frame.dtype.kind not in "iuf":  # signed, unsigned integer or float
         raise ValueError(f"a frame must be integer or float on the 0-255 scale; got dtype {frame.dtype}")
     return frame
 
 
 def _check_finite(data: NDArray, frame: NDArray) -> None:
-    if np.issubdtype(frame.dtype, np.floating) and not np.isfinite(data).all():
+    if frame.dtype.kind == "f" and not np.isfinite(data).all():
         raise ValueError("a frame has NaN or infinite values")
 
 
