@@ -101,8 +101,9 @@ def main() -> None:
 
     all_cores = numba.config.NUMBA_NUM_THREADS
     cv_default = cv2.getNumThreads()
-    print(f"numpy {np.__version__}, numba {numba.__version__}, OpenCV {cv2.__version__}; {args.frames} frames,"
-          f" median of {args.repeats} repeats; {all_cores} cores; load average {os.getloadavg()[0]:.1f}")
+    print(f"numpy {np.__version__}, numba {numba.__version__}, OpenCV {cv2.__version__};"
+          f" {args.frames} frames, median of {args.repeats} repeats; {all_cores} cores;"
+          f" load average {os.getloadavg()[0]:.1f}")
     header = (f"{'size':>8} {'threads':>7} {'MOG2 fps':>9} {'compiled':>9} {'numpy':>8}"
               f" {'compiled/MOG2':>14} {'numpy/MOG2':>11}")
     print(header)
