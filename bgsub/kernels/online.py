@@ -28,6 +28,7 @@ a 240x320 frame's update. Frames under ``2 * _MIN_PIXELS_PER_THREAD`` pixels sta
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -238,16 +239,19 @@ def _specialise(n_channels: int) -> Callable[..., None]:
 _KERNELS = {c: _specialise(c) for c in (0, 1, 3)}
 
 _pool: tuple[ThreadPoolExecutor, int] | None = None
+_pool_lock = threading.Lock()
 
 
 def _workers(n_workers: int) -> ThreadPoolExecutor:
-    """A persistent pool of at least ``n_workers`` threads (created on first use, grown on demand)."""
+    """A persistent pool of at least ``n_workers`` threads (created on first use, grown on demand).
+
+    A smaller pool it replaces is not shut down (another thread may be submitting to it): it is
+    left to the garbage collector, and its idle threads then exit."""
     global _pool
-    if _pool is None or _pool[1] < n_workers:
-        if _pool is not None:
-            _pool[0].shutdown(wait=False)
-        _pool = (ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="bgsub-online"), n_workers)
-    return _pool[0]
+    with _pool_lock:
+        if _pool is None or _pool[1] < n_workers:
+            _pool = (ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="bgsub-online"), n_workers)
+        return _pool[0]
 
 
 def _n_threads(n_pixels: int) -> int:
