@@ -274,6 +274,19 @@ def test_online_update_same_bytes_on_real_frames(shared_data: Path, sequence: st
         np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
 
 
+def test_online_state_moves_between_backends() -> None:
+    # get_state is layout-free ((K, H, W) arrays): a model saved by one path continues on the other
+    frames = moving_blocks(30, 8, 12, seed=5)
+    ref = AdaptiveGaussianMixture(backend="numpy")
+    for frame in frames[:15]:
+        ref.apply(frame)
+    fast = AdaptiveGaussianMixture(backend="numba").set_state(ref.get_state())
+    for frame in frames[15:]:
+        np.testing.assert_array_equal(fast.apply(frame), ref.apply(frame))
+    for key, value in ref.get_state().items():
+        np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
+
+
 def test_online_update_same_bytes_after_warm_start() -> None:
     frames = moving_blocks(30, 8, 10, seed=2)
     batch = PixelGaussianMixture(3, covariance_type="spherical", backend="numpy").fit(frames[:15])
