@@ -488,7 +488,7 @@ class AdaptiveGaussianMixture:
             255 foreground, ``shadow_value`` shadow, 0 background.
         """
         frame = _check_frame(frame)
-        scores, mask, shadow = self._step(frame, learning_rate, with_scores=False)
+        scores, mask, shadow = self._step(frame, learning_rate)
         if mask is None:
             mask = np.where(scores > _F32(self.var_threshold), np.uint8(255), np.uint8(0))
             mask[shadow] = self.shadow_value
@@ -521,14 +521,13 @@ class AdaptiveGaussianMixture:
         return scores.reshape(frame.shape[:2]), shadow.reshape(frame.shape[:2])
 
     def _step(
-        self, frame: NDArray, learning_rate: float, with_scores: bool = True
-    ) -> tuple[NDArray[np.float32] | None, NDArray[np.uint8] | None, NDArray[np.bool_]]:
+        self, frame: NDArray, learning_rate: float
+    ) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None, NDArray[np.bool_]]:
         """Learn a checked frame ``(H, W, C)``; return its scores, its mask (compiled path only, else
-        None) and its shadow flags, each ``(N,)``. The compiled path skips the scores (returns None
-        for them) unless ``with_scores``; the numpy path always computes them."""
+        None) and its shadow flags, each ``(N,)``."""
         if resolve_backend(self.backend) == "numba":  # update, shadow test and mask in one compiled pass
             pixels = _frame_to_pixels(frame)
-            return self._update_compiled(pixels, self._start_frame(frame.shape, learning_rate), with_scores)
+            return self._update_compiled(pixels, self._start_frame(frame.shape, learning_rate))
         data = _frame_to_data(frame)
         return self._update_numpy(data, self._start_frame(frame.shape, learning_rate))
 
@@ -556,11 +555,10 @@ class AdaptiveGaussianMixture:
         return scores, None, shadow
 
     def _update_compiled(
-        self, data: NDArray[np.uint8] | NDArray[np.float32], alpha: float, with_scores: bool = True
-    ) -> tuple[NDArray[np.float32] | None, NDArray[np.uint8], NDArray[np.bool_]]:
+        self, data: NDArray[np.uint8] | NDArray[np.float32], alpha: float
+    ) -> tuple[NDArray[np.float32], NDArray[np.uint8], NDArray[np.bool_]]:
         """:meth:`_update_numpy` and the mask of :meth:`apply` of ``data (N, C)`` in the compiled
-        kernel (same float32 operations, same order); returns the scores (None unless
-        ``with_scores``), mask and shadow flags ``(N,)``."""
+        kernel (same float32 operations, same order); returns the scores, mask and shadow flags ``(N,)``."""
         from bgsub.kernels import online as kernel
 
         constants = np.array(
@@ -582,9 +580,7 @@ class AdaptiveGaussianMixture:
             ],
             dtype=np.float32,
         )
-        return kernel.update(
-            data, self._weights, self._variances, self._means, self.n_modes_, constants, with_scores
-        )
+        return kernel.update(data, self._weights, self._variances, self._means, self.n_modes_, constants)
 
     def _update(self, data: NDArray[np.float32], alpha: float) -> NDArray[np.float32]:
         """One MOG2 update of every pixel with ``data (C, N)``; return the scores ``(N,)``."""

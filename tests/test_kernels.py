@@ -262,44 +262,16 @@ def test_online_update_same_bytes_on_real_frames(shared_data: Path, sequence: st
         frames = np.stack(list(iter_video(shared_data / sequence)))
     ref = AdaptiveGaussianMixture(backend="numpy")
     fast = AdaptiveGaussianMixture(backend="numba")
-    fast_mask = AdaptiveGaussianMixture(backend="numba")  # apply(): the kernel without scores
     n_foreground = 0
     for frame in frames:
         want = ref.apply_scores(frame)
         got = fast.apply_scores(frame)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
-        want_mask = np.where(want[1], np.uint8(127), np.where(want[0] > 16, np.uint8(255), np.uint8(0)))
-        np.testing.assert_array_equal(fast_mask.apply(frame), want_mask)
         n_foreground += int((want[0] > 16).sum())
     assert n_foreground > 0  # something moved: the match, add and shadow paths all ran
     for key, value in ref.get_state().items():
         np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
-        np.testing.assert_array_equal(fast_mask.get_state()[key], value, err_msg=key)
-
-
-def test_ratio_test_without_division_is_exact() -> None:
-    # the mask-only kernel decides float32(d2 / var) <= limit mostly without dividing: compare with the
-    # division on quotients at, just around and far from the limit, and on the edge cases it hands back
-    from bgsub.kernels.online import _ratio_at_most
-
-    rng = np.random.default_rng(0)
-    var = rng.uniform(4, 75, 4000).astype(np.float32)
-    limit = np.float32(16)
-    exact = (limit * var).astype(np.float32)
-    dist2 = np.concatenate([
-        exact, np.nextafter(exact, np.float32(0)), np.nextafter(exact, np.float32(np.inf)),
-        exact * np.float32(1 - 3e-7), exact * np.float32(1 + 3e-7), rng.uniform(0, 3000, 4000).astype(np.float32),
-    ])
-    var = np.tile(var, 6)
-    for d, v in zip(dist2, var, strict=True):
-        assert _ratio_at_most(d, v, limit) == (d / v <= limit)
-    f32 = np.float32
-    edges = [(f32(1e-45), f32(75), f32(0)), (f32(0), f32(4), f32(0)), (f32(5), f32(-2), f32(-3)),
-             (f32(1), f32(0), f32(16)), (f32(0), f32(0), f32(16)), (f32(1e-44), f32(70), f32(1e-40))]
-    for d, v, lim in edges:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            assert _ratio_at_most(d, v, lim) == (d / v <= lim), (d, v, lim)
 
 
 def test_online_state_moves_between_backends() -> None:

@@ -41,7 +41,6 @@ __all__ = ["update", "N_CONSTANTS"]
 #: Fewest pixels worth handing to another thread: a hand-off to a waiting pool thread measured
 #: 45 us (median; 60 us at the 90th percentile), the update of 16384 pixels ~0.15-0.2 ms.
 _MIN_PIXELS_PER_THREAD = 16384
-_FLT_MIN = np.float32(np.finfo(np.float32).tiny)
 #: Length of the ``constants`` vector of :func:`update`.
 N_CONSTANTS = 14
 
@@ -75,25 +74,6 @@ def _sample(c: int, n: int, data: NDArray, x0: float, x1: float, x2: float) -> f
     if c == 2:
         return x2
     return np.float32(data[n, c])
-
-
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _ratio_at_most(dist2: float, var: float, limit: float) -> bool:
-    """Whether ``dist2 / var``, rounded to float32 as the reference rounds its scores, is ``<= limit``.
-
-    Decided as MOG2 decides, by ``dist2 < limit * var``, where the two sides differ by more than
-    1e-6 relative (the product is exact in float64; float32 rounding moves a quotient by at most
-    6e-8 relative); the float32 division runs only within that margin, or when ``var <= 0`` or
-    ``limit`` is not a positive normal float (where the shortcut's reasoning does not hold).
-    """
-    if var > 0 and limit >= _FLT_MIN:
-        bound = np.float64(limit) * np.float64(var)
-        d = np.float64(dist2)
-        if d < bound * (1.0 - 1e-6):
-            return True
-        if d > bound * (1.0 + 1e-6):
-            return False
-    return dist2 / var <= limit
 
 
 @numba.njit(cache=True, inline="always")
@@ -138,7 +118,6 @@ def _is_shadow(
 @numba.njit(cache=True, inline="always")
 def _update_pixels(
     n_channels: int,
-    with_scores: bool,
     data: NDArray,
     weights: NDArray,
     variances: NDArray,
@@ -154,10 +133,6 @@ def _update_pixels(
 
     Sums of squares start from 0 and add every channel: ``0 + d0 * d0`` is exactly ``d0 * d0``, so
     this is the reference's channel-by-channel sum, bit for bit.
-
-    Without ``with_scores`` (a compile-time constant) no score is written and none is divided out:
-    the mask needs only whether some tested component has ``dist2 / var <= var_threshold``
-    (``_ratio_at_most``), which saves a float32 division per pixel (measured ~7 %).
     """
     alpha_t, alpha1, prune, tb, tg, var_min, var_max, var_init, eps, no_model = (
         f32[0], f32[1], f32[2], f32[3], f32[4], f32[5], f32[6], f32[7], f32[8], f32[9],
@@ -188,11 +163,8 @@ def _update_pixels(
                     dist2 += d * d
                 var = variances[n, k]
                 if total < tb:
-                    if with_scores:
-                        ratio = dist2 / var
-                        score = ratio if ratio < score else score
-                    elif _ratio_at_most(dist2, var, big_tb):
-                        score = big_tb  # a background component: only score <= var_threshold matters
+                    ratio = dist2 / var
+                    score = ratio if ratio < score else score
                 if dist2 < tg * var:
                     wk = wk + alpha_t
                     rate = alpha_t / wk
@@ -236,8 +208,7 @@ def _update_pixels(
             if dst < pos:
                 _rotate_up(weights, variances, means, n, pos, dst)
         n_modes[n] = nm
-        if with_scores:
-            scores[n] = score
+        scores[n] = score
         foreground = score > big_tb
         is_shadow = (
             detect and foreground
@@ -247,9 +218,8 @@ def _update_pixels(
         mask[n] = shadow_value if is_shadow else (np.uint8(255) if foreground else np.uint8(0))
 
 
-def _specialise(n_channels: int, with_scores: bool) -> Callable[..., None]:
-    """The update compiled for ``n_channels`` channels (0: any, read from the data), writing the
-    scores or only the mask and shadow flags (``_update_pixels``).
+def _specialise(n_channels: int) -> Callable[..., None]:
+    """The update compiled for ``n_channels`` channels (0: any, read from the data).
 
     A constant channel count lets LLVM unroll the channel loops. The kernel releases the GIL, so
     threads can update disjoint slices of pixels at once. A thread gets views of its slice rather
@@ -260,13 +230,13 @@ def _specialise(n_channels: int, with_scores: bool) -> Callable[..., None]:
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def kernel(data, weights, variances, means, n_modes, f32, scores, mask, shadow):  # noqa: ANN001, ANN202
         c = n_channels if n_channels > 0 else data.shape[1]
-        _update_pixels(c, with_scores, data, weights, variances, means, n_modes, f32, scores, mask, shadow)
+        _update_pixels(c, data, weights, variances, means, n_modes, f32, scores, mask, shadow)
 
     return kernel
 
 
-#: ``(n_channels, with_scores) -> kernel``; channel count 0 is the generic kernel.
-_KERNELS = {(c, w): _specialise(c, w) for c in (0, 1, 3) for w in (True, False)}
+#: ``n_channels -> kernel``; channel count 0 is the generic kernel.
+_KERNELS = {c: _specialise(c) for c in (0, 1, 3)}
 
 _pool: tuple[ThreadPoolExecutor, int] | None = None
 _pool_lock = threading.Lock()
@@ -297,8 +267,7 @@ def update(
     means: NDArray[np.float32],
     n_modes: NDArray[np.uint8],
     constants: NDArray[np.float32],
-    with_scores: bool = True,
-) -> tuple[NDArray[np.float32] | None, NDArray[np.uint8], NDArray[np.bool_]]:
+) -> tuple[NDArray[np.float32], NDArray[np.uint8], NDArray[np.bool_]]:
     """One MOG2 update of every pixel, in place, with the shadow test of its foreground pixels.
 
     Parameters
@@ -312,31 +281,27 @@ def update(
         ``alpha, 1 - alpha, prune, background_ratio, var_threshold_gen, var_min, var_max,
         var_init, FLT_EPSILON, score of a pixel without model, shadow_threshold, var_threshold,
         detect_shadows (1 or 0), shadow_value`` as the reference computes them.
-    with_scores : bool
-        Also return the scores; without them the kernel saves a division per pixel (the mask is
-        the same).
 
     Returns
     -------
-    scores : ndarray of shape (N,), float32, or None
-        None without ``with_scores``.
+    scores : ndarray of shape (N,), float32
     mask : ndarray of shape (N,), uint8
         255 where ``score > var_threshold``, ``shadow_value`` where that pixel is a shadow, else 0.
     shadow : ndarray of shape (N,), bool
         Pixels with ``score > var_threshold`` that pass the shadow test (all False without it).
     """
     n_pixels, n_channels = data.shape
-    scores = np.empty(n_pixels if with_scores else 0, dtype=np.float32)
+    scores = np.empty(n_pixels, dtype=np.float32)
     mask = np.empty(n_pixels, dtype=np.uint8)
     shadow = np.empty(n_pixels, dtype=np.bool_)
-    kernel = _KERNELS.get((n_channels, with_scores), _KERNELS[0, with_scores])
+    kernel = _KERNELS.get(n_channels, _KERNELS[0])
     n_threads = _n_threads(n_pixels)
     if n_threads == 1:
         kernel(data, weights, variances, means, n_modes, constants, scores, mask, shadow)
-        return (scores if with_scores else None), mask, shadow
+        return scores, mask, shadow
     bounds = [n_pixels * i // n_threads for i in range(n_threads + 1)]
     per_pixel = (data, weights, variances, means, n_modes)
-    outputs = (scores, mask, shadow)  # an empty scores array slices to empty: never written
+    outputs = (scores, mask, shadow)
 
     def run(part: int) -> None:
         start, stop = bounds[part], bounds[part + 1]
@@ -347,4 +312,4 @@ def update(
     run(0)
     for future in futures:
         future.result()
-    return (scores if with_scores else None), mask, shadow
+    return scores, mask, shadow
