@@ -262,16 +262,20 @@ def test_online_update_same_bytes_on_real_frames(shared_data: Path, sequence: st
         frames = np.stack(list(iter_video(shared_data / sequence)))
     ref = AdaptiveGaussianMixture(backend="numpy")
     fast = AdaptiveGaussianMixture(backend="numba")
+    fast_mask = AdaptiveGaussianMixture(backend="numba")  # apply(): the mask written by the kernel
     n_foreground = 0
     for frame in frames:
         want = ref.apply_scores(frame)
         got = fast.apply_scores(frame)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+        want_mask = np.where(want[1], np.uint8(127), np.where(want[0] > 16, np.uint8(255), np.uint8(0)))
+        np.testing.assert_array_equal(fast_mask.apply(frame), want_mask)
         n_foreground += int((want[0] > 16).sum())
     assert n_foreground > 0  # something moved: the match, add and shadow paths all ran
     for key, value in ref.get_state().items():
         np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
+        np.testing.assert_array_equal(fast_mask.get_state()[key], value, err_msg=key)
 
 
 def test_online_state_moves_between_backends() -> None:
