@@ -290,6 +290,8 @@ def update(
     shadow : ndarray of shape (N,), bool
         Pixels with ``score > var_threshold`` that pass the shadow test (all False without it).
     """
+    if constants.shape != (N_CONSTANTS,):
+        raise ValueError(f"constants must have shape ({N_CONSTANTS},); got {constants.shape}")
     n_pixels, n_channels = data.shape
     scores = np.empty(n_pixels, dtype=np.float32)
     mask = np.empty(n_pixels, dtype=np.uint8)
