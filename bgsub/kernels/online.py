@@ -19,6 +19,12 @@ What made it fast (measured at 240x320, 50 frames of MOG2's defaults, one thread
   ``(N, K, 2 + C)`` structs, MOG2's exact layout, measured no faster than three arrays.)
 - the mask is written by the kernel (no ``np.where`` pass over the scores afterwards).
 
+Tried and not kept (same harness, interleaved with MOG2): ``fastmath`` (no gain, and no longer the
+reference's bytes); the mixture size K as a compile-time constant (no gain); a mask-only variant
+for ``apply`` deciding ``float32(d2 / var) <= Tb`` without the division, exactly (a float64
+product against the rounding midpoint; or a 1e-5 band with the division inside it): slower than
+dividing, although an inexact ``d2 < Tb * var`` was ~10 % faster.
+
 Threads: ``numba.get_num_threads()`` of them (``bgsub.kernels.set_num_threads``) update
 contiguous slices of pixels, one slice each, the calling thread included; the others are a
 persistent pool of Python threads, woken per frame (~45 us), as the kernel releases the GIL. A
