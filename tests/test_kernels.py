@@ -278,6 +278,24 @@ def test_online_update_same_bytes_on_real_frames(shared_data: Path, sequence: st
         np.testing.assert_array_equal(fast_mask.get_state()[key], value, err_msg=key)
 
 
+def test_online_chunk_errors_reach_the_caller() -> None:
+    from bgsub.kernels.online import _Chunks, _workers
+
+    done: list[tuple[int, int]] = []
+
+    def run_chunk(start: int, stop: int) -> None:
+        if start == 20:
+            raise FloatingPointError("chunk 2 failed")
+        done.append((start, stop))
+
+    chunks = _Chunks(run_chunk, 50, 5)
+    _workers(1).submit(chunks.work)
+    chunks.work()
+    with pytest.raises(FloatingPointError, match="chunk 2"):
+        chunks.wait()
+    assert sorted(done) == [(0, 10), (10, 20), (30, 40), (40, 50)]  # the others still ran
+
+
 def test_online_state_moves_between_backends() -> None:
     # get_state is layout-free ((K, H, W) arrays): a model saved by one path continues on the other
     frames = moving_blocks(30, 8, 12, seed=5)
@@ -302,7 +320,7 @@ def test_online_update_same_bytes_after_warm_start() -> None:
 
 
 def test_online_threaded_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    # small frames run on one thread; force three slices of unequal size over threads and compare
+    # small frames run on one thread; force three threads taking chunks of unequal size and compare
     from bgsub.kernels import online as kernel
 
     frames = moving_blocks(20, 10, 16, seed=3)
@@ -312,6 +330,7 @@ def test_online_threaded_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyP
         want = serial.apply_scores(frame)
         with monkeypatch.context() as patch:
             patch.setattr(kernel, "_n_threads", lambda n_pixels: 3)
+            patch.setattr(kernel, "_MIN_PIXELS_PER_CHUNK", 16)  # 9 chunks of 17-18 pixels
             got = threaded.apply_scores(frame)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])

@@ -47,6 +47,11 @@ __all__ = ["update", "N_CONSTANTS"]
 #: Fewest pixels worth handing to another thread: a hand-off to a waiting pool thread measured
 #: 45 us (median; 60 us at the 90th percentile), the update of 16384 pixels ~0.15-0.2 ms.
 _MIN_PIXELS_PER_THREAD = 16384
+#: Chunks per thread a threaded frame is cut into, so a thread that starts late takes fewer of them;
+#: each costs a kernel call (~5 us).
+_CHUNKS_PER_THREAD = 3
+#: Fewest pixels of a chunk.
+_MIN_PIXELS_PER_CHUNK = 8192
 #: Length of the ``constants`` vector of :func:`update`.
 N_CONSTANTS = 14
 
@@ -266,6 +271,65 @@ def _n_threads(n_pixels: int) -> int:
     return max(1, min(numba.get_num_threads(), n_pixels // _MIN_PIXELS_PER_THREAD))
 
 
+class _Chunks:
+    """The pixels of one frame cut in contiguous chunks that threads take in turn until none is left.
+
+    The calling thread works too, and waits only for chunks in progress, not for threads that have
+    not started: on a loaded machine a thread that is not scheduled in time takes no chunk and
+    costs nothing (as OpenCV's ``parallel_for_`` balances its stripes).
+    """
+
+    def __init__(self, run_chunk: Callable[[int, int], None], n_pixels: int, n_chunks: int) -> None:
+        self._run_chunk = run_chunk
+        self._bounds = [n_pixels * i // n_chunks for i in range(n_chunks + 1)]
+        self._next = iter(range(n_chunks))  # next() on it is atomic under the GIL
+        self._left = n_chunks
+        self._done = threading.Condition()
+        self._error: BaseException | None = None
+
+    def work(self) -> None:
+        """Update chunks until none is left."""
+        for part in self._next:
+            try:
+                self._run_chunk(self._bounds[part], self._bounds[part + 1])
+            except BaseException as exc:  # handed to the waiting caller, never lost in a pool thread
+                self._error = exc
+            with self._done:
+                self._left -= 1
+                if self._left == 0:
+                    self._done.notify_all()
+
+    def wait(self) -> None:
+        """Block until every chunk is done; re-raise the error of a chunk that failed."""
+        with self._done:
+            self._done.wait_for(lambda: self._left == 0)
+        if self._error is not None:
+            raise self._error
+
+
+def _run_in_chunks(
+    kernel: Callable[..., None],
+    n_threads: int,
+    per_pixel: tuple[NDArray, ...],
+    constants: NDArray,
+    outputs: tuple[NDArray, ...],
+) -> None:
+    """Run ``kernel`` over chunks of the pixels (slices along axis 0 of every per-pixel array and
+    output) on this thread and ``n_threads - 1`` pool threads; pixels are independent: same bytes."""
+    n_pixels = per_pixel[0].shape[0]
+
+    def run_chunk(start: int, stop: int) -> None:
+        kernel(*(a[start:stop] for a in per_pixel), constants, *(a[start:stop] for a in outputs))
+
+    n_chunks = min(_CHUNKS_PER_THREAD * n_threads, max(n_threads, n_pixels // _MIN_PIXELS_PER_CHUNK))
+    chunks = _Chunks(run_chunk, n_pixels, n_chunks)
+    pool = _workers(n_threads - 1)
+    for _ in range(n_threads - 1):
+        pool.submit(chunks.work)
+    chunks.work()
+    chunks.wait()
+
+
 def update(
     data: NDArray[np.uint8] | NDArray[np.float32],
     weights: NDArray[np.float32],
@@ -307,17 +371,5 @@ def update(
     if n_threads == 1:
         kernel(data, weights, variances, means, n_modes, constants, scores, mask, shadow)
         return scores, mask, shadow
-    bounds = [n_pixels * i // n_threads for i in range(n_threads + 1)]
-    per_pixel = (data, weights, variances, means, n_modes)
-    outputs = (scores, mask, shadow)
-
-    def run(part: int) -> None:
-        start, stop = bounds[part], bounds[part + 1]
-        kernel(*(a[start:stop] for a in per_pixel), constants, *(a[start:stop] for a in outputs))
-
-    # the other threads take slices 1.., this one slice 0; pixels are independent: same bytes
-    futures = [_workers(n_threads - 1).submit(run, part) for part in range(1, n_threads)]
-    run(0)
-    for future in futures:
-        future.result()
+    _run_in_chunks(kernel, n_threads, (data, weights, variances, means, n_modes), constants, (scores, mask, shadow))
     return scores, mask, shadow
