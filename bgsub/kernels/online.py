@@ -25,9 +25,10 @@ for ``apply`` deciding ``float32(d2 / var) <= Tb`` without the division, exactly
 product against the rounding midpoint; or a 1e-5 band with the division inside it): slower than
 dividing, although an inexact ``d2 < Tb * var`` was ~10 % faster.
 
-Threads: ``numba.get_num_threads()`` of them (``bgsub.kernels.set_num_threads``) update
-contiguous slices of pixels, one slice each, the calling thread included; the others are a
-persistent pool of Python threads, woken per frame (~45 us), as the kernel releases the GIL. A
+Threads: ``numba.get_num_threads()`` of them (``bgsub.kernels.set_num_threads``), the calling
+thread included, take contiguous chunks of pixels in turn (``_Chunks``: a few per thread, so the
+load balances when a thread starts late, as on a busy machine); the others are a persistent pool
+of Python threads, woken per frame (~45 us), as the kernel releases the GIL. A
 numba ``prange`` launch per frame measured worse: its idle workers take ~0.5 ms to wake, half of
 a 240x320 frame's update. Frames under ``2 * _MIN_PIXELS_PER_THREAD`` pixels stay on one thread.
 """
