@@ -11,8 +11,9 @@ through ``numba.set_num_threads`` (it splits the pixels over that many threads),
 (the reference; one thread, numpy does not thread it). Each repeat feeds a fresh model all frames;
 the contenders take turns within a repeat, so a change of machine load hits them alike. The table
 shows the median fps over repeats and the ratio of medians to MOG2 at the same thread count
-(1 = as fast). The machine is shared: compare ratios, not absolute numbers, and read the load
-average printed before and after.
+(1 = as fast); ``paired`` is the median over repeats of compiled/MOG2 within a repeat, which a
+change of load between repeats disturbs less. The machine is shared: compare ratios, not
+absolute numbers, and read the load average printed before and after.
 """
 
 from __future__ import annotations
@@ -78,8 +79,10 @@ def contenders(frames: np.ndarray, threads: int) -> dict[str, Callable[[], None]
     return runs
 
 
-def measure(frames: np.ndarray, threads: int, repeats: int) -> dict[str, float]:
-    """Median fps of each contender over ``repeats`` turns (after one warm-up turn)."""
+def measure(frames: np.ndarray, threads: int, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median fps of each contender over ``repeats`` turns (after one warm-up turn), and the median
+    over turns of its speed relative to MOG2 in the same turn (robust to load changing between
+    turns)."""
     runs = contenders(frames, threads)
     times: dict[str, list[float]] = {name: [] for name in runs}
     for run in runs.values():  # warm-up: compiles or loads the kernels, allocates
@@ -87,7 +90,10 @@ def measure(frames: np.ndarray, threads: int, repeats: int) -> dict[str, float]:
     for _ in range(repeats):
         for name, run in runs.items():
             times[name].append(seconds(run))
-    return {name: len(frames) / statistics.median(t) for name, t in times.items()}
+    fps = {name: len(frames) / statistics.median(t) for name, t in times.items()}
+    paired = {name: statistics.median(m / s for m, s in zip(times["MOG2"], t, strict=True))
+              for name, t in times.items()}
+    return fps, paired
 
 
 def main() -> None:
@@ -105,7 +111,7 @@ def main() -> None:
           f" {args.frames} frames, median of {args.repeats} repeats; {all_cores} cores;"
           f" load average {os.getloadavg()[0]:.1f}")
     header = (f"{'size':>8} {'threads':>7} {'MOG2 fps':>9} {'compiled':>9} {'numpy':>8}"
-              f" {'compiled/MOG2':>14} {'numpy/MOG2':>11}")
+              f" {'compiled/MOG2':>14} {'numpy/MOG2':>11} {'paired':>7}")
     print(header)
     print("-" * len(header))
     try:
@@ -113,11 +119,11 @@ def main() -> None:
             for h, w in SIZES:
                 frames = make_frames(args.frames, h, w)
                 for threads in (1, all_cores):
-                    fps = measure(frames, threads, args.repeats)
+                    fps, paired = measure(frames, threads, args.repeats)
                     numpy_fps = f"{fps['numpy']:8.1f}" if "numpy" in fps else f"{'':8}"
-                    numpy_ratio = f"{fps['numpy'] / fps['MOG2']:10.2f}x" if "numpy" in fps else ""
+                    numpy_ratio = f"{fps['numpy'] / fps['MOG2']:10.2f}x" if "numpy" in fps else f"{'':11}"
                     print(f"{h}x{w:<4} {threads:7d} {fps['MOG2']:9.1f} {fps['compiled']:9.1f} {numpy_fps}"
-                          f" {fps['compiled'] / fps['MOG2']:13.2f}x {numpy_ratio}")
+                          f" {fps['compiled'] / fps['MOG2']:13.2f}x {numpy_ratio} {paired['compiled']:6.2f}x")
     finally:
         cv2.setNumThreads(cv_default)
         numba.set_num_threads(all_cores)
