@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/bench_kernels.py [--repeats 5] [--sample 200] [--no-memory]
+    .venv/bin/python benchmarks/bench_kernels.py [--repeats 5] [--sample 200] [--no-memory] [--fps-only]
 
 All figures come from one run on the same frames; each is the median of ``--repeats`` repeats
 after a warm-up (the warm-up also loads or compiles the numba kernels), and every ratio is taken
@@ -19,7 +19,8 @@ between figures of this run. The machine is shared: compare ratios, not absolute
 3. Frames per second at 240x320 and 480x640 on the same frames: OpenCV MOG2 ``apply`` on 1 thread
    and on all cores, our full-model classification (``min_background_mahalanobis`` on the whole
    block of frames, K=3 model) and our online update (``AdaptiveGaussianMixture.apply``), numpy
-   and compiled on 1 thread and on all cores; ratios at equal thread counts.
+   and compiled on 1 thread and on all cores; ratios at equal thread counts. The columns of a row
+   are measured in turns (``interleaved_fps``), so MOG2 is timed again beside each task.
 4. A 480x640, T=200, K=3 full fit on all cores, in a fresh subprocess: time and peak RSS.
 """
 
@@ -134,6 +135,20 @@ def em_table(repeats: int, n_sample: int) -> None:
     print("   target: fraction >= 25%")
 
 
+def interleaved_fps(runs: dict[str, Callable[[], object]], n_frames: int, repeats: int) -> dict[str, float]:
+    """Median fps of each run of ``n_frames`` frames over ``repeats`` turns (after a warm-up turn);
+    the runs take turns within a repeat, so a change of machine load hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run()
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: n_frames / statistics.median(t) for name, t in times.items()}
+
+
 def fps_table(repeats: int, n_frames: int) -> None:
     import cv2
     from bench_online import make_frames
@@ -141,45 +156,48 @@ def fps_table(repeats: int, n_frames: int) -> None:
     print()
     print(f"== 3. frames per second ({n_frames} frames, medians of {repeats}); the same frames for every column;"
           f" OpenCV MOG2 apply and ours each on 1 thread and on {ALL} (cv2.setNumThreads, numba.set_num_threads)")
-    print("   classification: the whole block of frames in one call, as the pipeline scores a tile")
+    print("   classification: the whole block of frames in one call, as the pipeline scores a tile;"
+          " all columns of a row measured in turns")
     print(f"   {'size':>8} {'task':>15} {'MOG2 1thr':>10} {'MOG2 all':>9} {'numpy':>8} {'nb 1 thr':>9}"
           f" {'nb all':>8} {'1thr/MOG2':>10} {'all/MOG2':>9}")
     cv_threads = cv2.getNumThreads()
     for h, w in ((240, 320), (480, 640)):
         frames = make_frames(n_frames, h, w)
 
-        def mog2(frames: np.ndarray = frames) -> None:
+        def mog2(threads: int, frames: np.ndarray = frames) -> None:
+            cv2.setNumThreads(threads)
             model = cv2.createBackgroundSubtractorMOG2(500, 16, True)
             for frame in frames:
                 model.apply(frame)
 
-        def online(backend: str, frames: np.ndarray = frames) -> None:
+        def online(backend: str, threads: int, frames: np.ndarray = frames) -> None:
+            numba.set_num_threads(threads)
             model = AdaptiveGaussianMixture(backend=backend)
             for frame in frames:
                 model.apply(frame)
 
-        mog2_fps = {}
-        for threads in (1, ALL):
-            cv2.setNumThreads(threads)
-            mog2_fps[threads] = n_frames / median_time(mog2, repeats)
-        cv2.setNumThreads(cv_threads)
         with threadpool_limits(limits=1):
             model = fit(frames[:20], 3, "numba", ALL)
 
-        def classify(model: PixelGaussianMixture = model, frames: np.ndarray = frames) -> None:
+        def classify(backend: str, threads: int, model: PixelGaussianMixture = model,
+                     frames: np.ndarray = frames) -> None:
+            numba.set_num_threads(threads)
+            model.backend = backend
             min_background_mahalanobis(frames, model)
 
-        for task in ("classification", "online update"):
-            fps = []
-            for backend, threads in (("numpy", 1), ("numba", 1), ("numba", ALL)):
-                numba.set_num_threads(threads)
-                model.backend = backend
-                with threadpool_limits(limits=1):
-                    run = classify if task == "classification" else (lambda b=backend: online(b))
-                    fps.append(n_frames / median_time(run, repeats))
+        for task, ours in (("classification", classify), ("online update", online)):
+            runs: dict[str, Callable[[], object]] = {
+                "MOG2 1": lambda: mog2(1), "MOG2 all": lambda: mog2(ALL),
+                "numpy": lambda ours=ours: ours("numpy", 1),
+                "nb 1": lambda ours=ours: ours("numba", 1), "nb all": lambda ours=ours: ours("numba", ALL),
+            }
+            with threadpool_limits(limits=1):
+                fps = interleaved_fps(runs, n_frames, repeats)
             numba.set_num_threads(ALL)
-            print(f"   {h}x{w:<4} {task:>15} {mog2_fps[1]:10.1f} {mog2_fps[ALL]:9.1f} {fps[0]:8.1f} {fps[1]:9.1f}"
-                  f" {fps[2]:8.1f} {fps[1] / mog2_fps[1]:9.2f}x {fps[2] / mog2_fps[ALL]:8.2f}x")
+            cv2.setNumThreads(cv_threads)
+            print(f"   {h}x{w:<4} {task:>15} {fps['MOG2 1']:10.1f} {fps['MOG2 all']:9.1f} {fps['numpy']:8.1f}"
+                  f" {fps['nb 1']:9.1f} {fps['nb all']:8.1f} {fps['nb 1'] / fps['MOG2 1']:9.2f}x"
+                  f" {fps['nb all'] / fps['MOG2 all']:8.2f}x")
     print("   targets at 240x320: classification >= 3x MOG2 apply, online update >= 1x (same thread counts)")
 
 
@@ -211,15 +229,17 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=200, help="pixels fitted by scikit-learn")
     parser.add_argument("--frames", type=int, default=50, help="frames of the fps table")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--fps-only", action="store_true", help="run only section 3 (frames per second)")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         memory_child()
         return
     print(f"numpy {np.__version__}, numba {numba.__version__}, {ALL} cores, load average {os.getloadavg()[0]:.1f}")
-    em_table(args.repeats, args.sample)
+    if not args.fps_only:
+        em_table(args.repeats, args.sample)
     fps_table(args.repeats, args.frames)
-    if not args.no_memory:
+    if not (args.no_memory or args.fps_only):
         memory_table()
 
 

@@ -65,8 +65,9 @@ float32 rounding of the ratio, which the tests measure.)
 
 State
 -----
-Struct-of-arrays, float32, components first and sorted by weight:
-``weights (K, N)``, ``variances (K, N)``, ``means (K, C, N)``, with
+Struct-of-arrays, float32, components sorted by weight: ``weights (K, N)``,
+``variances (K, N)``, ``means (K, C, N)`` as the numpy code sees them (views of
+arrays stored pixel-major, ``(N, K)`` and ``(N, K, C)``, for the compiled kernel), with
 ``n_modes (N,)`` the number of components in use at each of the ``N = H * W``
 pixels and ``n_frames`` the number of frames learned. Memory is
 ``O(H * W * K * C)`` whatever the length of the video.
@@ -94,19 +95,41 @@ _FLT_EPSILON = np.float32(np.finfo(np.float32).eps)
 _F32 = np.float32
 
 
-def _frame_to_data(frame: NDArray) -> NDArray[np.float32]:
-    """Turn a frame ``(H, W)`` or ``(H, W, C)`` into channel-major data ``(C, H * W)`` float32."""
+def _check_frame(frame: NDArray) -> NDArray:
+    """Validate a frame ``(H, W)`` or ``(H, W, C)``; return it as ``(H, W, C)``."""
     frame = np.asarray(frame)
     if frame.ndim == 2:
         frame = frame[..., None]
     if frame.ndim != 3 or frame.shape[2] < 1 or frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"a frame must have shape (H, W) or (H, W, C); got {frame.shape}")
-    if not (np.issubdtype(frame.dtype, np.integer) or np.issubdtype(frame.dtype, np.floating)):
+    if frame.dtype.kind not in "iuf":  # signed, unsigned integer or float
         raise ValueError(f"a frame must be integer or float on the 0-255 scale; got dtype {frame.dtype}")
+    return frame
+
+
+def _check_finite(data: NDArray, frame: NDArray) -> None:
+    if frame.dtype.kind == "f" and not np.isfinite(data).all():
+        raise ValueError("a frame has NaN or infinite values")
+
+
+def _frame_to_data(frame: NDArray) -> NDArray[np.float32]:
+    """Turn a frame ``(H, W, C)`` into channel-major data ``(C, H * W)`` float32 (the numpy path)."""
     h, w, c = frame.shape
     data = np.ascontiguousarray(frame.reshape(h * w, c).T, dtype=np.float32)
-    if np.issubdtype(frame.dtype, np.floating) and not np.isfinite(data).all():
-        raise ValueError("a frame has NaN or infinite values")
+    _check_finite(data, frame)
+    return data
+
+
+def _frame_to_pixels(frame: NDArray) -> NDArray[np.uint8] | NDArray[np.float32]:
+    """Turn a frame ``(H, W, C)`` into pixel-major data ``(H * W, C)`` (the compiled path).
+
+    uint8 frames are passed as they are (a view when the frame is contiguous); other dtypes become
+    float32, as the numpy path converts them (uint8 to float32 is exact, so both see the same values).
+    """
+    h, w, c = frame.shape
+    dtype = np.uint8 if frame.dtype == np.uint8 else np.float32
+    data = np.ascontiguousarray(frame.reshape(h * w, c), dtype=dtype)
+    _check_finite(data, frame)
     return data
 
 
@@ -181,7 +204,8 @@ class AdaptiveGaussianMixture:
         Lowest brightness ratio of a shadow to its background (tau).
     backend : {"auto", "numpy", "numba"}
         Where the per-frame update runs: the numpy code of this module (the reference), the
-        compiled kernel :func:`bgsub.kernels.online.update` (same bytes), or numba when installed
+        compiled kernel :func:`bgsub.kernels.online.update` (same bytes; frames of 32768 pixels or
+        more are split over ``bgsub.kernels.set_num_threads`` threads), or numba when installed
         (``"auto"``; ``BGSUB_BACKEND`` overrides it). Not a model parameter: not in
         :meth:`get_params`.
 
@@ -191,6 +215,9 @@ class AdaptiveGaussianMixture:
         Component weights, sorted decreasing along axis 0 at every pixel.
     means_ : ndarray of shape (K, C, N), float32
     variances_ : ndarray of shape (K, N), float32
+        ``weights_``, ``means_`` and ``variances_`` are component-major views (writable, read-only
+        attributes) of the state, which is stored pixel-major (``(N, K)``, ``(N, K, C)``), each
+        pixel's components contiguous as in MOG2, for the compiled kernel.
     n_modes_ : ndarray of shape (N,), uint8
         Number of components in use at each pixel.
     n_frames_ : int
@@ -279,9 +306,9 @@ class AdaptiveGaussianMixture:
         h, w, c = (int(s) for s in frame_shape)
         k, n = self.n_mixtures, h * w
         self.frame_shape_ = (h, w, c)
-        self.weights_ = np.zeros((k, n), dtype=np.float32)
-        self.variances_ = np.full((k, n), self.var_init, dtype=np.float32)
-        self.means_ = np.zeros((k, c, n), dtype=np.float32)
+        self._weights = np.zeros((n, k), dtype=np.float32)
+        self._variances = np.full((n, k), self.var_init, dtype=np.float32)
+        self._means = np.zeros((n, k, c), dtype=np.float32)
         self.n_modes_ = np.zeros(n, dtype=np.uint8)
         self.n_frames_ = 0
         return self
@@ -299,9 +326,9 @@ class AdaptiveGaussianMixture:
         h, w, c = self.frame_shape_  # type: ignore[misc]
         k = self.n_mixtures
         return {
-            "weights": self.weights_.reshape(k, h, w).copy(),
-            "variances": self.variances_.reshape(k, h, w).copy(),
-            "means": self.means_.reshape(k, c, h, w).copy(),
+            "weights": np.array(self.weights_, order="C").reshape(k, h, w),
+            "variances": np.array(self.variances_, order="C").reshape(k, h, w),
+            "means": np.array(self.means_, order="C").reshape(k, c, h, w),
             "n_modes": self.n_modes_.reshape(h, w).copy(),
             "n_frames": np.asarray(self.n_frames_, dtype=np.int64),
         }
@@ -323,12 +350,27 @@ class AdaptiveGaussianMixture:
             if arr.shape != shape:
                 raise ValueError(f"state {name} must have shape {shape}; got {arr.shape}")
         self.frame_shape_ = (h, w, c)
-        self.weights_ = weights.reshape(k, n).copy()
-        self.variances_ = variances.reshape(k, n).copy()
-        self.means_ = means.reshape(k, c, n).copy()
+        self._weights = np.array(weights.reshape(k, n).T, order="C")  # copies: never the caller's arrays
+        self._variances = np.array(variances.reshape(k, n).T, order="C")
+        self._means = np.array(means.reshape(k, c, n).transpose(2, 0, 1), order="C")
         self.n_modes_ = np.clip(n_modes, 0, k).astype(np.uint8).reshape(n)
         self.n_frames_ = int(state["n_frames"])
         return self
+
+    @property
+    def weights_(self) -> NDArray[np.float32]:
+        """Component weights ``(K, N)`` (a view of the pixel-major state)."""
+        return self._weights.T
+
+    @property
+    def variances_(self) -> NDArray[np.float32]:
+        """Component variances ``(K, N)`` (a view of the pixel-major state)."""
+        return self._variances.T
+
+    @property
+    def means_(self) -> NDArray[np.float32]:
+        """Component means ``(K, C, N)`` (a view of the pixel-major state)."""
+        return self._means.transpose(1, 2, 0)
 
     def _check_fitted(self) -> None:
         if self.frame_shape_ is None:
@@ -401,9 +443,9 @@ class AdaptiveGaussianMixture:
 
         self.reset((h, w, c))
         n = h * w
-        self.weights_[:kk] = weights.reshape(n, kk).T
-        self.variances_[:kk] = var.reshape(n, kk).T
-        self.means_[:kk] = means.reshape(n, kk, c).transpose(1, 2, 0)
+        self._weights[:, :kk] = weights.reshape(n, kk)
+        self._variances[:, :kk] = var.reshape(n, kk)
+        self._means[:, :kk] = means.reshape(n, kk, c)
         self.n_modes_[:] = n_modes.reshape(n)
         # At least 1: a model with no frame seen would restart at the automatic rate 1/2.
         self.n_frames_ = max(1, self.history if n_frames is None else int(n_frames))
@@ -445,10 +487,12 @@ class AdaptiveGaussianMixture:
         mask : ndarray of shape (H, W), uint8
             255 foreground, ``shadow_value`` shadow, 0 background.
         """
-        scores, shadow = self.apply_scores(frame, learning_rate)
-        mask = np.where(scores > _F32(self.var_threshold), np.uint8(255), np.uint8(0))
-        mask[shadow] = self.shadow_value
-        return mask
+        frame = _check_frame(frame)
+        scores, mask, shadow = self._step(frame, learning_rate)
+        if mask is None:
+            mask = np.where(scores > _F32(self.var_threshold), np.uint8(255), np.uint8(0))
+            mask[shadow] = self.shadow_value
+        return mask.reshape(frame.shape[:2])
 
     def apply_scores(
         self, frame: NDArray, learning_rate: float = -1.0
@@ -472,30 +516,49 @@ class AdaptiveGaussianMixture:
             Foreground pixels that pass the shadow test (exactly where :meth:`apply`
             writes ``shadow_value``); all False when ``detect_shadows`` is off.
         """
+        frame = _check_frame(frame)
+        scores, _, shadow = self._step(frame, learning_rate)
+        return scores.reshape(frame.shape[:2]), shadow.reshape(frame.shape[:2])
+
+    def _step(
+        self, frame: NDArray, learning_rate: float
+    ) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None, NDArray[np.bool_]]:
+        """Learn a checked frame ``(H, W, C)``; return its scores, its mask (compiled path only, else
+        None) and its shadow flags, each ``(N,)``."""
+        if resolve_backend(self.backend) == "numba":  # update, shadow test and mask in one compiled pass
+            pixels = _frame_to_pixels(frame)
+            return self._update_compiled(pixels, self._start_frame(frame.shape, learning_rate))
         data = _frame_to_data(frame)
-        h, w = np.shape(frame)[:2]
-        shape = (h, w, data.shape[0])
+        return self._update_numpy(data, self._start_frame(frame.shape, learning_rate))
+
+    def _start_frame(self, shape: tuple[int, int, int], learning_rate: float) -> float:
+        """Restart the model if the frame shape changed or the rate asks it; count the frame and
+        return its learning rate."""
         if self.frame_shape_ != shape or learning_rate >= 1:
             if self.frame_shape_ is not None and self.frame_shape_ != shape:
                 logger.info("frame shape changed from %s to %s: model restarted", self.frame_shape_, shape)
             self.reset(shape)
         alpha = self.learning_rate_for_next_frame(learning_rate)
         self.n_frames_ += 1
-        if resolve_backend(self.backend) == "numba":  # update and shadow test in one compiled pass
-            scores, shadow = self._update_compiled(data, alpha)
-            return scores.reshape(h, w), shadow.reshape(h, w)
+        return alpha
+
+    def _update_numpy(
+        self, data: NDArray[np.float32], alpha: float
+    ) -> tuple[NDArray[np.float32], None, NDArray[np.bool_]]:
+        """:meth:`_update` and :meth:`_shadow_test` of ``data (C, N)`` in numpy (the reference);
+        returns the scores, None (no mask) and the shadow flags ``(N,)``."""
         scores = self._update(data, alpha)
         foreground = np.flatnonzero(scores > _F32(self.var_threshold))
-        shadow = np.zeros(h * w, dtype=bool)
+        shadow = np.zeros(scores.size, dtype=bool)
         if self.detect_shadows and foreground.size:
             shadow[foreground] = self._shadow_test(data, foreground)
-        return scores.reshape(h, w), shadow.reshape(h, w)
+        return scores, None, shadow
 
     def _update_compiled(
-        self, data: NDArray[np.float32], alpha: float
-    ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-        """:meth:`_update` and :meth:`_shadow_test` in the compiled kernel (same float32 operations,
-        same order); returns the scores and shadow flags ``(N,)``."""
+        self, data: NDArray[np.uint8] | NDArray[np.float32], alpha: float
+    ) -> tuple[NDArray[np.float32], NDArray[np.uint8], NDArray[np.bool_]]:
+        """:meth:`_update_numpy` and the mask of :meth:`apply` of ``data (N, C)`` in the compiled
+        kernel (same float32 operations, same order); returns the scores, mask and shadow flags ``(N,)``."""
         from bgsub.kernels import online as kernel
 
         constants = np.array(
@@ -513,10 +576,11 @@ class AdaptiveGaussianMixture:
                 self.shadow_threshold,
                 self.var_threshold,
                 1.0 if self.detect_shadows else 0.0,
+                self.shadow_value,
             ],
             dtype=np.float32,
         )
-        return kernel.update(data, self.weights_, self.variances_, self.means_, self.n_modes_, constants)
+        return kernel.update(data, self._weights, self._variances, self._means, self.n_modes_, constants)
 
     def _update(self, data: NDArray[np.float32], alpha: float) -> NDArray[np.float32]:
         """One MOG2 update of every pixel with ``data (C, N)``; return the scores ``(N,)``."""

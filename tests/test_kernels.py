@@ -230,6 +230,85 @@ def test_online_update_same_bytes(params: dict) -> None:
         np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
 
 
+@pytest.mark.parametrize(
+    ("n_channels", "dtype"),
+    [(1, np.uint8), (2, np.uint8), (4, np.uint8), (3, np.float64), (3, np.float32), (1, np.uint16)],
+)
+def test_online_update_same_bytes_for_any_channels_and_dtype(n_channels: int, dtype: type) -> None:
+    # 1 and 3 channels have their own compiled specialisations, others the generic kernel; uint8 is
+    # read as it is, other dtypes as float32 (float64 rounded to float32 first, as the reference does)
+    frames = moving_blocks(30, 9, 14, seed=4)
+    frames = np.concatenate([frames, frames[..., ::-1]], axis=-1)[..., :n_channels].astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        frames += np.random.default_rng(0).uniform(-0.5, 0.5, frames.shape).astype(dtype)
+    frames = frames[..., 0] if n_channels == 1 else frames
+    ref = AdaptiveGaussianMixture(backend="numpy", var_min=1.0)
+    fast = AdaptiveGaussianMixture(backend="numba", var_min=1.0)
+    for frame in frames:
+        np.testing.assert_array_equal(fast.apply(frame), ref.apply(frame))
+    for key, value in ref.get_state().items():
+        np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("sequence", ["highway", "traffic.gif"])
+def test_online_update_same_bytes_on_real_frames(shared_data: Path, sequence: str) -> None:
+    # whole frames, so the compiled path also splits them over threads where there are several cores
+    from bgsub.io import iter_video, read_image
+
+    if sequence == "highway":
+        names = sorted((shared_data / "highway" / "input").glob("in*.jpg"))[:60]
+        frames = np.stack([read_image(name) for name in names])
+    else:
+        frames = np.stack(list(iter_video(shared_data / sequence)))
+    ref = AdaptiveGaussianMixture(backend="numpy")
+    fast = AdaptiveGaussianMixture(backend="numba")
+    fast_mask = AdaptiveGaussianMixture(backend="numba")  # apply(): the mask written by the kernel
+    n_foreground = 0
+    for frame in frames:
+        want = ref.apply_scores(frame)
+        got = fast.apply_scores(frame)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        want_mask = np.where(want[1], np.uint8(127), np.where(want[0] > 16, np.uint8(255), np.uint8(0)))
+        np.testing.assert_array_equal(fast_mask.apply(frame), want_mask)
+        n_foreground += int((want[0] > 16).sum())
+    assert n_foreground > 0  # something moved: the match, add and shadow paths all ran
+    for key, value in ref.get_state().items():
+        np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
+        np.testing.assert_array_equal(fast_mask.get_state()[key], value, err_msg=key)
+
+
+def test_online_chunk_errors_reach_the_caller() -> None:
+    from bgsub.kernels.online import _Chunks, _workers
+
+    done: list[tuple[int, int]] = []
+
+    def run_chunk(start: int, stop: int) -> None:
+        if start == 20:
+            raise FloatingPointError("chunk 2 failed")
+        done.append((start, stop))
+
+    chunks = _Chunks(run_chunk, 50, 5)
+    _workers(1).submit(chunks.work)
+    chunks.work()
+    with pytest.raises(FloatingPointError, match="chunk 2"):
+        chunks.wait()
+    assert sorted(done) == [(0, 10), (10, 20), (30, 40), (40, 50)]  # the others still ran
+
+
+def test_online_state_moves_between_backends() -> None:
+    # get_state is layout-free ((K, H, W) arrays): a model saved by one path continues on the other
+    frames = moving_blocks(30, 8, 12, seed=5)
+    ref = AdaptiveGaussianMixture(backend="numpy")
+    for frame in frames[:15]:
+        ref.apply(frame)
+    fast = AdaptiveGaussianMixture(backend="numba").set_state(ref.get_state())
+    for frame in frames[15:]:
+        np.testing.assert_array_equal(fast.apply(frame), ref.apply(frame))
+    for key, value in ref.get_state().items():
+        np.testing.assert_array_equal(fast.get_state()[key], value, err_msg=key)
+
+
 def test_online_update_same_bytes_after_warm_start() -> None:
     frames = moving_blocks(30, 8, 10, seed=2)
     batch = PixelGaussianMixture(3, covariance_type="spherical", backend="numpy").fit(frames[:15])
@@ -240,8 +319,8 @@ def test_online_update_same_bytes_after_warm_start() -> None:
     np.testing.assert_array_equal(fast.means_, ref.means_)
 
 
-def test_online_parallel_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    # frames below _PARALLEL_PIXELS run serially; force the threaded variant and compare
+def test_online_threaded_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    # small frames run on one thread; force three threads taking chunks of unequal size and compare
     from bgsub.kernels import online as kernel
 
     frames = moving_blocks(20, 10, 16, seed=3)
@@ -250,7 +329,8 @@ def test_online_parallel_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyP
     for frame in frames:
         want = serial.apply_scores(frame)
         with monkeypatch.context() as patch:
-            patch.setattr(kernel, "_update_serial", kernel._update_parallel)
+            patch.setattr(kernel, "_n_threads", lambda n_pixels: 3)
+            patch.setattr(kernel, "_MIN_PIXELS_PER_CHUNK", 16)  # 9 chunks of 17-18 pixels
             got = threaded.apply_scores(frame)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])

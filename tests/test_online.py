@@ -297,6 +297,23 @@ def test_state_round_trip_continues_identically() -> None:
         np.testing.assert_array_equal(sh1, sh2)
 
 
+@pytest.mark.parametrize("n_mixtures", [1, 3])
+def test_state_is_copied_in_and_out(n_mixtures: int) -> None:
+    # the state is stored pixel-major; with K = 1 a transposed view would be contiguous and could alias
+    frames = synthetic_video(seed=8, n_frames=5, h=6, w=7)
+    model = AdaptiveGaussianMixture(n_mixtures=n_mixtures)
+    model.apply(frames[0])
+    state = model.get_state()
+    saved = {key: value.copy() for key, value in state.items()}
+    restored = AdaptiveGaussianMixture(n_mixtures=n_mixtures).set_state(state)
+    model.apply(frames[1])
+    restored.apply(frames[1])
+    for key, value in saved.items():
+        np.testing.assert_array_equal(state[key], value, err_msg=key)
+    assert model.weights_.shape == (n_mixtures, 6 * 7) and model.means_.shape == (n_mixtures, 3, 6 * 7)
+    np.testing.assert_array_equal(restored.means_, model.means_)
+
+
 # ---------------------------------------------------------------------------------------- pipeline method
 def test_method_cold_start_equals_apply() -> None:
     frames = synthetic_video(seed=11, n_frames=40, h=30, w=40)
