@@ -151,7 +151,8 @@ def _foliage_setup(rng: np.random.Generator, background: NDArray[np.float64], tr
     noise = ndimage.gaussian_filter(rng.normal(0, 1, (height + 4, width + 4)), sigma=1.2)
     palette = np.array([[70.0, 140.0, 60.0], [30.0, 75.0, 35.0], [170.0, 200.0, 230.0]])
     which = np.digitize(noise, np.quantile(noise, [0.45, 0.8]))
-    leaves = palette[which]
+    shading = ndimage.gaussian_filter(rng.normal(0, 14, (height + 4, width + 4)), sigma=0.7)
+    leaves = palette[which] + shading[..., None]  # a continuous texture: a shift brings unseen colours
     for i, track in enumerate(tracks):
         if i % 2 == 0:  # dark grey, 45-80 % of the road's grey
             track.colour = np.full(3, rng.uniform(0.45, 0.8) * float(background[road].mean()))
