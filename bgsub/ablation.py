@@ -163,6 +163,8 @@ def _masks(data: _Data, settings: dict[str, Any], cache: Path, block: int = 64) 
     """Run a variant over ``data.run`` in order; return the masks at its threshold by frame number."""
     params = {k: v for k, v in settings.items() if k not in ("postprocess", "threshold")}
     method = GMMMethod(**params).set_state(_fitted_state(data, settings, cache))
+    if method.needs_dynamics:  # measured on the training frames, as fit() does
+        method.calibrate(data.clip(*data.train))
     threshold = np.float32(settings["threshold"])
     masks = {}
     first, last = data.run
@@ -242,7 +244,7 @@ def error_breakdown(settings: dict[str, Any], cache: Path, *, first: int = 900, 
     """
     import scipy.ndimage as ndi
 
-    data = _open_real("highway", {"path": "../shared/data/highway"}, (470, 1700))
+    data = _open_real("highway", {"path": "../shared/data/highway"}, (470, last), last=last)
     masks = _masks(data, settings, cache)
     h, w = data.frames.shape[1:3]
     rows_edges = np.linspace(0, h, grid + 1).astype(int)
