@@ -58,9 +58,14 @@ DEFAULTS: dict[str, Any] = {
     "background_ratio": 0.7,
     "var_min": 16.0,
     "var_max": 75.0,
-    "spatial_radius": 0,
+    "spatial_radius": 1,
+    "spatial_gate": 0.2,  # neighbours only where 1 training frame in 5 needed them (swaying leaves)
     "gain_compensation": True,
-    "shadow_tau": None,
+    "shadow_tau": 0.5,  # MOG2's shadowThreshold ...
+    "shadow_texture": 1.0,  # ... and the shadow must keep the background's texture (residual <= 1 variance)
+    "shadow_max": 1.0,
+    "adaptive_threshold": None,
+    "adaptive_quantile": 0.9,
     "learning_rate": 0.01,
     "postprocess": {"median": 5, "min_area": 30},
     "threshold": 7.81,  # chi2_threshold(3, 0.95)
@@ -72,8 +77,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "plain_gmm": {
         "background_ratio": 0.9, "var_min": None, "var_max": None, "gain_compensation": False,
-        "learning_rate": 0.0, "postprocess": {},
+        "learning_rate": 0.0, "postprocess": {}, "spatial_radius": 0, "shadow_tau": None,
     },
+    "previous_default": {"spatial_radius": 0, "shadow_tau": None},  # the defaults before the issue-9 levers
     "rank_by_weight": {"rank_by": "weight"},
     "no_var_bounds": {"var_min": None, "var_max": None},
     "background_ratio_0.9": {"background_ratio": 0.9},
@@ -81,8 +87,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_adaptation": {"learning_rate": 0.0},
     "no_postprocess": {"postprocess": {}},
     "no_min_area": {"postprocess": {"median": 5}},
-    "plus_shadow": {"shadow_tau": 0.5},
-    "plus_spatial": {"spatial_radius": 1},
+    "no_shadow": {"shadow_tau": None},
+    "no_shadow_texture": {"shadow_texture": None},  # MOG2's shadow test alone
+    "plus_deep_shadow": {"shadow_tau": 0.05},  # the textured test down to 5 % of the background's brightness
+    "no_spatial": {"spatial_radius": 0},
+    "no_spatial_gate": {"spatial_gate": None},  # neighbours' models at every pixel
+    "plus_adaptive_threshold": {"adaptive_threshold": 2.0},  # per-pixel factor from the 0.9 training quantile
+    "plus_adaptive_threshold_q50": {"adaptive_threshold": 4.0, "adaptive_quantile": 0.5},
 }
 
 SLICES = {"validation": (470, 899), "test": (900, 1700), "full": (470, 1700)}
