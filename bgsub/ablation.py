@@ -14,6 +14,10 @@ slice              frames
 ``synthetic``      the six synthetic scenes of ``config.yaml`` and ``foliage`` (counts summed over scenes)
 =================  ===========================================================================
 
+While choosing defaults, run ``python -m bgsub.ablation --slices choosing`` (= ``validation,synthetic``):
+highway is then read and run only up to frame 899 and WavingTrees is not read, so nothing of the
+reported slices is computed.
+
 Protocol: models are fitted on the training frames (highway 1-469, WavingTrees 1-200,
 synthetic: their training frames); every variant then scores *all* frames from the first test
 frame in order (highway 470-1700, WavingTrees 201-248), so adaptive variants learn as in the
