@@ -1178,6 +1178,9 @@ def min_background_mahalanobis(
 # Methods of the registry
 # ----------------------------------------------------------------------------------------------
 
+#: Training frames (taken evenly) that :meth:`GMMMethod.calibrate` scores to measure the dynamics.
+_DYNAMICS_FRAMES = 150
+
 _STATE_KEYS = (
     "weights_",
     "means_",
@@ -1370,6 +1373,29 @@ class GMMMethod(_PixelGMMMethod):
         ratio in ``[shadow_tau, 1)``, score 0); None = off. MOG2's ``shadowThreshold`` is 0.5.
     shadow_var_threshold : float, default=16.0
         Colour-distortion bound of the shadow test in (bounded) variances, MOG2's ``Tb``.
+    shadow_texture : float or None
+        With ``shadow_tau``: a shadow must also keep the background's texture: the pixel's own
+        brightness ratio times the background explains its 3x3 window up to a mean squared
+        residual of this many variances, so a dark object with a texture of its own is not a
+        shadow. None = off. The colour-distortion bound is then not scaled by the squared
+        brightness ratio (sensor noise does not darken with the light).
+    shadow_max : float, default=1.0
+        Upper end of the shadow's brightness ratio band ``[shadow_tau, shadow_max)``.
+    spatial_gate : float or None
+        With ``spatial_radius``: use the neighbours' components only at pixels whose background
+        is dynamic, i.e. where at least this fraction of the training frames was called
+        foreground by the pixel's own components and explained by a neighbour's
+        (:func:`bgsub.spatial.training_dynamics`). None = at every pixel.
+    adaptive_threshold : float or None
+        Per-pixel thresholds: each pixel's score is divided by
+        ``clip(q / dynamics_threshold, 1, adaptive_threshold)``, with ``q`` the
+        ``adaptive_quantile`` of its own training scores, so a pixel whose background
+        often scored high during training needs a larger distance. None = off.
+    adaptive_quantile : float, default=0.9
+        Level of that per-pixel quantile.
+    dynamics_threshold : float, default=7.81
+        Squared distance above which a training sample counts as unexplained (the chi-square 0.95
+        quantile for 3 channels).
     learning_rate : float, default=0.0
         Selective running-average update of the matched background means while scoring; a
         positive rate makes the method adaptive (frames must come in order, once).
@@ -1391,17 +1417,31 @@ class GMMMethod(_PixelGMMMethod):
         shadow_var_threshold: float = 16.0,
         learning_rate: float = 0.0,
         update_threshold: float = DEFAULT_THRESHOLD,
+        shadow_texture: float | None = None,
+        shadow_max: float = 1.0,
+        spatial_gate: float | None = None,
+        adaptive_threshold: float | None = None,
+        adaptive_quantile: float = 0.9,
+        dynamics_threshold: float = 7.81,
         **params: Any,
     ) -> None:
         super().__init__(**params)
+        if spatial_gate is not None and not 0.0 <= spatial_gate <= 1.0:
+            raise ValueError(f"spatial_gate must be in [0, 1] or None, got {spatial_gate}")
+        if adaptive_threshold is not None and adaptive_threshold < 1.0:
+            raise ValueError(f"adaptive_threshold must be >= 1 or None, got {adaptive_threshold}")
+        if not 0.0 < adaptive_quantile < 1.0:
+            raise ValueError(f"adaptive_quantile must be in (0, 1), got {adaptive_quantile}")
+        if shadow_texture is not None and shadow_texture <= 0:
+            raise ValueError(f"shadow_texture must be positive or None, got {shadow_texture}")
         if var_min is not None and var_max is not None and var_max < var_min:
             raise ValueError(f"var_max ({var_max}) must not be below var_min ({var_min})")
         if int(spatial_radius) != spatial_radius or spatial_radius < 0:
             raise ValueError(f"spatial_radius must be a non-negative integer, got {spatial_radius}")
         if not 0.0 <= learning_rate <= 1.0:
             raise ValueError(f"learning_rate must be in [0, 1], got {learning_rate}")
-        if shadow_tau is not None and not 0.0 < shadow_tau < 1.0:
-            raise ValueError(f"shadow_tau must be in (0, 1) or None, got {shadow_tau}")
+        if shadow_tau is not None and not 0.0 < shadow_tau < shadow_max <= 1.0:
+            raise ValueError(f"need 0 < shadow_tau < shadow_max <= 1, got {shadow_tau}, {shadow_max}")
         self.var_min = None if var_min is None else float(var_min)
         self.var_max = None if var_max is None else float(var_max)
         self.spatial_radius = int(spatial_radius)
@@ -1410,12 +1450,19 @@ class GMMMethod(_PixelGMMMethod):
         self.shadow_var_threshold = float(shadow_var_threshold)
         self.learning_rate = float(learning_rate)
         self.update_threshold = float(update_threshold)
+        self.shadow_texture = None if shadow_texture is None else float(shadow_texture)
+        self.shadow_max = float(shadow_max)
+        self.spatial_gate = None if spatial_gate is None else float(spatial_gate)
+        self.adaptive_threshold = None if adaptive_threshold is None else float(adaptive_threshold)
+        self.adaptive_quantile = float(adaptive_quantile)
+        self.dynamics_threshold = float(dynamics_threshold)
         self._scoring: Any = None
+        self.dynamics_: dict[str, NDArray[np.float32]] | None = None
 
     @property
     def tileable(self) -> bool:
-        """False when scoring looks across pixels (global gain, spatial neighbourhood): see bgsub.tiling."""
-        return not (self.gain_compensation or self.spatial_radius > 0)
+        """False when scoring looks across pixels (global gain, spatial neighbourhood, training dynamics)."""
+        return not (self.gain_compensation or self.spatial_radius > 0 or self.needs_dynamics)
 
     @property
     def adaptive(self) -> bool:  # type: ignore[override]
@@ -1434,25 +1481,96 @@ class GMMMethod(_PixelGMMMethod):
             "shadow_var_threshold": self.shadow_var_threshold,
             "learning_rate": self.learning_rate,
             "update_threshold": self.update_threshold,
+            "shadow_texture": self.shadow_texture,
+            "shadow_max": self.shadow_max,
+            "spatial_gate": self.spatial_gate,
+            "adaptive_threshold": self.adaptive_threshold,
+            "adaptive_quantile": self.adaptive_quantile,
+            "dynamics_threshold": self.dynamics_threshold,
         }
+
+    @property
+    def needs_dynamics(self) -> bool:
+        """True when scoring reads the training dynamics (:meth:`calibrate`)."""
+        return (self.spatial_gate is not None and self.spatial_radius > 0) or self.adaptive_threshold is not None
 
     def _levers_on(self) -> bool:
         return (
             self.var_min is not None or self.var_max is not None or self.spatial_radius > 0
             or self.gain_compensation or self.shadow_tau is not None or self.learning_rate > 0
+            or self.adaptive_threshold is not None
         )
 
     def fit(self, frames: NDArray) -> GMMMethod:
         """Fit the per-pixel mixtures on training frames ``(T, H, W, C)``; return self."""
         self._scoring = None
+        self.dynamics_ = None
         super().fit(frames)
+        if self.needs_dynamics:
+            self.calibrate(frames)
         return self
+
+    def _new_scoring(self) -> Any:
+        from bgsub.spatial import scoring_model  # lazy: spatial imports this module
+
+        model = self._fitted()
+        return scoring_model(
+            model.weights_, model.means_, model.covariances_, model.covariance_type,
+            background_ratio=self.background_ratio, rank_by=self.rank_by,
+            var_min=self.var_min, var_max=self.var_max,
+        )
+
+    def calibrate(self, frames: NDArray, max_frames: int = _DYNAMICS_FRAMES) -> GMMMethod:
+        """Measure how dynamic each pixel's background is on training frames ``(T, H, W, C)``; return self.
+
+        Sets :attr:`dynamics_` (``rescued`` and ``score_quantile``, ``(H, W)`` float32, see
+        :func:`bgsub.spatial.training_dynamics`) from at most ``max_frames`` frames taken evenly.
+        """
+        from bgsub.spatial import training_dynamics
+
+        frames = _check_frames(frames)
+        _check_grid(frames, self._fitted().means_)
+        pick = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max_frames)).round().astype(int))
+        rescued, quantile = training_dynamics(
+            frames[pick], self._new_scoring(), radius=max(self.spatial_radius, 1), gain=self.gain_compensation,
+            threshold=self.dynamics_threshold, quantile=self.adaptive_quantile,
+        )
+        self.dynamics_ = {"rescued": rescued, "score_quantile": quantile}
+        return self
+
+    def get_state(self) -> dict[str, NDArray]:
+        """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated."""
+        state = super().get_state()
+        if self.dynamics_ is not None:
+            state.update({f"dynamics_{key}": value for key, value in self.dynamics_.items()})
+        return state
 
     def set_state(self, state: dict[str, NDArray]) -> GMMMethod:
         """Restore the arrays of :meth:`get_state`; return self."""
         self._scoring = None
         super().set_state(state)
+        keys = ("rescued", "score_quantile")
+        if all(f"dynamics_{key}" in state for key in keys):
+            self.dynamics_ = {key: np.asarray(state[f"dynamics_{key}"], np.float32) for key in keys}
+        else:
+            self.dynamics_ = None
         return self
+
+    def _dynamics(self) -> dict[str, NDArray[np.float32]]:
+        if self.dynamics_ is None:
+            raise RuntimeError("spatial_gate/adaptive_threshold need the training dynamics: fit() or calibrate()")
+        return self.dynamics_
+
+    def _spatial_gate(self) -> NDArray[np.bool_] | None:
+        if self.spatial_gate is None or self.spatial_radius == 0:
+            return None
+        return self._dynamics()["rescued"] >= max(self.spatial_gate, 1e-6)
+
+    def _score_scale(self) -> NDArray[np.float32] | None:
+        if self.adaptive_threshold is None:
+            return None
+        ratio = self._dynamics()["score_quantile"] / np.float32(self.dynamics_threshold)
+        return np.clip(ratio, 1.0, self.adaptive_threshold).astype(np.float32)
 
     def foreground_scores(self, frames: NDArray) -> NDArray[np.float32]:
         """Squared Mahalanobis distance to the nearest background component, ``(T, H, W)`` float32."""
@@ -1465,19 +1583,17 @@ class GMMMethod(_PixelGMMMethod):
                 rank_by=self.rank_by,
                 chunk_size=self.chunk_size,
             )
-        from bgsub.spatial import score_frames, scoring_model  # lazy: spatial imports this module
+        from bgsub.spatial import score_frames  # lazy: spatial imports this module
 
         frames = _check_frames(frames)
         _check_grid(frames, model.means_)
         if self._scoring is None:  # kept across calls: an adaptive model goes on from where it was
-            self._scoring = scoring_model(
-                model.weights_, model.means_, model.covariances_, model.covariance_type,
-                background_ratio=self.background_ratio, rank_by=self.rank_by,
-                var_min=self.var_min, var_max=self.var_max,
-            )
+            self._scoring = self._new_scoring()
         return score_frames(
-            frames, self._scoring, radius=self.spatial_radius, gain=self.gain_compensation,
-            shadow_tau=self.shadow_tau, shadow_var_threshold=self.shadow_var_threshold,
-            learning_rate=self.learning_rate,
+            frames, self._scoring, radius=self.spatial_radius, spatial_gate=self._spatial_gate(),
+            gain=self.gain_compensation, shadow_tau=self.shadow_tau,
+            shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,
+            shadow_min_score=self.dynamics_threshold, shadow_max=self.shadow_max,
+            score_scale=self._score_scale(), learning_rate=self.learning_rate,
             update_threshold=self.update_threshold,
         )

@@ -37,7 +37,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ScoringModel", "scoring_model", "frame_gains", "score_frames"]
+__all__ = ["ScoringModel", "scoring_model", "frame_gains", "training_dynamics", "score_frames"]
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +176,10 @@ def frame_gains(frames: NDArray, background: NDArray) -> NDArray[np.float32]:
 @numba.njit(parallel=True, cache=True)
 def _score_frame(
     frame: NDArray[np.float32], means: NDArray[np.float32], whiten: NDArray[np.float32],
-    mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], radius: int,
-    shadow_tau: float, shadow_var_threshold: float,
+    mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], radius: int, gate: NDArray[np.bool_],
+    shadow_tau: float, shadow_max: float, shadow_var_threshold: float, scale_distortion: bool,
     out: NDArray[np.float32], own_d2: NDArray[np.float32], own_k: NDArray[np.int64],
+    shadow: NDArray[np.bool_],
 ) -> None:
     height, width, n_comp, n_ch = means.shape
     for y in numba.prange(height):
@@ -187,11 +188,12 @@ def _score_frame(
             best = np.inf
             own_best = np.inf
             own_idx = -1
-            for dy in range(-radius, radius + 1):
+            r = radius if gate[y, x] else 0
+            for dy in range(-r, r + 1):
                 ny = y + dy
                 if ny < 0 or ny >= height:
                     continue
-                for dx in range(-radius, radius + 1):
+                for dx in range(-r, r + 1):
                     nx = x + dx
                     if nx < 0 or nx >= width:
                         continue
@@ -211,6 +213,7 @@ def _score_frame(
                         if dy == 0 and dx == 0 and d2 < own_best:
                             own_best = d2
                             own_idx = k
+            is_shadow = False
             if shadow_tau > 0.0 and best > 0.0:
                 for k in range(n_comp):
                     if not is_bg[y, x, k]:
@@ -223,15 +226,19 @@ def _score_frame(
                     if den <= 0.0:
                         continue
                     a = num / den
-                    if a < shadow_tau or a >= 1.0:
+                    if a < shadow_tau or a >= shadow_max:
                         continue
                     dist = 0.0
                     for c in range(n_ch):
                         e = frame[y, x, c] - a * means[y, x, k, c]
                         dist += e * e
-                    if dist < shadow_var_threshold * mean_var[y, x, k] * a * a:
-                        best = 0.0
+                    bound = shadow_var_threshold * mean_var[y, x, k]
+                    if scale_distortion:
+                        bound *= a * a
+                    if dist < bound:
+                        is_shadow = True
                         break
+            shadow[y, x] = is_shadow
             out[y, x] = best
             own_d2[y, x] = own_best
             own_k[y, x] = own_idx
@@ -251,14 +258,116 @@ def _adapt_means(
                     means[y, x, k, c] += rate * (frame[y, x, c] - means[y, x, k, c])
 
 
+def _texture_preserved(frame: NDArray[np.float32], background: NDArray[np.float32], variance: NDArray[np.float32],
+                       candidate: NDArray[np.bool_], window: int, max_residual: float) -> NDArray[np.bool_]:
+    """Which shadow candidates are an even darkening of the background around them (a shadow keeps the texture).
+
+    A candidate pixel ``p`` has the gain ``a = <f_p, m_p> / <m_p, m_p>`` of frame to background.
+    Under a cast shadow the whole ``window x window`` neighbourhood is that darker copy of the
+    background, ``f_q ~ a m_q``, so the mean squared residual per channel over the window, in
+    units of the pixel's background variance, is sensor noise (about 1 or less). A dark object
+    with a texture of its own, or one whose pixels differ from the background's pattern, leaves
+    a large residual. (A uniform dark object over a uniform background cannot be told apart.)
+
+    Parameters
+    ----------
+    frame, background : ndarray of shape (H, W, C), float32
+    variance : ndarray of shape (H, W), float32
+        Mean (bounded) variance per channel of the background component.
+    candidate : ndarray of shape (H, W), bool
+    window : int
+        Side of the square window (odd).
+    max_residual : float
+        Largest mean squared residual, in variances.
+
+    Returns
+    -------
+    shadow : ndarray of shape (H, W), bool
+    """
+    from scipy import ndimage
+
+    f = frame.astype(np.float64)
+    m = background.astype(np.float64)
+
+    def window_mean(values: NDArray) -> NDArray[np.float64]:
+        return ndimage.uniform_filter(values, window, mode="nearest")
+
+    gain = (f * m).sum(-1) / np.maximum((m * m).sum(-1), 1e-9)
+    residual = (window_mean((f * f).sum(-1)) - 2 * gain * window_mean((f * m).sum(-1))
+                + gain * gain * window_mean((m * m).sum(-1)))
+    return candidate & (residual <= max_residual * frame.shape[-1] * variance)
+
+
+def training_dynamics(
+    frames: NDArray, model: ScoringModel, *, radius: int = 1, gain: bool = False, threshold: float = 7.81,
+    quantile: float = 0.9,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """How dynamic each pixel's background was during training, from the training frames' own scores.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (T, H, W, C)
+        Training frames (any order; the model is not adapted).
+    model : ScoringModel
+    radius : int
+        Neighbourhood of the spatial-context test.
+    gain : bool
+        Compensate the global gain as :func:`score_frames` does.
+    threshold : float
+        Squared Mahalanobis distance above which a sample is foreground.
+    quantile : float
+        Level of the per-pixel score quantile.
+
+    Returns
+    -------
+    rescued : ndarray of shape (H, W), float32
+        Fraction of training frames that the pixel's own background components call foreground
+        but a neighbour's components explain (``own d2 > threshold >= neighbourhood d2``): the
+        signature of swaying or jittering background, which a passing object (far from both)
+        does not have.
+    score_quantile : ndarray of shape (H, W), float32
+        The ``quantile`` of the pixel's own training scores.
+    """
+    frames = np.asarray(frames)
+    n_frames, height, width = frames.shape[:3]
+    rescued = np.zeros((height, width), np.float32)
+    own_scores = np.empty((n_frames, height, width), np.float32)
+    out = np.empty((height, width), np.float32)
+    own_k = np.empty((height, width), np.int64)
+    shadow = np.empty((height, width), np.bool_)
+    gate = np.ones((height, width), np.bool_)
+    for t in range(n_frames):
+        frame = _compensated(frames[t], model, gain)
+        _score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
+                     0.0, 1.0, 0.0, True, out, own_scores[t], own_k, shadow)
+        rescued += (own_scores[t] > threshold) & (out <= threshold)
+    score_quantile = np.quantile(own_scores, quantile, axis=0).astype(np.float32)
+    return rescued / max(n_frames, 1), score_quantile
+
+
+def _compensated(frame: NDArray, model: ScoringModel, gain: bool) -> NDArray[np.float32]:
+    frame = np.ascontiguousarray(frame, dtype=np.float32)
+    if gain:
+        g = frame_gains(frame[None], model.background_image())[0]
+        if g > 0:
+            frame = frame / g
+    return frame
+
+
 def score_frames(
     frames: NDArray,
     model: ScoringModel,
     *,
     radius: int = 0,
+    spatial_gate: NDArray[np.bool_] | None = None,
     gain: bool = False,
     shadow_tau: float | None = None,
     shadow_var_threshold: float = 16.0,
+    shadow_max: float = 1.0,
+    shadow_texture: float | None = None,
+    shadow_window: int = 3,
+    shadow_min_score: float = 7.81,
+    score_scale: NDArray[np.floating] | None = None,
     learning_rate: float = 0.0,
     update_threshold: float = 16.0,
 ) -> NDArray[np.float32]:
@@ -272,12 +381,29 @@ def score_frames(
         Its ``means`` are updated in place when ``learning_rate > 0``.
     radius : int
         Neighbourhood radius (0 = the pixel's own components only).
+    spatial_gate : ndarray of shape (H, W), bool, or None
+        Pixels that use the neighbourhood; the others use their own components only. None = all.
     gain : bool
         Divide each frame by its robust illumination gain first.
     shadow_tau : float or None
         Lowest brightness ratio of a shadow; None = no shadow suppression.
     shadow_var_threshold : float
-        Colour-distortion bound of the shadow test, in variances (MOG2's ``Tb``).
+        Colour-distortion bound of the shadow test, in variances (MOG2's ``Tb``); MOG2 scales it
+        by the squared brightness ratio, which the texture test does not (sensor noise does not
+        darken with the light, so a deep shadow would never pass).
+    shadow_max : float
+        Brightness ratio below which a darker copy may be a shadow (MOG2: 1).
+    shadow_texture : float or None
+        When set, a shadow must also preserve the background's texture: the pixel's own gain
+        must explain its ``shadow_window`` square (frame ~ gain * background) up to a mean squared
+        residual of this many variances (see :func:`_texture_preserved`). Only candidates scoring
+        above ``shadow_min_score`` are tested. None = MOG2's test alone.
+    shadow_window : int
+        Side of that window, pixels (odd).
+    shadow_min_score : float
+        Score above which a shadow candidate enters the texture test (below it, it is background).
+    score_scale : ndarray of shape (H, W), or None
+        Per-pixel divisor of the scores (a per-pixel threshold ``threshold * score_scale``); None = 1.
     learning_rate : float
         Rate of the selective mean update (0 = frozen model).
     update_threshold : float
@@ -286,7 +412,8 @@ def score_frames(
     Returns
     -------
     scores : ndarray of shape (T, H, W), float32
-        Squared Mahalanobis distance to the nearest background component (0 for shadows).
+        Squared Mahalanobis distance to the nearest background component (0 for shadows),
+        divided by ``score_scale``.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[1:] != model.means.shape[:2] + model.means.shape[3:]:
@@ -297,15 +424,24 @@ def score_frames(
     out = np.empty((n_frames, height, width), np.float32)
     own_d2 = np.empty((height, width), np.float32)
     own_k = np.empty((height, width), np.int64)
+    shadow = np.empty((height, width), np.bool_)
+    gate = np.ones((height, width), np.bool_) if spatial_gate is None else np.ascontiguousarray(spatial_gate, bool)
+    scale = None if score_scale is None else np.asarray(score_scale, np.float32)
     tau = 0.0 if shadow_tau is None else float(shadow_tau)
     for t in range(n_frames):
-        frame = np.ascontiguousarray(frames[t], dtype=np.float32)
-        if gain:
-            g = frame_gains(frame[None], model.background_image())[0]
-            if g > 0:
-                frame = frame / g
-        _score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius),
-                     tau, float(shadow_var_threshold), out[t], own_d2, own_k)
+        frame = _compensated(frames[t], model, gain)
+        _score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
+                     tau, float(shadow_max), float(shadow_var_threshold), shadow_texture is None,
+                     out[t], own_d2, own_k, shadow)
+        if tau > 0.0:
+            if shadow_texture is not None:
+                first = model.first[..., None]
+                variance = np.take_along_axis(model.mean_var, first, axis=2)[..., 0]
+                shadow = _texture_preserved(frame, model.background_image(), variance,
+                                            shadow & (out[t] > shadow_min_score), shadow_window, shadow_texture)
+            out[t][shadow] = 0.0
+        if scale is not None:
+            out[t] /= scale
         if learning_rate > 0:
             _adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
     return out

@@ -20,6 +20,11 @@ moving objects; the scenes differ in what the background does:
 ``shadows``
     moving objects cast shadows (darker background, same chromaticity), labelled
     50 (hard shadow) as in CDnet.
+``foliage``
+    the hard case: a band of foliage whose multimodal leaf texture sways by 0-2
+    pixels from frame to frame (spatial jitter), a grey textured road, and objects
+    that cast shadows (labelled 50), half of them dark grey with their own texture
+    (the colour of a shadow on the road, but not one).
 
 Ground-truth labels follow CDnet 2014: 0 static, 50 shadow, 85 outside the
 temporal ROI (training frames), 170 unknown (a 1-pixel band on object
@@ -42,7 +47,7 @@ __all__ = ["SCENES", "Scene", "make_scene", "write_cdnet"]
 
 logger = logging.getLogger(__name__)
 
-SCENES = ("static", "dynamic", "illumination", "parked", "departed", "shadows")
+SCENES = ("static", "dynamic", "illumination", "parked", "departed", "shadows", "foliage")
 
 STATIC, SHADOW, OUTSIDE, UNKNOWN, MOTION = 0, 50, 85, 170, 255
 
@@ -127,6 +132,42 @@ def _random_tracks(
     return tracks
 
 
+@dataclass
+class _Foliage:
+    region: NDArray[np.bool_]  # (H, W): where the leaves are
+    leaves: NDArray[np.float64]  # (H + 4, W + 4, 3): the leaf texture with a 2-pixel margin to sway into
+    object_texture: NDArray[np.float64]  # (H, W, 3): zero-mean texture laid on every object
+
+
+def _foliage_setup(rng: np.random.Generator, background: NDArray[np.float64], tracks: list[_Track]) -> _Foliage:
+    """Build the ``foliage`` scene in place: a grey road band, leaves, dark grey objects."""
+    height, width, _ = background.shape
+    road = slice(height // 2, height // 2 + height // 3)
+    asphalt = ndimage.gaussian_filter(rng.normal(0, 8, (height, width)), sigma=1.0)
+    background[road] = (rng.uniform(90, 130) + asphalt[road])[..., None]
+    region = np.zeros((height, width), bool)
+    region[: height // 3 + 4, width // 8 : width - width // 8] = True
+    # leaves: blobs of 2-3 px in three colours (light leaf, dark leaf, sky through the gaps)
+    noise = ndimage.gaussian_filter(rng.normal(0, 1, (height + 4, width + 4)), sigma=1.2)
+    palette = np.array([[70.0, 140.0, 60.0], [30.0, 75.0, 35.0], [170.0, 200.0, 230.0]])
+    which = np.digitize(noise, np.quantile(noise, [0.45, 0.8]))
+    shading = ndimage.gaussian_filter(rng.normal(0, 14, (height + 4, width + 4)), sigma=0.7)
+    leaves = palette[which] + shading[..., None]  # a continuous texture: a shift brings unseen colours
+    for i, track in enumerate(tracks):
+        if i % 2 == 0:  # dark grey, 45-80 % of the road's grey
+            track.colour = np.full(3, rng.uniform(0.45, 0.8) * float(background[road].mean()))
+    object_texture = ndimage.gaussian_filter(rng.normal(0, 10, (height, width, 3)), sigma=(1.0, 1.0, 0))
+    return _Foliage(region, leaves, object_texture)
+
+
+def _sway(rng: np.random.Generator, image: NDArray[np.float64], foliage: _Foliage) -> None:
+    """Paint the leaves into ``image`` shifted by a random 0-2 pixels (mostly 0 or 1) in y and x."""
+    height, width, _ = image.shape
+    dy, dx = np.clip(np.rint(rng.normal(0, 0.8, 2)), -2, 2).astype(int)
+    shifted = foliage.leaves[2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width]
+    image[foliage.region] = shifted[foliage.region]
+
+
 def make_scene(
     scene: str,
     *,
@@ -143,7 +184,7 @@ def make_scene(
 
     Parameters
     ----------
-    scene : {"static", "dynamic", "illumination", "parked", "departed", "shadows"}
+    scene : {"static", "dynamic", "illumination", "parked", "departed", "shadows", "foliage"}
     seed : int
         Everything random comes from ``numpy.random.default_rng(seed)``.
     height, width : int
@@ -209,10 +250,14 @@ def make_scene(
             _Track(0, n_frames, height * 0.35, width * 0.4, 0.0, speed, h, w, rng.uniform(0, 255, 3), False, leaves_at)
         )
 
+    foliage = _foliage_setup(rng, background, tracks) if scene == "foliage" else None
+
     frames = np.empty((n_frames, height, width, 3), np.uint8)
     labels = np.full((n_frames, height, width), STATIC, np.uint8)
     for t in range(n_frames):
         image = background.copy()
+        if foliage is not None:
+            _sway(rng, image, foliage)
         for region, colours, probs in dynamic_regions:
             # patches of 4x4 pixels sway together
             ph, pw = -(-height // 4), -(-width // 4)
@@ -233,13 +278,15 @@ def make_scene(
             if not track.start <= t < track.stop:
                 continue
             mask = _object_mask(track, t, height, width)
-            if scene == "shadows":
+            if scene in ("shadows", "foliage"):
                 offset = _Track(track.start, track.stop, track.y0 + track.h * 0.45, track.x0 + track.w * 0.35,
                                 track.vy, track.vx, track.h, track.w, track.colour, track.ellipse)
                 cast = _object_mask(offset, t, height, width) & ~mask
                 image[cast] *= 0.55
                 shadow |= cast
             image[mask] = track.colour + rng.normal(0, 6, 3)
+            if foliage is not None:
+                image[mask] += foliage.object_texture[mask]
             if track.parks_at is not None and t >= track.parks_at:
                 if t < track.parks_at + absorb_frames:
                     absorbing |= mask

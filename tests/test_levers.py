@@ -131,3 +131,112 @@ def test_score_range_restricts_the_scored_frames(tiny_cdnet: Path) -> None:
     part = open_sequence("tiny", {"path": str(tiny_cdnet), "score": [36, 38]})
     assert part.test_numbers() == whole.test_numbers()  # adaptive methods still run through every test frame
     assert part.scored_numbers() == [n for n in whole.scored_numbers() if 36 <= n <= 38] == [36, 37, 38]
+
+
+# ---- the levers of issue 9: texture-preserving shadows, dynamism-gated spatial context, per-pixel thresholds
+
+
+def _swaying_scene(n_train: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Training frames ``(T, 10, 12, 3)`` of a textured background whose left half sways by 0/1 pixel.
+
+    Returns the frames and the still background.
+    """
+    rng = np.random.default_rng(seed)
+    background = _textured_background(10, 12)
+    frames = np.repeat(background[None], n_train, axis=0)
+    for t in range(n_train):
+        frames[t, :, :6] = np.roll(background, t % 2, axis=1)[:, :6]  # the left half sways
+    frames += rng.normal(0, 1.0, frames.shape)
+    return frames.astype(np.float32), background
+
+
+def _hand_state(background: np.ndarray, var: float) -> dict:
+    """The state of a one-component spherical mixture per pixel with mean ``background (H, W, C)``."""
+    h, w, _ = background.shape
+    return {"weights_": np.ones((h, w, 1)), "means_": background[:, :, None, :].astype(np.float64),
+            "covariances_": np.full((h, w, 1), var), "precisions_cholesky_": np.full((h, w, 1), var ** -0.5),
+            "converged_": np.ones((h, w), bool), "n_iter_": np.ones((h, w), np.int64),
+            "lower_bound_": np.zeros((h, w))}
+
+
+def _gated(background: np.ndarray, frames: np.ndarray, **params) -> GMMMethod:
+    method = GMMMethod(n_components=1, covariance_type="spherical", spatial_radius=1, spatial_gate=0.2, **params)
+    return method.set_state(_hand_state(background, 16.0)).calibrate(frames)
+
+
+def test_training_dynamics_finds_the_swaying_pixels_and_not_passing_objects() -> None:
+    frames, background = _swaying_scene()
+    frames[::4, 3:7, 7:11] = 250.0  # an object on the still half in a quarter of the frames: far from everything
+    method = _gated(background, frames)
+    rescued = method.dynamics_["rescued"]
+    assert np.median(rescued[:, 1:5]) > 0.2  # sway: own model misses, the neighbour's explains it
+    assert rescued[:, 7:].max() == 0.0  # still pixels and the passing object: never rescued
+    assert method._spatial_gate()[:, 7:].sum() == 0 and method._spatial_gate()[:, 1:5].mean() > 0.5
+    state = method.get_state()
+    assert GMMMethod(**method.get_params()).set_state(state)._spatial_gate().tolist() == method._spatial_gate().tolist()
+
+
+def test_gated_spatial_context_keeps_recall_on_still_pixels() -> None:
+    frames, background = _swaying_scene()
+    gated = _gated(background, frames)
+    everywhere = GMMMethod(**{**gated.get_params(), "spatial_gate": None}).set_state(gated.get_state())
+    frame = background.copy()
+    frame[:, 8] = background[:, 9]  # a still pixel takes its neighbour's colour: a change there, not a sway
+    frame[:, 3] = background[:, 2]  # a swaying pixel does the same: background
+    g, e = gated.foreground_scores(frame[None])[0], everywhere.foreground_scores(frame[None])[0]
+    assert (g[:, 8] > 16.27).mean() > 0.5 and (e[:, 8] < 1.0).all()  # ungated context hides the change
+    assert (g[:, 3] < 1.0).all() and (e[:, 3] < 1.0).all()
+
+
+def test_dynamics_survive_get_state_and_are_required() -> None:
+    frames, _ = _swaying_scene(n_train=12)
+    method = GMMMethod(n_components=1, covariance_type="spherical", adaptive_threshold=3.0).fit(frames)
+    again = GMMMethod(**method.get_params()).set_state(method.get_state())
+    np.testing.assert_array_equal(again.foreground_scores(frames[:2]), method.foreground_scores(frames[:2]))
+    bare = {k: v for k, v in method.get_state().items() if not k.startswith("dynamics_")}
+    with pytest.raises(RuntimeError, match="calibrate"):
+        GMMMethod(**method.get_params()).set_state(bare).foreground_scores(frames[:2])
+
+
+def test_adaptive_threshold_divides_by_the_bounded_training_quantile() -> None:
+    frames, _ = _swaying_scene()
+    plain = GMMMethod(n_components=1, covariance_type="spherical", var_min=16.0).fit(frames)
+    adaptive = GMMMethod(**{**plain.get_params(), "adaptive_threshold": 3.0, "adaptive_quantile": 0.9})
+    adaptive.set_state(plain.get_state()).calibrate(frames)
+    train_scores = plain.foreground_scores(frames)
+    scale = np.clip(np.quantile(train_scores, 0.9, axis=0) / 7.81, 1.0, 3.0)  # the numpy reference
+    np.testing.assert_allclose(adaptive._score_scale(), scale, rtol=1e-4)
+    np.testing.assert_allclose(adaptive.foreground_scores(frames[:3]), train_scores[:3] / scale, rtol=1e-4)
+    assert scale[:, 8:].max() == 1.0  # a still pixel keeps the global threshold
+
+
+def _shadow_model(background: np.ndarray) -> object:
+    return _model(background, 16.0)
+
+
+def test_texture_test_tells_a_shadow_from_a_dark_textured_object() -> None:
+    background = _textured_background(16, 16)
+    frame = background.copy()
+    frame[2:8, 2:8] = 0.6 * background[2:8, 2:8]  # a shadow: the background's texture, darker
+    rng = np.random.default_rng(1)
+    grey = 0.6 * background[9:15, 9:15].mean(axis=(0, 1))
+    frame[9:15, 9:15] = grey + rng.normal(0, 15, (6, 6, 3))  # a darker object with its own texture
+    mog2 = score_frames(frame[None], _shadow_model(background), shadow_tau=0.5)[0]
+    textured = score_frames(frame[None], _shadow_model(background), shadow_tau=0.5, shadow_texture=1.0)[0]
+    assert (textured[3:7, 3:7] == 0).all()  # the shadow's interior (its 3x3 windows lie inside it)
+    assert (textured[10:14, 10:14] > 16.27).all()  # the object is kept
+    assert (mog2[2:8, 2:8] == 0).all()
+
+
+def test_deep_shadow_passes_only_the_unscaled_distortion_bound() -> None:
+    background = _textured_background(12, 12)
+    rng = np.random.default_rng(2)
+    frame = 0.2 * background + rng.normal(0, 3.0, background.shape).astype(np.float32)  # deep shadow, noise 3
+    inner = (slice(1, -1), slice(1, -1))
+    mog2 = score_frames(frame[None], _shadow_model(background), shadow_tau=0.1)[0]
+    textured = score_frames(frame[None], _shadow_model(background), shadow_tau=0.1, shadow_texture=1.0)[0]
+    assert (mog2[inner] > 0).mean() > 0.5  # MOG2's bound shrinks with a^2 = 0.04: noise breaks it
+    assert (textured[inner] == 0).mean() > 0.75
+    band = score_frames(frame[None], _shadow_model(background), shadow_tau=0.1, shadow_max=0.15,
+                        shadow_texture=1.0)[0]
+    assert (band[inner] > 0).all()  # brightness ratio 0.2 is outside [0.1, 0.15)

@@ -68,3 +68,28 @@ def test_departed_object_uncovers_background():
     uncovered = np.abs(first_train - last).max(axis=-1) > 40
     assert uncovered.any()
     assert np.all(s.labels[-1][uncovered] == 0)  # the uncovered road is background
+
+
+def test_foliage_sways_within_two_pixels_and_has_dark_grey_objects():
+    s = make_scene("foliage", seed=0, n_objects=6, **SMALL)
+    leaves = np.zeros(s.labels.shape[1:], bool)
+    leaves[: 30 // 3 + 4, 40 // 8 : 40 - 40 // 8] = True
+    moving = (s.labels == 255) | (s.labels == 170) | (s.labels == 50)
+    frames = s.frames.astype(float)
+    # leaf pixels change far beyond sensor noise between frames (they sway) ...
+    still = ~moving[:-1] & ~moving[1:]
+    change = np.abs(np.diff(frames, axis=0)).max(axis=-1)
+    assert np.mean(change[:, leaves][still[:, leaves]] > 30) > 0.2
+    assert np.mean(change[:, ~leaves][still[:, ~leaves]] > 30) < 0.05
+    # ... yet every frame's leaves are the first frame's leaves shifted by at most 2 pixels (up to noise)
+    for t in (5, 25, 35):
+        inner = leaves.copy()
+        inner[:2], inner[:, :2 + 40 // 8], inner[:, 40 - 40 // 8 - 2:] = False, False, False
+        inner &= ~moving[t] & ~moving[0]
+        errors = [np.abs(np.roll(frames[0], (dy, dx), axis=(0, 1))[inner] - frames[t][inner]).mean()
+                  for dy in range(-4, 5) for dx in range(-4, 5)]
+        assert min(errors) < 12
+    # half the objects are dark grey: equal channels
+    grey = [np.ptp(s.frames[t][s.labels[t] == 255].astype(float).mean(axis=0)) < 12
+            for t in range(20, 40) if (s.labels[t] == 255).sum() > 20]
+    assert any(grey)
