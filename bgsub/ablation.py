@@ -11,7 +11,7 @@ slice              frames
 ``test``           highway 900-1700 (only reported)
 ``full``           highway 470-1700 (CDnet's temporal ROI, for the published figures)
 ``wavingtrees``    WavingTrees frame 248 (only reported)
-``synthetic``      the six synthetic scenes of ``config.yaml`` and ``foliage`` (counts summed over scenes)
+``synthetic``      the seven synthetic scenes of ``config.yaml`` (counts summed over scenes)
 =================  ===========================================================================
 
 While choosing defaults, run ``python -m bgsub.ablation --slices choosing`` (= ``validation,synthetic``):
