@@ -816,10 +816,9 @@ class PixelGaussianMixture:
         """Whether EM and scoring of this model run in the compiled kernels."""
         return self.covariance_type == "full" and resolve_backend(self.backend) == "numba"
 
-    def _fit_chunk_compiled(
-        self, flat: NDArray, pixels: slice, seed: int
-    ) -> tuple[dict[str, NDArray[np.float64]], NDArray, NDArray, NDArray, NDArray | None]:
-        """:meth:`_fit_chunk` in the compiled kernel; same outputs (params in chunk layout)."""
+    def _fit_chunk_compiled(self, flat: NDArray, pixels: slice, seed: int, out: dict[str, NDArray]) -> None:
+        """:meth:`_fit_chunk` in the compiled kernel, which writes the results of ``pixels`` straight
+        into ``out`` (views of the model's arrays; components already sorted by weight)."""
         from bgsub.kernels import em
 
         init = None
@@ -827,7 +826,7 @@ class PixelGaussianMixture:
         if self.init_params != "kmeans" or any(value is not None for value in given):
             params = self._initial_parameters(_chunk_samples(flat, pixels), pixels, seed)
             init = tuple(_from_chunk(params[name]) for name in ("weights", "means", "precisions_cholesky"))
-        out = em.fit_full(
+        em.fit_full(
             flat[:, pixels],
             self.n_components,
             tol=self.tol,
@@ -835,10 +834,8 @@ class PixelGaussianMixture:
             max_iter=self.max_iter,
             init=init,  # type: ignore[arg-type]
             keep_history=self.keep_lower_bounds,
+            out={name: value[pixels] if value is not None else None for name, value in out.items()},
         )
-        names = ("weights", "means", "covariances", "precisions_cholesky")
-        params = {name: np.moveaxis(out[name], 0, -1) for name in names}
-        return params, out["converged"], out["n_iter"], out["lower_bound"], out["history"]
 
     def fit(self, frames: NDArray) -> PixelGaussianMixture:
         """Fit every pixel's mixture by EM.
@@ -875,11 +872,15 @@ class PixelGaussianMixture:
         seed = self._seed()
         compiled = self._use_compiled()
         chunk_size = max(self.chunk_size, _COMPILED_CHUNK) if compiled and self.chunk_size else self.chunk_size
+        results = {
+            "weights": weights, "means": means, "covariances": covariances, "precisions_cholesky": prec_chol,
+            "converged": converged, "n_iter": n_iter, "lower_bound": lower_bound, "history": history,
+        }  # fmt: skip
         for pixels in _pixel_chunks(n_pixels, chunk_size):
             if compiled:
-                params, conv, nit, bound, hist = self._fit_chunk_compiled(flat, pixels, seed)
-            else:
-                params, conv, nit, bound, hist = self._fit_chunk(_chunk_samples(flat, pixels), pixels, seed)
+                self._fit_chunk_compiled(flat, pixels, seed, results)
+                continue
+            params, conv, nit, bound, hist = self._fit_chunk(_chunk_samples(flat, pixels), pixels, seed)
             order = np.argsort(-params["weights"], axis=0, kind="stable")  # (K, P)
             weights[pixels] = _from_chunk(np.take_along_axis(params["weights"], order, axis=0))
             means[pixels] = _from_chunk(np.take_along_axis(params["means"], order[:, None], axis=0))

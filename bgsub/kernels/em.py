@@ -17,7 +17,8 @@ C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel`:
   float32 sums lost digits, the pass is repeated about the new means (same E-step);
 * the log-likelihood adds back the float32 rounding of each component's log weight + log det,
   so it agrees with the float64 reference to about 1e-7 relative (small ``tol`` keeps working);
-* the k-means initialisation is float64, per pixel, as the reference (labels must agree).
+* the k-means initialisation is float64 (labels must agree with the reference), pixels as lanes
+  too: a batch of ``_LANES`` pixels is seeded and iterated together.
 
 Other channel counts, and fits that keep the lower bound of every iteration (``keep_history``),
 run :func:`_fit_full_kernel`: one pixel at a time per thread in float64, the time axis as the SIMD
@@ -206,84 +207,6 @@ def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, 
         for t in range(n_frames):
             if new_labels[t] != labels[t]:
                 changed = True
-            labels[t] = new_labels[t]
-        if not changed:
-            break
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def _label_pass3(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray) -> None:
-    """Nearest centre (first on ties) of every sample of ``X (3, T)``: one pass per centre, the
-    three channels together (same sums as :func:`_sq_dist_to`)."""
-    n_frames = X.shape[1]
-    x0, x1, x2 = X[0], X[1], X[2]
-    for k in range(centres.shape[0]):
-        c0, c1, c2 = centres[k, 0], centres[k, 1], centres[k, 2]
-        for t in range(n_frames):
-            e0 = x0[t] - c0
-            e1 = x1[t] - c1
-            e2 = x2[t] - c2
-            d = e0 * e0
-            d += e1 * e1
-            d += e2 * e2
-            closer = k == 0 or d < best[t]
-            best[t] = d if closer else best[t]
-            labels[t] = k if closer else labels[t]
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, work: NDArray) -> None:
-    """:func:`_kmeans` for C = 3 with fused passes: the same seeding, then Lloyd iterations whose
-    label and centre updates take one pass over the samples per centre each."""
-    n_frames = X.shape[1]
-    n_components = centres.shape[0]
-    nearest, dist = work[0], work[1]
-    x0, x1, x2 = X[0], X[1], X[2]
-    mean = np.empty(3)
-    for c in range(3):
-        total = 0.0
-        for t in range(n_frames):
-            total += X[c, t]
-        mean[c] = total / n_frames
-    _sq_dist_to(X, mean, nearest)
-    first = 0
-    for t in range(1, n_frames):
-        if nearest[t] < nearest[first]:
-            first = t
-    for c in range(3):
-        centres[0, c] = X[c, first]
-    _sq_dist_to(X, centres[0], nearest)
-    for k in range(1, n_components):
-        far = 0
-        for t in range(1, n_frames):
-            if nearest[t] > nearest[far]:
-                far = t
-        for c in range(3):
-            centres[k, c] = X[c, far]
-        _sq_dist_to(X, centres[k], dist)
-        for t in range(n_frames):
-            nearest[t] = min(nearest[t], dist[t])
-    _label_pass3(X, centres, labels, nearest)
-    for _ in range(_KMEANS_MAX_ITER):
-        for k in range(n_components):
-            count = 0.0
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            for t in range(n_frames):
-                hit = labels[t] == k
-                count += 1.0 if hit else 0.0
-                s0 += x0[t] if hit else 0.0
-                s1 += x1[t] if hit else 0.0
-                s2 += x2[t] if hit else 0.0
-            if count > 0:
-                centres[k, 0] = s0 / count
-                centres[k, 1] = s1 / count
-                centres[k, 2] = s2 / count
-        _label_pass3(X, centres, new_labels, nearest)
-        changed = False
-        for t in range(n_frames):
-            changed |= new_labels[t] != labels[t]
             labels[t] = new_labels[t]
         if not changed:
             break
@@ -556,6 +479,43 @@ def _fit_pixel(
     return converged, n_iter, lower_bound
 
 
+@numba.njit(cache=True, inline="always")
+def _weight_order(weights: NDArray, order: NDArray) -> None:
+    """``order (K,)`` := components by descending weight, ties in index order (as
+    ``np.argsort(-weights, kind="stable")``): an insertion sort, K is small."""
+    for i in range(weights.shape[0]):
+        order[i] = i
+    for i in range(1, weights.shape[0]):
+        j = i
+        while j > 0 and weights[order[j - 1]] < weights[order[j]]:
+            order[j - 1], order[j] = order[j], order[j - 1]
+            j -= 1
+
+
+@numba.njit(cache=True)
+def _store_sorted(
+    p: int,
+    weights: NDArray,
+    means: NDArray,
+    cov: NDArray,
+    prec: NDArray,
+    order: NDArray,
+    weights_out: NDArray,
+    means_out: NDArray,
+    cov_out: NDArray,
+    prec_out: NDArray,
+) -> None:
+    """Pixel ``p``'s parameters ``(K,)``, ``(K, C)``, ``(K, C, C)`` into the outputs, components by
+    descending weight (converted to the outputs' dtype)."""
+    _weight_order(weights, order)
+    for j in range(weights.shape[0]):
+        k = order[j]
+        weights_out[p, j] = weights[k]
+        means_out[p, j] = means[k]
+        cov_out[p, j] = cov[k]
+        prec_out[p, j] = prec[k]
+
+
 @numba.njit(cache=True, parallel=True)
 def _fit_full_kernel(
     samples: NDArray,
@@ -579,6 +539,11 @@ def _fit_full_kernel(
     n_frames, n_pixels, n_channels = samples.shape
     n_components = weights.shape[1]
     for p in prange(n_pixels):
+        w = np.empty(n_components)
+        m = np.empty((n_components, n_channels))
+        v = np.empty((n_components, n_channels, n_channels))
+        u = np.empty((n_components, n_channels, n_channels))
+        order = np.empty(n_components, dtype=np.int64)
         X = np.empty((n_channels, n_frames))
         for t in range(n_frames):
             for c in range(n_channels):
@@ -590,8 +555,9 @@ def _fit_full_kernel(
         hist = history[p] if keep_history else history[0, :0]
         conv, nit, bound = _fit_pixel(
             X, have_init, w_init[q], m_init[q], p_init[q], tol, reg_covar, max_iter,
-            weights[p], means[p], cov[p], prec[p], hist, scratch, resp, labels,
+            w, m, v, u, hist, scratch, resp, labels,
         )  # fmt: skip
+        _store_sorted(p, w, m, v, u, order, weights, means, cov, prec)
         converged[p] = conv
         n_iter[p] = nit
         lower_bound[p] = bound
@@ -606,13 +572,15 @@ def fit_full(
     max_iter: int,
     init: tuple[NDArray, NDArray, NDArray] | None = None,
     keep_history: bool = False,
+    out: dict[str, NDArray] | None = None,
 ) -> dict[str, NDArray]:
-    """EM with full covariances of every pixel of ``samples (T, P, C)``, one pixel per thread at a time.
+    """EM with full covariances of every pixel of ``samples (T, P, C)``; results sorted by weight.
 
     Parameters
     ----------
     samples : ndarray of shape (T, P, C)
-        Samples on the 0-255 scale (converted to C-contiguous float64).
+        Samples on the 0-255 scale; uint8, float32 or float64 with C = 3 are read as they are (the
+        float32 lane kernel), anything else as a C-contiguous float64 copy (one pixel per thread).
     n_components : int
     tol, reg_covar, max_iter
         As :class:`bgsub.gmm.PixelGaussianMixture`.
@@ -620,14 +588,18 @@ def fit_full(
         ``(weights (P, K), means (P, K, C), precisions_cholesky (P, K, C, C))`` float64 initial
         parameters; None runs the deterministic k-means initialisation in the kernel.
     keep_history : bool
-        Also return ``history (P, max_iter)``.
+        Also fill ``history (P, max_iter)``.
+    out : dict of ndarray, optional
+        Arrays to fill (float32 or float64 parameters; views of larger arrays are fine), with the
+        keys and shapes below; None allocates them (float32 parameters).
 
     Returns
     -------
     dict
-        Per-pixel float64 ``weights (P, K)``, ``means (P, K, C)``, ``covariances (P, K, C, C)``,
-        ``precisions_cholesky (P, K, C, C)``; ``converged (P,)`` bool, ``n_iter (P,)`` int32,
-        ``lower_bound (P,)`` float64, ``history (P, max_iter)`` or None.
+        ``weights (P, K)``, ``means (P, K, C)``, ``covariances (P, K, C, C)``, ``precisions_cholesky
+        (P, K, C, C)``, each pixel's components by descending weight (ties in component order, as
+        ``np.argsort(-weights, kind="stable")``); ``converged (P,)`` bool, ``n_iter (P,)`` int32,
+        ``lower_bound (P,)`` float64, ``history (P, max_iter)`` float64 or None.
     """
     samples = np.asarray(samples)
     n_channels = samples.shape[2]
@@ -636,16 +608,18 @@ def fit_full(
         samples = np.ascontiguousarray(samples, dtype=np.float64)
     n_frames, n_pixels, n_channels = samples.shape
     k = n_components
-    out = {
-        "weights": np.empty((n_pixels, k)),
-        "means": np.empty((n_pixels, k, n_channels)),
-        "covariances": np.empty((n_pixels, k, n_channels, n_channels)),
-        "precisions_cholesky": np.empty((n_pixels, k, n_channels, n_channels)),
-        "converged": np.empty(n_pixels, dtype=np.bool_),
-        "n_iter": np.empty(n_pixels, dtype=np.int32),
-        "lower_bound": np.empty(n_pixels),
-    }
-    history = np.empty((n_pixels if keep_history else 1, max_iter))
+    if out is None:
+        out = {
+            "weights": np.empty((n_pixels, k), dtype=np.float32),
+            "means": np.empty((n_pixels, k, n_channels), dtype=np.float32),
+            "covariances": np.empty((n_pixels, k, n_channels, n_channels), dtype=np.float32),
+            "precisions_cholesky": np.empty((n_pixels, k, n_channels, n_channels), dtype=np.float32),
+            "converged": np.empty(n_pixels, dtype=np.bool_),
+            "n_iter": np.empty(n_pixels, dtype=np.int32),
+            "lower_bound": np.empty(n_pixels),
+            "history": np.empty((n_pixels, max_iter)) if keep_history else None,
+        }
+    history = out["history"] if keep_history else np.empty((1, max_iter))
     if init is None:
         w0, m0, p0 = np.empty((1, k)), np.empty((1, k, n_channels)), np.empty((1, k, n_channels, n_channels))
     else:
@@ -653,7 +627,6 @@ def fit_full(
     if lanes:
         _fit3_lanes(samples, init, float(tol), float(reg_covar), int(max_iter), keep_history, w0, m0, p0,
                     out, history)  # fmt: skip
-        out["history"] = history if keep_history else None
         return out
     previous = numba.set_parallel_chunksize(16)  # dynamic chunks: pixels differ in EM iterations
     try:
@@ -665,7 +638,6 @@ def fit_full(
         )  # fmt: skip
     finally:
         numba.set_parallel_chunksize(previous)
-    out["history"] = history if keep_history else None
     return out
 
 
@@ -1019,44 +991,250 @@ def _lanes_recentre(n_components: int, S: NDArray, D: NDArray) -> None:
                 S[_ix(k * _RS + _S_C + j, lane)] = value
 
 
+# k-means initialisation of a batch of _LANES pixels, pixels as float64 lanes (bgsub.gmm._kmeans_resp
+# per lane: the same seeding, Lloyd updates and labels; a lane whose labels stopped changing is at a
+# fixed point, so iterating it with the others changes nothing). Slab rows of _LANES values, for K
+# components: centres (3K, k * 3 + c), scratch (3), best distance (1), changed flag (1), then one row
+# per sample (T): the distance to the nearest centre while seeding, the label (as a float) afterwards.
+# Counts and sums (4K rows) and centred moments (6K rows) have their own slabs, so that the loops
+# that write them read no row of the same array (they vectorise without alias checks).
+
+
+@numba.njit(cache=True, inline="always")
+def _km_rows(n_components: int) -> tuple[int, int, int, int]:
+    """First rows of scratch, best, changed and per-sample rows of the k-means slab."""
+    tmp = 3 * n_components
+    return tmp, tmp + 3, tmp + 4, tmp + 5
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _sq_dist_lane(X: NDArray, t: int, n_frames: int, lane: int, c0: float, c1: float, c2: float) -> float:
+    """Squared distance of sample ``t`` of ``lane`` (float64 lane slab ``X (3, T, L)``) to a centre,
+    summed channel by channel as ``bgsub.gmm._sq_dist``."""
+    e0 = X[_ix(t, lane)] - c0
+    e1 = X[_ix(n_frames + t, lane)] - c1
+    e2 = X[_ix(2 * n_frames + t, lane)] - c2
+    d = e0 * e0
+    d += e1 * e1
+    d += e2 * e2
+    return d
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray) -> None:
+    """Maximin seeding: the sample nearest the temporal mean, then each next centre the sample farthest
+    from the centres so far (earliest sample on ties); leaves the nearest-centre distances in the rows."""
+    tmp, best, _, rows = _km_rows(n_components)
+    for c in range(3):
+        for lane in range(_LANES):
+            W[_ix(tmp + c, lane)] = 0.0
+        for t in range(n_frames):
+            for lane in range(_LANES):
+                W[_ix(tmp + c, lane)] += X[_ix(c * n_frames + t, lane)]
+        for lane in range(_LANES):
+            W[_ix(tmp + c, lane)] = W[_ix(tmp + c, lane)] / n_frames
+    for lane in range(_LANES):
+        W[_ix(best, lane)] = np.inf
+    for t in range(n_frames):
+        for lane in range(_LANES):
+            d = _sq_dist_lane(X, t, n_frames, lane, W[_ix(tmp, lane)], W[_ix(tmp + 1, lane)], W[_ix(tmp + 2, lane)])
+            take = d < W[_ix(best, lane)]
+            W[_ix(best, lane)] = d if take else W[_ix(best, lane)]
+            for c in range(3):
+                W[_ix(c, lane)] = X[_ix(c * n_frames + t, lane)] if take else W[_ix(c, lane)]
+    for t in range(n_frames):
+        for lane in range(_LANES):
+            W[_ix(rows + t, lane)] = _sq_dist_lane(X, t, n_frames, lane, W[_ix(0, lane)], W[_ix(1, lane)],
+                                                   W[_ix(2, lane)])  # fmt: skip
+    for k in range(1, n_components):
+        b = 3 * k
+        for lane in range(_LANES):
+            W[_ix(best, lane)] = -1.0
+        for t in range(n_frames):
+            for lane in range(_LANES):
+                d = W[_ix(rows + t, lane)]
+                take = d > W[_ix(best, lane)]
+                W[_ix(best, lane)] = d if take else W[_ix(best, lane)]
+                for c in range(3):
+                    W[_ix(b + c, lane)] = X[_ix(c * n_frames + t, lane)] if take else W[_ix(b + c, lane)]
+        for t in range(n_frames):
+            for lane in range(_LANES):
+                d = _sq_dist_lane(X, t, n_frames, lane, W[_ix(b, lane)], W[_ix(b + 1, lane)], W[_ix(b + 2, lane)])
+                near = W[_ix(rows + t, lane)]
+                W[_ix(rows + t, lane)] = d if d < near else near
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray) -> None:
+    """Label of every sample := its nearest centre (lowest index on ties); flag the lanes that changed."""
+    tmp, best, changed, rows = _km_rows(n_components)
+    for t in range(n_frames):
+        for lane in range(_LANES):
+            W[_ix(best, lane)] = _sq_dist_lane(X, t, n_frames, lane, W[_ix(0, lane)], W[_ix(1, lane)],
+                                               W[_ix(2, lane)])  # fmt: skip
+            W[_ix(tmp, lane)] = 0.0
+        for k in range(1, n_components):
+            b = 3 * k
+            for lane in range(_LANES):
+                d = _sq_dist_lane(X, t, n_frames, lane, W[_ix(b, lane)], W[_ix(b + 1, lane)], W[_ix(b + 2, lane)])
+                closer = d < W[_ix(best, lane)]
+                W[_ix(best, lane)] = d if closer else W[_ix(best, lane)]
+                W[_ix(tmp, lane)] = np.float64(k) if closer else W[_ix(tmp, lane)]
+        for lane in range(_LANES):
+            new = W[_ix(tmp, lane)]
+            W[_ix(changed, lane)] = 1.0 if new != W[_ix(rows + t, lane)] else W[_ix(changed, lane)]
+            W[_ix(rows + t, lane)] = new
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _km_sums_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray) -> None:
+    """Per component the member count and the sums of its samples into ``sums (4 K L)`` (exact for
+    integer samples; a separate array so that the lane loop vectorises)."""
+    rows = _km_rows(n_components)[3]
+    for j in range(4 * n_components):
+        for lane in range(_LANES):
+            sums[_ix(j, lane)] = 0.0
+    for t in range(n_frames):
+        for k in range(n_components):
+            s = 4 * k
+            kf = np.float64(k)
+            for lane in range(_LANES):
+                r = 1.0 if W[_ix(rows + t, lane)] == kf else 0.0  # a product, not a select: vectorises
+                sums[_ix(s, lane)] += r
+                sums[_ix(s + 1, lane)] += r * X[_ix(t, lane)]
+                sums[_ix(s + 2, lane)] += r * X[_ix(n_frames + t, lane)]
+                sums[_ix(s + 3, lane)] += r * X[_ix(2 * n_frames + t, lane)]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _km_lloyd_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray) -> None:
+    """Labels, then Lloyd iterations (an empty cluster keeps its centre) until no lane changes."""
+    changed = _km_rows(n_components)[2]
+    _km_label_lanes(X, n_frames, n_components, W)
+    for _ in range(_KMEANS_MAX_ITER):
+        _km_sums_lanes(X, n_frames, n_components, W, sums)
+        for k in range(n_components):
+            s = 4 * k
+            for c in range(3):
+                for lane in range(_LANES):
+                    count = sums[_ix(s, lane)]
+                    centre = W[_ix(3 * k + c, lane)]
+                    W[_ix(3 * k + c, lane)] = sums[_ix(s + 1 + c, lane)] / count if count > 0 else centre
+        for lane in range(_LANES):
+            W[_ix(changed, lane)] = 0.0
+        _km_label_lanes(X, n_frames, n_components, W)
+        n_changed = 0.0
+        for lane in range(_LANES):
+            n_changed += W[_ix(changed, lane)]
+        if n_changed == 0.0:
+            break
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _chol_upper3(
+    v00: float, v10: float, v11: float, v20: float, v21: float, v22: float
+) -> tuple[float, float, float, float, float, float]:
+    """Upper ``U`` (00 01 02 11 12 22) with ``inv(V) = U @ U.T``: Cholesky with the pivot floor, then
+    ``U = inv(L).T`` by forward substitution (the order of ``bgsub.gmm``); branch free."""
+    l00 = math.sqrt(v00 if v00 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+    l10 = v10 / l00
+    l20 = v20 / l00
+    p11 = v11 - l10 * l10
+    l11 = math.sqrt(p11 if p11 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+    l21 = (v21 - l20 * l10) / l11
+    p22 = v22 - l20 * l20 - l21 * l21
+    l22 = math.sqrt(p22 if p22 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+    u00 = 1.0 / l00
+    u11 = 1.0 / l11
+    u22 = 1.0 / l22
+    u01 = -(l10 * u00) / l11
+    u02 = -(l20 * u00 + l21 * u01) / l22
+    u12 = -(l21 * u11) / l22
+    return u00, u01, u02, u11, u12, u22
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _km_estimate_lanes(
+    X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray, moments: NDArray
+) -> None:
+    """M-step on the one-hot labels (``bgsub.gmm._estimate_parameters``): per component the count
+    + 10 eps and the means into ``sums (4 K L)``, the sums of centred products into ``moments (6 K L)``."""
+    rows = _km_rows(n_components)[3]
+    _km_sums_lanes(X, n_frames, n_components, W, sums)
+    for k in range(n_components):
+        s = 4 * k
+        for lane in range(_LANES):
+            n = sums[_ix(s, lane)] + _EPS10
+            sums[_ix(s, lane)] = n
+            for c in range(3):
+                sums[_ix(s + 1 + c, lane)] = sums[_ix(s + 1 + c, lane)] / n
+        for j in range(6):
+            for lane in range(_LANES):
+                moments[_ix(6 * k + j, lane)] = 0.0
+    for t in range(n_frames):
+        for k in range(n_components):
+            s = 4 * k
+            m = 6 * k
+            kf = np.float64(k)
+            for lane in range(_LANES):
+                r = 1.0 if W[_ix(rows + t, lane)] == kf else 0.0
+                d0 = X[_ix(t, lane)] - sums[_ix(s + 1, lane)]
+                d1 = X[_ix(n_frames + t, lane)] - sums[_ix(s + 2, lane)]
+                d2 = X[_ix(2 * n_frames + t, lane)] - sums[_ix(s + 3, lane)]
+                r0 = r * d0
+                r1 = r * d1
+                r2 = r * d2
+                moments[_ix(m, lane)] += r0 * d0
+                moments[_ix(m + 1, lane)] += r1 * d0
+                moments[_ix(m + 2, lane)] += r1 * d1
+                moments[_ix(m + 3, lane)] += r2 * d0
+                moments[_ix(m + 4, lane)] += r2 * d1
+                moments[_ix(m + 5, lane)] += r2 * d2
+
+
 @numba.njit(cache=True)
 def _init_batch(
     samples: NDArray,
     start: int,
     count: int,
     reg_covar: float,
-    Xs: NDArray,
-    scratch: NDArray,
-    resp: NDArray,
-    labels: NDArray,
+    Xd: NDArray,
+    W: NDArray,
+    sums: NDArray,
+    moments: NDArray,
     w_out: NDArray,
     m_out: NDArray,
     p_out: NDArray,
 ) -> None:
     """k-means initial parameters (as :func:`_fit_pixel`) of pixels ``start .. start + count - 1``
-    into ``w_out (L, K)``, ``m_out (L, K, 3)``, ``p_out (L, K, 3, 3)``."""
+    into ``w_out (L, K)``, ``m_out (L, K, 3)``, ``p_out (L, K, 3, 3)``; ``Xd`` float64 ``3 T L`` and
+    ``W`` float64 ``(3 K + 5 + T) L``, ``sums (4 K L)`` and ``moments (6 K L)`` float64 scratch slabs;
+    idle lanes fit a constant zero pixel."""
     n_frames = samples.shape[0]
     n_components = w_out.shape[1]
-    cov = np.empty((n_components, 3, 3))
-    low = np.zeros((3, 3))
-    nk = np.empty(n_components)
-    centres = np.empty((n_components, 3))
-    for i in range(count):
-        for t in range(n_frames):
+    for t in range(n_frames):
+        for i in range(_LANES):
             for c in range(3):
-                Xs[c, t] = np.float64(samples[t, start + i, c])
-        _kmeans3(Xs, centres, labels[0], labels[1], scratch)
+                Xd[_ix(c * n_frames + t, i)] = np.float64(samples[t, start + i, c]) if i < count else 0.0
+    _km_seed_lanes(Xd, n_frames, n_components, W)
+    _km_lloyd_lanes(Xd, n_frames, n_components, W, sums)
+    _km_estimate_lanes(Xd, n_frames, n_components, W, sums, moments)
+    for i in range(count):
         for k in range(n_components):
-            for t in range(n_frames):
-                resp[k, t] = 1.0 if labels[0, t] == k else 0.0
-        means = m_out[i]
-        _estimate3(Xs, resp, reg_covar, nk, means, cov, scratch)
-        for k in range(n_components):
-            if nk[k] == _EPS10:  # empty cluster keeps its k-means centre
-                for c in range(3):
-                    means[k, c] = centres[k, c]
-            w_out[i, k] = nk[k] / n_frames
-            _precision_cholesky(cov[k], low, p_out[i, k])
+            s = 4 * k
+            m = 6 * k
+            n = sums[_ix(s, i)]
+            empty = n == _EPS10  # an empty cluster keeps its k-means centre
+            for c in range(3):
+                m_out[i, k, c] = W[_ix(3 * k + c, i)] if empty else sums[_ix(s + 1 + c, i)]
+            w_out[i, k] = n / n_frames
+            u = _chol_upper3(
+                moments[_ix(m, i)] / n + reg_covar, moments[_ix(m + 1, i)] / n, moments[_ix(m + 2, i)] / n + reg_covar,
+                moments[_ix(m + 3, i)] / n, moments[_ix(m + 4, i)] / n, moments[_ix(m + 5, i)] / n + reg_covar,
+            )  # fmt: skip
+            p = p_out[i, k]
+            p[0, 0], p[0, 1], p[0, 2], p[1, 1], p[1, 2], p[2, 2] = u
+            p[1, 0] = p[2, 0] = p[2, 1] = 0.0
 
 
 @numba.njit(cache=True)
@@ -1100,21 +1278,28 @@ def _lanes_store(
     p: int,
     lane: int,
     D: NDArray,
+    order: NDArray,
     weights_out: NDArray,
     means_out: NDArray,
     cov_out: NDArray,
     prec_out: NDArray,
 ) -> None:
-    """Write the float64 parameters of ``lane`` as pixel ``p``'s results (full 3x3 matrices)."""
-    for k in range(weights_out.shape[1]):
-        a = k * _RD
-        weights_out[p, k] = D[_ix(a + _D_W, lane)]
+    """Write the parameters of ``lane`` as pixel ``p``'s results (full 3x3 matrices), components by
+    descending weight (``order (K,)`` int64 and ``weights (K,)`` float64 scratch at its side)."""
+    n_components = weights_out.shape[1]
+    keys = np.empty(n_components)
+    for k in range(n_components):
+        keys[k] = D[_ix(k * _RD + _D_W, lane)]
+    _weight_order(keys, order)
+    for j in range(n_components):
+        a = order[j] * _RD
+        weights_out[p, j] = keys[order[j]]
         for c in range(3):
-            means_out[p, k, c] = D[_ix(a + _D_MEAN + c, lane)]
+            means_out[p, j, c] = D[_ix(a + _D_MEAN + c, lane)]
         v = a + _D_COV
         q = a + _D_PREC
-        co = cov_out[p, k]
-        po = prec_out[p, k]
+        co = cov_out[p, j]
+        po = prec_out[p, j]
         co[0, 0] = D[_ix(v, lane)]
         co[1, 0] = co[0, 1] = D[_ix(v + 1, lane)]
         co[2, 0] = co[0, 2] = D[_ix(v + 2, lane)]
@@ -1157,10 +1342,10 @@ def _lanes_run(
     n_components = weights.shape[1]
     X = np.zeros(3 * n_frames * _LANES, dtype=np.float32)
     # k-means initialisation of the next _LANES pixels, handed to lanes as they free up
-    labels = np.empty((2, n_frames), dtype=np.int64)
-    Xs = np.empty((3, n_frames))
-    scratch = np.empty((3, n_frames))
-    resp = np.empty((n_components, n_frames))
+    Xd = np.empty(3 * n_frames * _LANES)
+    W = np.empty((3 * n_components + 5 + n_frames) * _LANES)
+    sums = np.empty(4 * n_components * _LANES)
+    moments = np.empty(6 * n_components * _LANES)
     # initial parameters: given (indexed by pixel), or of the k-means batch (indexed by slot)
     w0, m0, p0 = w_init, m_init, p_init
     if not have_init:
@@ -1175,6 +1360,7 @@ def _lanes_run(
     D = np.zeros((n_components * (_RD + 1) + 3) * _LANES)
     A = np.zeros(n_components * 10 * _LANES, dtype=np.float32)
     pixel = np.full(_LANES, -1, dtype=np.int64)
+    order = np.empty(n_components, dtype=np.int64)
     it = np.zeros(_LANES, dtype=np.int64)
     previous = np.zeros(_LANES)
     bound = n_components * _RD + 1
@@ -1186,7 +1372,7 @@ def _lanes_run(
                 if slot == in_batch:
                     in_batch = min(_LANES, stop - following)
                     slot = 0
-                    _init_batch(samples, following, in_batch, reg_covar, Xs, scratch, resp, labels, w0, m0, p0)
+                    _init_batch(samples, following, in_batch, reg_covar, Xd, W, sums, moments, w0, m0, p0)
                 q = slot
                 slot += 1
             _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
@@ -1217,7 +1403,7 @@ def _lanes_run(
             if not (done or it[lane] == max_iter):
                 busy = True
                 continue
-            _lanes_store(p, lane, D, weights, means, cov, prec)
+            _lanes_store(p, lane, D, order, weights, means, cov, prec)
             converged[p] = done
             n_iter[p] = it[lane]
             lower_bound[p] = value
@@ -1230,7 +1416,7 @@ def _lanes_run(
                     if slot == in_batch:
                         in_batch = min(_LANES, stop - following)
                         slot = 0
-                        _init_batch(samples, following, in_batch, reg_covar, Xs, scratch, resp, labels, w0, m0, p0)
+                        _init_batch(samples, following, in_batch, reg_covar, Xd, W, sums, moments, w0, m0, p0)
                     q = slot
                     slot += 1
                 _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
