@@ -871,7 +871,13 @@ class PixelGaussianMixture:
         history = np.empty((n_pixels, self.max_iter)) if self.keep_lower_bounds else None
         seed = self._seed()
         compiled = self._use_compiled()
-        chunk_size = max(self.chunk_size, _COMPILED_CHUNK) if compiled and self.chunk_size else self.chunk_size
+        chunk_size = self.chunk_size
+        if compiled and chunk_size:
+            # the kernel reads the frames in place and writes the results in place: chunks only bound
+            # the initial parameters computed here (given or random initialisation)
+            given = (self.weights_init, self.means_init, self.precisions_init)
+            kmeans = self.init_params == "kmeans" and all(value is None for value in given)
+            chunk_size = None if kmeans else max(chunk_size, _COMPILED_CHUNK)
         results = {
             "weights": weights, "means": means, "covariances": covariances, "precisions_cholesky": prec_chol,
             "converged": converged, "n_iter": n_iter, "lower_bound": lower_bound, "history": history,

@@ -212,6 +212,84 @@ def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, 
             break
 
 
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _label_pass3(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray) -> None:
+    """Nearest centre (first on ties) of every sample of ``X (3, T)``: one pass per centre, the
+    three channels together (same sums as :func:`_sq_dist_to`)."""
+    n_frames = X.shape[1]
+    x0, x1, x2 = X[0], X[1], X[2]
+    for k in range(centres.shape[0]):
+        c0, c1, c2 = centres[k, 0], centres[k, 1], centres[k, 2]
+        for t in range(n_frames):
+            e0 = x0[t] - c0
+            e1 = x1[t] - c1
+            e2 = x2[t] - c2
+            d = e0 * e0
+            d += e1 * e1
+            d += e2 * e2
+            closer = k == 0 or d < best[t]
+            best[t] = d if closer else best[t]
+            labels[t] = k if closer else labels[t]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, work: NDArray) -> None:
+    """:func:`_kmeans` for C = 3 with fused passes: the same seeding, then Lloyd iterations whose
+    label and centre updates take one pass over the samples per centre each."""
+    n_frames = X.shape[1]
+    n_components = centres.shape[0]
+    nearest, dist = work[0], work[1]
+    x0, x1, x2 = X[0], X[1], X[2]
+    mean = np.empty(3)
+    for c in range(3):
+        total = 0.0
+        for t in range(n_frames):
+            total += X[c, t]
+        mean[c] = total / n_frames
+    _sq_dist_to(X, mean, nearest)
+    first = 0
+    for t in range(1, n_frames):
+        if nearest[t] < nearest[first]:
+            first = t
+    for c in range(3):
+        centres[0, c] = X[c, first]
+    _sq_dist_to(X, centres[0], nearest)
+    for k in range(1, n_components):
+        far = 0
+        for t in range(1, n_frames):
+            if nearest[t] > nearest[far]:
+                far = t
+        for c in range(3):
+            centres[k, c] = X[c, far]
+        _sq_dist_to(X, centres[k], dist)
+        for t in range(n_frames):
+            nearest[t] = min(nearest[t], dist[t])
+    _label_pass3(X, centres, labels, nearest)
+    for _ in range(_KMEANS_MAX_ITER):
+        for k in range(n_components):
+            count = 0.0
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            for t in range(n_frames):
+                hit = labels[t] == k
+                count += 1.0 if hit else 0.0
+                s0 += x0[t] if hit else 0.0
+                s1 += x1[t] if hit else 0.0
+                s2 += x2[t] if hit else 0.0
+            if count > 0:
+                centres[k, 0] = s0 / count
+                centres[k, 1] = s1 / count
+                centres[k, 2] = s2 / count
+        _label_pass3(X, centres, new_labels, nearest)
+        changed = False
+        for t in range(n_frames):
+            changed |= new_labels[t] != labels[t]
+            labels[t] = new_labels[t]
+        if not changed:
+            break
+
+
 # ----------------------------------------------------------------------------------------------
 # E-step and M-step of one pixel
 # ----------------------------------------------------------------------------------------------
@@ -656,8 +734,6 @@ def fit_full(
 # pixel: no lane waits for the slowest pixel of a block.
 
 _LANES = 32
-#: Most pixels of one engine run (a unit of the dynamic schedule).
-_LANES_RUN = 1024
 _T_BLOCK = 32
 #: A second pass when a sum of squares about the old mean exceeds this multiple of the centred one
 #: (float32 sums keep about 1e-7 of the former; the M-step is stationary, so errors enter squared).
@@ -774,8 +850,8 @@ def _log_positive(x: float) -> float:
 _RS = 24
 _S_MU, _S_U, _S_OFF, _S_LP, _S_C = 0, 3, 9, 10, 11
 # float64 slab D, rows per k at k * _RD: sums (10), means (3), covariance 00 10 20 11 21 22 (6),
-# upper factor (6), weight (1); then rows total weight, summed log-likelihood, product of totals, and
-# per k the rounding of the float32 offset (offset - float32(offset)).
+# upper factor (6), weight (1); then rows total weight, summed log-likelihood, product of totals,
+# per k the rounding of the float32 offset (offset - float32(offset)), and the lane's second-pass flag.
 _RD = 26
 _D_ACC, _D_MEAN, _D_COV, _D_PREC, _D_W = 0, 10, 13, 19, 25
 
@@ -879,9 +955,11 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
     mean that float32 lost digits (their sums are to be taken again about the new means).
     """
     total = n_components * _RD
+    lane_flag = total + 3 + n_components
     flag = 0
     for lane in range(_LANES):
         D[_ix(total, lane)] = 0.0
+        D[_ix(lane_flag, lane)] = 0.0
     for k in range(n_components):
         a = k * _RD
         s = k * _RS
@@ -919,6 +997,7 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
                 or (s22 > _CANCEL_RATIO * (v22 - reg_covar) * n + slack)
             )
             flag += 1 if bad else 0
+            D[_ix(lane_flag, lane)] = 1.0 if bad else D[_ix(lane_flag, lane)]
             D[_ix(a + _D_MEAN, lane)] = m0
             D[_ix(a + _D_MEAN + 1, lane)] = m1
             D[_ix(a + _D_MEAN + 2, lane)] = m2
@@ -983,114 +1062,37 @@ def _lanes_publish(n_components: int, S: NDArray, D: NDArray) -> None:
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _lanes_recentre(n_components: int, S: NDArray, D: NDArray) -> None:
-    """Centres of the next sums := float32 of the new means."""
+    """Centres of the next sums := float32 of the new means, in the lanes flagged by :func:`_lanes_m_step`
+    only: the other lanes repeat their sums bit for bit, so a pixel's result never depends on the pixels
+    that share its engine (hence not on the thread count or the chunking)."""
+    lane_flag = n_components * _RD + 3 + n_components
     for k in range(n_components):
         for j in range(3):
             for lane in range(_LANES):
                 value = np.float32(D[_ix(k * _RD + _D_MEAN + j, lane)])
-                S[_ix(k * _RS + _S_C + j, lane)] = value
+                old = S[_ix(k * _RS + _S_C + j, lane)]
+                S[_ix(k * _RS + _S_C + j, lane)] = value if D[_ix(lane_flag, lane)] != 0.0 else old
 
 
-# k-means initialisation of a batch of _LANES pixels, pixels as float64 lanes (bgsub.gmm._kmeans_resp
-# per lane: the same seeding, Lloyd updates and labels; a lane whose labels stopped changing is at a
-# fixed point, so iterating it with the others changes nothing). Slab rows of _LANES values, for K
-# components: centres (3K, k * 3 + c), scratch (3), best distance (1), changed flag (1), then one row
-# per sample (T): the distance to the nearest centre while seeding, the label (as a float) afterwards.
-# Counts and sums (4K rows) and centred moments (6K rows) have their own slabs, so that the loops
+# Initial parameters of a batch of _LANES pixels: k-means one pixel at a time (its Lloyd iterations stop
+# pixel by pixel; with pixels as lanes every lane would run as many as the slowest pixel of the batch),
+# then the M-step on the one-hot labels with pixels as float64 lanes. Slab ``W`` rows of _LANES values:
+# the k-means centres (3K rows, k * 3 + c), then the label of every sample (T rows, as floats).
+# Counts and sums (4K rows) and centred moments (6K rows) have slabs of their own, so that the loops
 # that write them read no row of the same array (they vectorise without alias checks).
 
 
 @numba.njit(cache=True, inline="always")
-def _km_rows(n_components: int) -> tuple[int, int, int, int]:
-    """First rows of scratch, best, changed and per-sample rows of the k-means slab."""
-    tmp = 3 * n_components
-    return tmp, tmp + 3, tmp + 4, tmp + 5
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _sq_dist_lane(X: NDArray, t: int, n_frames: int, lane: int, c0: float, c1: float, c2: float) -> float:
-    """Squared distance of sample ``t`` of ``lane`` (float64 lane slab ``X (3, T, L)``) to a centre,
-    summed channel by channel as ``bgsub.gmm._sq_dist``."""
-    e0 = X[_ix(t, lane)] - c0
-    e1 = X[_ix(n_frames + t, lane)] - c1
-    e2 = X[_ix(2 * n_frames + t, lane)] - c2
-    d = e0 * e0
-    d += e1 * e1
-    d += e2 * e2
-    return d
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray) -> None:
-    """Maximin seeding: the sample nearest the temporal mean, then each next centre the sample farthest
-    from the centres so far (earliest sample on ties); leaves the nearest-centre distances in the rows."""
-    tmp, best, _, rows = _km_rows(n_components)
-    for c in range(3):
-        for lane in range(_LANES):
-            W[_ix(tmp + c, lane)] = 0.0
-        for t in range(n_frames):
-            for lane in range(_LANES):
-                W[_ix(tmp + c, lane)] += X[_ix(c * n_frames + t, lane)]
-        for lane in range(_LANES):
-            W[_ix(tmp + c, lane)] = W[_ix(tmp + c, lane)] / n_frames
-    for lane in range(_LANES):
-        W[_ix(best, lane)] = np.inf
-    for t in range(n_frames):
-        for lane in range(_LANES):
-            d = _sq_dist_lane(X, t, n_frames, lane, W[_ix(tmp, lane)], W[_ix(tmp + 1, lane)], W[_ix(tmp + 2, lane)])
-            take = d < W[_ix(best, lane)]
-            W[_ix(best, lane)] = d if take else W[_ix(best, lane)]
-            for c in range(3):
-                W[_ix(c, lane)] = X[_ix(c * n_frames + t, lane)] if take else W[_ix(c, lane)]
-    for t in range(n_frames):
-        for lane in range(_LANES):
-            W[_ix(rows + t, lane)] = _sq_dist_lane(X, t, n_frames, lane, W[_ix(0, lane)], W[_ix(1, lane)],
-                                                   W[_ix(2, lane)])  # fmt: skip
-    for k in range(1, n_components):
-        b = 3 * k
-        for lane in range(_LANES):
-            W[_ix(best, lane)] = -1.0
-        for t in range(n_frames):
-            for lane in range(_LANES):
-                d = W[_ix(rows + t, lane)]
-                take = d > W[_ix(best, lane)]
-                W[_ix(best, lane)] = d if take else W[_ix(best, lane)]
-                for c in range(3):
-                    W[_ix(b + c, lane)] = X[_ix(c * n_frames + t, lane)] if take else W[_ix(b + c, lane)]
-        for t in range(n_frames):
-            for lane in range(_LANES):
-                d = _sq_dist_lane(X, t, n_frames, lane, W[_ix(b, lane)], W[_ix(b + 1, lane)], W[_ix(b + 2, lane)])
-                near = W[_ix(rows + t, lane)]
-                W[_ix(rows + t, lane)] = d if d < near else near
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray) -> None:
-    """Label of every sample := its nearest centre (lowest index on ties); flag the lanes that changed."""
-    tmp, best, changed, rows = _km_rows(n_components)
-    for t in range(n_frames):
-        for lane in range(_LANES):
-            W[_ix(best, lane)] = _sq_dist_lane(X, t, n_frames, lane, W[_ix(0, lane)], W[_ix(1, lane)],
-                                               W[_ix(2, lane)])  # fmt: skip
-            W[_ix(tmp, lane)] = 0.0
-        for k in range(1, n_components):
-            b = 3 * k
-            for lane in range(_LANES):
-                d = _sq_dist_lane(X, t, n_frames, lane, W[_ix(b, lane)], W[_ix(b + 1, lane)], W[_ix(b + 2, lane)])
-                closer = d < W[_ix(best, lane)]
-                W[_ix(best, lane)] = d if closer else W[_ix(best, lane)]
-                W[_ix(tmp, lane)] = np.float64(k) if closer else W[_ix(tmp, lane)]
-        for lane in range(_LANES):
-            new = W[_ix(tmp, lane)]
-            W[_ix(changed, lane)] = 1.0 if new != W[_ix(rows + t, lane)] else W[_ix(changed, lane)]
-            W[_ix(rows + t, lane)] = new
+def _km_rows(n_components: int) -> int:
+    """First label row of the k-means slab."""
+    return 3 * n_components
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _km_sums_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray) -> None:
     """Per component the member count and the sums of its samples into ``sums (4 K L)`` (exact for
     integer samples; a separate array so that the lane loop vectorises)."""
-    rows = _km_rows(n_components)[3]
+    rows = _km_rows(n_components)
     for j in range(4 * n_components):
         for lane in range(_LANES):
             sums[_ix(j, lane)] = 0.0
@@ -1104,30 +1106,6 @@ def _km_sums_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sum
                 sums[_ix(s + 1, lane)] += r * X[_ix(t, lane)]
                 sums[_ix(s + 2, lane)] += r * X[_ix(n_frames + t, lane)]
                 sums[_ix(s + 3, lane)] += r * X[_ix(2 * n_frames + t, lane)]
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def _km_lloyd_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray) -> None:
-    """Labels, then Lloyd iterations (an empty cluster keeps its centre) until no lane changes."""
-    changed = _km_rows(n_components)[2]
-    _km_label_lanes(X, n_frames, n_components, W)
-    for _ in range(_KMEANS_MAX_ITER):
-        _km_sums_lanes(X, n_frames, n_components, W, sums)
-        for k in range(n_components):
-            s = 4 * k
-            for c in range(3):
-                for lane in range(_LANES):
-                    count = sums[_ix(s, lane)]
-                    centre = W[_ix(3 * k + c, lane)]
-                    W[_ix(3 * k + c, lane)] = sums[_ix(s + 1 + c, lane)] / count if count > 0 else centre
-        for lane in range(_LANES):
-            W[_ix(changed, lane)] = 0.0
-        _km_label_lanes(X, n_frames, n_components, W)
-        n_changed = 0.0
-        for lane in range(_LANES):
-            n_changed += W[_ix(changed, lane)]
-        if n_changed == 0.0:
-            break
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
@@ -1159,7 +1137,7 @@ def _km_estimate_lanes(
 ) -> None:
     """M-step on the one-hot labels (``bgsub.gmm._estimate_parameters``): per component the count
     + 10 eps and the means into ``sums (4 K L)``, the sums of centred products into ``moments (6 K L)``."""
-    rows = _km_rows(n_components)[3]
+    rows = _km_rows(n_components)
     _km_sums_lanes(X, n_frames, n_components, W, sums)
     for k in range(n_components):
         s = 4 * k
@@ -1208,16 +1186,28 @@ def _init_batch(
 ) -> None:
     """k-means initial parameters (as :func:`_fit_pixel`) of pixels ``start .. start + count - 1``
     into ``w_out (L, K)``, ``m_out (L, K, 3)``, ``p_out (L, K, 3, 3)``; ``Xd`` float64 ``3 T L`` and
-    ``W`` float64 ``(3 K + 5 + T) L``, ``sums (4 K L)`` and ``moments (6 K L)`` float64 scratch slabs;
+    ``W`` float64 ``(3 K + T) L``, ``sums (4 K L)`` and ``moments (6 K L)`` float64 scratch slabs;
     idle lanes fit a constant zero pixel."""
     n_frames = samples.shape[0]
     n_components = w_out.shape[1]
-    for t in range(n_frames):
-        for i in range(_LANES):
+    rows = _km_rows(n_components)
+    Xs = np.empty((3, n_frames))
+    labels = np.empty((2, n_frames), dtype=np.int64)
+    work = np.empty((2, n_frames))
+    centres = np.empty((n_components, 3))
+    for i in range(_LANES):
+        for t in range(n_frames):
             for c in range(3):
-                Xd[_ix(c * n_frames + t, i)] = np.float64(samples[t, start + i, c]) if i < count else 0.0
-    _km_seed_lanes(Xd, n_frames, n_components, W)
-    _km_lloyd_lanes(Xd, n_frames, n_components, W, sums)
+                Xs[c, t] = np.float64(samples[t, start + i, c]) if i < count else 0.0
+                Xd[_ix(c * n_frames + t, i)] = Xs[c, t]
+        # k-means one pixel at a time (the time axis as SIMD axis): its Lloyd iterations stop pixel by
+        # pixel, where lanes would all run as many as the slowest pixel of the batch
+        _kmeans3(Xs, centres, labels[0], labels[1], work)
+        for t in range(n_frames):
+            W[_ix(rows + t, i)] = np.float64(labels[0, t])
+        for k in range(n_components):
+            for c in range(3):
+                W[_ix(3 * k + c, i)] = centres[k, c]
     _km_estimate_lanes(Xd, n_frames, n_components, W, sums, moments)
     for i in range(count):
         for k in range(n_components):
@@ -1318,8 +1308,8 @@ def _lanes_store(
 @numba.njit(cache=True)
 def _lanes_run(
     samples: NDArray,
-    start: int,
-    stop: int,
+    engine: int,
+    n_engines: int,
     have_init: bool,
     w_init: NDArray,
     m_init: NDArray,
@@ -1337,13 +1327,15 @@ def _lanes_run(
     lower_bound: NDArray,
     history: NDArray,
 ) -> None:
-    """EM of pixels ``start..stop-1`` on one engine of _LANES lanes, refilling lanes as pixels converge."""
+    """EM on one engine of _LANES lanes of the pixel batches ``engine, engine + n_engines, ...`` (batches of
+    _LANES pixels), refilling lanes as pixels converge: one engine per thread, so each thread has one
+    tail (lanes idle once its last pixels are in) however many pixels there are."""
     n_frames = samples.shape[0]
     n_components = weights.shape[1]
     X = np.zeros(3 * n_frames * _LANES, dtype=np.float32)
     # k-means initialisation of the next _LANES pixels, handed to lanes as they free up
     Xd = np.empty(3 * n_frames * _LANES)
-    W = np.empty((3 * n_components + 5 + n_frames) * _LANES)
+    W = np.empty((3 * n_components + n_frames) * _LANES)
     sums = np.empty(4 * n_components * _LANES)
     moments = np.empty(6 * n_components * _LANES)
     # initial parameters: given (indexed by pixel), or of the k-means batch (indexed by slot)
@@ -1357,14 +1349,16 @@ def _lanes_run(
     S = np.zeros((n_components * _RS + 3) * _LANES, dtype=np.float32)
     for k in range(n_components):  # idle lanes compute on harmless values
         S[(k * _RS + _S_U) * _LANES : (k * _RS + _S_U + 6) * _LANES] = 1.0
-    D = np.zeros((n_components * (_RD + 1) + 3) * _LANES)
+    D = np.zeros((n_components * (_RD + 1) + 4) * _LANES)
     A = np.zeros(n_components * 10 * _LANES, dtype=np.float32)
     pixel = np.full(_LANES, -1, dtype=np.int64)
     order = np.empty(n_components, dtype=np.int64)
     it = np.zeros(_LANES, dtype=np.int64)
     previous = np.zeros(_LANES)
     bound = n_components * _RD + 1
-    following = start
+    n_pixels = samples.shape[1]
+    following = engine * _LANES
+    stop = min(following + _LANES, n_pixels)  # end of the current batch
     for lane in range(_LANES):
         if following < stop:
             q = following
@@ -1380,7 +1374,10 @@ def _lanes_run(
             it[lane] = 0
             previous[lane] = -np.inf
             following += 1
-    busy = following > start
+            if following == stop:  # next batch of this engine
+                following += (n_engines - 1) * _LANES
+                stop = min(following + _LANES, n_pixels)
+    busy = pixel[0] >= 0
     while busy:
         _lanes_pass(X, n_frames, _LANES, n_components, S, A, D)
         if _lanes_m_step(reg_covar, n_components, S, D):
@@ -1424,6 +1421,9 @@ def _lanes_run(
                 it[lane] = 0
                 previous[lane] = -np.inf
                 following += 1
+                if following == stop:  # next batch of this engine
+                    following += (n_engines - 1) * _LANES
+                    stop = min(following + _LANES, n_pixels)
                 busy = True
             else:
                 pixel[lane] = -1
@@ -1432,7 +1432,7 @@ def _lanes_run(
 @numba.njit(cache=True, parallel=True)
 def _fit3_lanes_kernel(
     samples: NDArray,
-    run: int,
+    n_engines: int,
     have_init: bool,
     w_init: NDArray,
     m_init: NDArray,
@@ -1450,11 +1450,9 @@ def _fit3_lanes_kernel(
     lower_bound: NDArray,
     history: NDArray,
 ) -> None:
-    n_pixels = samples.shape[1]
-    n_runs = (n_pixels + run - 1) // run
-    for i in prange(n_runs):
+    for engine in prange(n_engines):
         _lanes_run(
-            samples, i * run, min((i + 1) * run, n_pixels), have_init, w_init, m_init, p_init, tol,
+            samples, engine, n_engines, have_init, w_init, m_init, p_init, tol,
             reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
             lower_bound, history,
         )  # fmt: skip
@@ -1473,13 +1471,13 @@ def _fit3_lanes(
     out: dict[str, NDArray],
     history: NDArray,
 ) -> None:
-    """Run :func:`_fit3_lanes_kernel` over runs of pixels sized for load balance (dynamic chunks)."""
-    n_pixels = samples.shape[1]
-    run = max(4 * _LANES, min(_LANES_RUN, -(-n_pixels // (8 * numba.get_num_threads()))))
+    """Run :func:`_fit3_lanes_kernel`, one engine per thread."""
+    n_batches = -(-samples.shape[1] // _LANES)
+    n_engines = max(1, min(numba.get_num_threads(), n_batches))
     previous = numba.set_parallel_chunksize(1)
     try:
         _fit3_lanes_kernel(
-            samples, run, init is not None, w0, m0, p0, tol, reg_covar, max_iter, keep_history,
+            samples, n_engines, init is not None, w0, m0, p0, tol, reg_covar, max_iter, keep_history,
             out["weights"], out["means"], out["covariances"], out["precisions_cholesky"],
             out["converged"], out["n_iter"], out["lower_bound"], history,
         )  # fmt: skip
