@@ -70,7 +70,7 @@ def _int64_bits_as_float64(typingctx, bits):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _exp_nonpositive(x: float) -> float:
     """``exp(x)`` for ``x <= 0`` (0 below -708): range reduction by ln 2 and a degree-12 Taylor
     polynomial (truncation error below 2e-16 relative), so it vectorises unlike libm's exp."""
@@ -99,7 +99,7 @@ def _exp_nonpositive(x: float) -> float:
 # ----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _precision_cholesky(cov: NDArray, low: NDArray, out: NDArray) -> None:
     """Upper ``U`` with ``inv(cov) = U @ U.T`` (``U = inv(chol(cov)).T``), pivots floored as numpy."""
     n = cov.shape[0]
@@ -130,7 +130,7 @@ def _precision_cholesky(cov: NDArray, low: NDArray, out: NDArray) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _sq_dist_to(X: NDArray, centre: NDArray, out: NDArray) -> None:
     """Squared distances ``out (T,)`` of ``X (C, T)`` to ``centre (C,)``, summed channel by channel."""
     n_channels, n_frames = X.shape
@@ -147,7 +147,7 @@ def _sq_dist_to(X: NDArray, centre: NDArray, out: NDArray) -> None:
             out[t] += e * e
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _nearest_labels(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray, dist: NDArray) -> None:
     _sq_dist_to(X, centres[0], best)
     labels[:] = 0
@@ -159,7 +159,7 @@ def _nearest_labels(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray
                 best[t] = dist[t]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, work: NDArray) -> None:
     """Maximin seeding + Lloyd iterations (``bgsub.gmm._kmeans_resp``) on raw samples ``X (C, T)``."""
     n_channels, n_frames = X.shape
@@ -212,7 +212,7 @@ def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, 
             break
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _label_pass3(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray) -> None:
     """Nearest centre (first on ties) of every sample of ``X (3, T)``: one pass per centre, the
     three channels together (same sums as :func:`_sq_dist_to`)."""
@@ -232,7 +232,7 @@ def _label_pass3(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray) -
             labels[t] = k if closer else labels[t]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, work: NDArray) -> None:
     """:func:`_kmeans` for C = 3 with fused passes: the same seeding, then Lloyd iterations whose
     label and centre updates take one pass over the samples per centre each."""
@@ -295,7 +295,7 @@ def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray,
 # ----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _normalise(resp: NDArray, top: NDArray, y: NDArray) -> float:
     """Turn weighted log-probabilities ``resp (K, T)`` into responsibilities; return the mean
     log-likelihood. ``top`` and ``y`` are scratch rows of length T."""
@@ -331,7 +331,7 @@ def _normalise(resp: NDArray, top: NDArray, y: NDArray) -> float:
     return bound / n_frames
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _e_step(
     X: NDArray, weights: NDArray, means: NDArray, prec: NDArray, resp: NDArray, top: NDArray, y: NDArray
 ) -> float:
@@ -368,7 +368,7 @@ def _e_step(
     return _normalise(resp, top, y)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _estimate(
     X: NDArray, resp: NDArray, reg_covar: float, nk: NDArray, means: NDArray, cov: NDArray, d: NDArray
 ) -> None:
@@ -407,7 +407,7 @@ def _estimate(
             cov[k, a, a] += reg_covar
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _e_step3(
     X: NDArray, weights: NDArray, means: NDArray, prec: NDArray, resp: NDArray, top: NDArray, y: NDArray
 ) -> float:
@@ -432,7 +432,7 @@ def _e_step3(
     return _normalise(resp, top, y)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _estimate3(
     X: NDArray, resp: NDArray, reg_covar: float, nk: NDArray, means: NDArray, cov: NDArray, d: NDArray
 ) -> None:
@@ -482,7 +482,7 @@ def _estimate3(
         c[2, 1] = c[1, 2] = c21 / n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _fit_pixel(
     X: NDArray,
     have_init: bool,
@@ -557,7 +557,7 @@ def _fit_pixel(
     return converged, n_iter, lower_bound
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _weight_order(weights: NDArray, order: NDArray) -> None:
     """``order (K,)`` := components by descending weight, ties in index order (as
     ``np.argsort(-weights, kind="stable")``): an insertion sort, K is small."""
@@ -570,7 +570,7 @@ def _weight_order(weights: NDArray, order: NDArray) -> None:
             j -= 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _store_sorted(
     p: int,
     weights: NDArray,
@@ -594,7 +594,7 @@ def _store_sorted(
         prec_out[p, j] = prec[k]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _fit_full_kernel(
     samples: NDArray,
     have_init: bool,
@@ -784,20 +784,20 @@ def _float64_bits(typingctx, x):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _ix(row: int, lane: int) -> np.uint64:
     """Flat index of ``(row, lane)`` in a lane slab; unsigned, so numba adds no negative-index
     wrap-around and LLVM sees addresses affine in ``lane`` (the loops over lanes vectorise)."""
     return np.uint64(row * _LANES) + np.uint64(lane)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _ixn(row: int, lanes: int, lane: int) -> np.uint64:
     """:func:`_ix` for a slab of ``lanes`` lanes."""
     return np.uint64(row * lanes) + np.uint64(lane)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _exp32_nonpositive(x: np.float32) -> np.float32:
     """float32 ``exp(x)`` for ``x <= 0`` (0 below -87): Cephes' expf polynomial (about 1 ulp)."""
     xc = x if x > _EXP32_MIN else _EXP32_MIN
@@ -815,7 +815,7 @@ def _exp32_nonpositive(x: np.float32) -> np.float32:
     return y * _pow2_f32(n) if x > _EXP32_MIN else _F32_ZERO
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _log_positive(x: float) -> float:
     """float64 ``log(x)`` for normal ``x > 0``: exponent bits plus the atanh series of the mantissa
     (error below 1e-16 relative), branch free so a loop of it vectorises unlike libm's log."""
@@ -850,13 +850,13 @@ def _log_positive(x: float) -> float:
 _RS = 24
 _S_MU, _S_U, _S_OFF, _S_LP, _S_C = 0, 3, 9, 10, 11
 # float64 slab D, rows per k at k * _RD: sums (10), means (3), covariance 00 10 20 11 21 22 (6),
-# upper factor (6), weight (1); then rows total weight, summed log-likelihood, product of totals,
+# upper factor (6), weight (1), second-pass flag (1); then rows total weight, summed log-likelihood, product of totals,
 # per k the rounding of the float32 offset (offset - float32(offset)), and the lane's second-pass flag.
-_RD = 26
-_D_ACC, _D_MEAN, _D_COV, _D_PREC, _D_W = 0, 10, 13, 19, 25
+_RD = 27
+_D_ACC, _D_MEAN, _D_COV, _D_PREC, _D_W, _D_BAD = 0, 10, 13, 19, 25, 26
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _lanes_pass(X: NDArray, n_frames: int, n_lanes: int, n_components: int, S: NDArray, A: NDArray, D: NDArray) -> None:
     """E-step and the M-step's sums of every lane in one pass over the samples ``X (3, T, L)``.
 
@@ -946,7 +946,7 @@ def _lanes_pass(X: NDArray, n_frames: int, n_lanes: int, n_components: int, S: N
             D[_ix(bound, lane)] += D[_ix(res, lane)] * D[_ix(k * _RD, lane)]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -> int:
     """New parameters of every lane from the sums of :func:`_lanes_pass` about the centres of ``S``, in
     float64, vectorised over lanes: means, covariances, weights and upper Cholesky factors into ``D``.
@@ -956,10 +956,8 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
     """
     total = n_components * _RD
     lane_flag = total + 3 + n_components
-    flag = 0
-    for lane in range(_LANES):
-        D[_ix(total, lane)] = 0.0
-        D[_ix(lane_flag, lane)] = 0.0
+    # each lane loop reads and writes rows at constant offsets from one base (k * _RD) of D, so LLVM
+    # knows their distances and vectorises it without runtime alias checks
     for k in range(n_components):
         a = k * _RD
         s = k * _RS
@@ -991,13 +989,12 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
             s11 = D[_ix(a + 6, lane)]
             s22 = D[_ix(a + 9, lane)]
             slack = _CANCEL_SLACK * s0
-            bad = (
+            bad = (  # | not "or": no branches in the lane loop
                 (s00 > _CANCEL_RATIO * (v00 - reg_covar) * n + slack)
-                or (s11 > _CANCEL_RATIO * (v11 - reg_covar) * n + slack)
-                or (s22 > _CANCEL_RATIO * (v22 - reg_covar) * n + slack)
+                | (s11 > _CANCEL_RATIO * (v11 - reg_covar) * n + slack)
+                | (s22 > _CANCEL_RATIO * (v22 - reg_covar) * n + slack)
             )
-            flag += 1 if bad else 0
-            D[_ix(lane_flag, lane)] = 1.0 if bad else D[_ix(lane_flag, lane)]
+            D[_ix(a + _D_BAD, lane)] = 1.0 if bad else 0.0
             D[_ix(a + _D_MEAN, lane)] = m0
             D[_ix(a + _D_MEAN + 1, lane)] = m1
             D[_ix(a + _D_MEAN + 2, lane)] = m2
@@ -1008,7 +1005,6 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
             D[_ix(a + _D_COV + 4, lane)] = v21
             D[_ix(a + _D_COV + 5, lane)] = v22
             D[_ix(a + _D_W, lane)] = n
-            D[_ix(total, lane)] += n
             # Cholesky with the pivot floor, then U = inv(L).T (the order of bgsub.gmm)
             l00 = math.sqrt(v00 if v00 > _PIVOT_FLOOR else _PIVOT_FLOOR)
             l10 = v10 / l00
@@ -1028,15 +1024,26 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
             D[_ix(a + _D_PREC + 3, lane)] = u11
             D[_ix(a + _D_PREC + 4, lane)] = -(l21 * u11) / l22
             D[_ix(a + _D_PREC + 5, lane)] = u22
+    for lane in range(_LANES):
+        D[_ix(total, lane)] = 0.0
+        D[_ix(lane_flag, lane)] = 0.0
+    for k in range(n_components):
+        a = k * _RD
+        for lane in range(_LANES):
+            D[_ix(total, lane)] += D[_ix(a + _D_W, lane)]
+            D[_ix(lane_flag, lane)] += D[_ix(a + _D_BAD, lane)]
+    flag = 0.0
+    for lane in range(_LANES):
+        flag += D[_ix(lane_flag, lane)]
     for k in range(n_components):
         a = k * _RD
         for lane in range(_LANES):
             w = D[_ix(a + _D_W, lane)] / D[_ix(total, lane)]
             D[_ix(a + _D_W, lane)] = w
-    return flag
+    return int(flag)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _lanes_publish(n_components: int, S: NDArray, D: NDArray) -> None:
     """float32 copies of the new parameters into ``S`` (means also as the centres of the next sums),
     log weight + log det, and its float32 rounding into ``D``."""
@@ -1060,7 +1067,7 @@ def _lanes_publish(n_components: int, S: NDArray, D: NDArray) -> None:
                 S[_ix(s + _S_U + j, lane)] = np.float32(D[_ix(a + _D_PREC + j, lane)])
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _lanes_recentre(n_components: int, S: NDArray, D: NDArray) -> None:
     """Centres of the next sums := float32 of the new means, in the lanes flagged by :func:`_lanes_m_step`
     only: the other lanes repeat their sums bit for bit, so a pixel's result never depends on the pixels
@@ -1082,13 +1089,13 @@ def _lanes_recentre(n_components: int, S: NDArray, D: NDArray) -> None:
 # that write them read no row of the same array (they vectorise without alias checks).
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _km_rows(n_components: int) -> int:
     """First label row of the k-means slab."""
     return 3 * n_components
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _km_sums_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray) -> None:
     """Per component the member count and the sums of its samples into ``sums (4 K L)`` (exact for
     integer samples; a separate array so that the lane loop vectorises)."""
@@ -1108,7 +1115,7 @@ def _km_sums_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sum
                 sums[_ix(s + 3, lane)] += r * X[_ix(2 * n_frames + t, lane)]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _chol_upper3(
     v00: float, v10: float, v11: float, v20: float, v21: float, v22: float
 ) -> tuple[float, float, float, float, float, float]:
@@ -1131,7 +1138,7 @@ def _chol_upper3(
     return u00, u01, u02, u11, u12, u22
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _km_estimate_lanes(
     X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray, moments: NDArray
 ) -> None:
@@ -1170,7 +1177,7 @@ def _km_estimate_lanes(
                 moments[_ix(m + 5, lane)] += r2 * d2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _init_batch(
     samples: NDArray,
     start: int,
@@ -1227,7 +1234,7 @@ def _init_batch(
             p[1, 0] = p[2, 0] = p[2, 1] = 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _lanes_load(
     samples: NDArray,
     p: int,
@@ -1263,7 +1270,7 @@ def _lanes_load(
         S[_ix(s + _S_U + 5, lane)] = np.float32(pk[2, 2])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _lanes_store(
     p: int,
     lane: int,
@@ -1305,7 +1312,7 @@ def _lanes_store(
         po[1, 0] = po[2, 0] = po[2, 1] = 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _lanes_run(
     samples: NDArray,
     engine: int,
@@ -1429,7 +1436,7 @@ def _lanes_run(
                 pixel[lane] = -1
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _fit3_lanes_kernel(
     samples: NDArray,
     n_engines: int,
@@ -1493,7 +1500,7 @@ def _fit3_lanes(
 _CLASSIFY_LANES = 256
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _classify_block(
     frames: NDArray,
     p0: int,
@@ -1563,7 +1570,7 @@ def _classify_block(
             dst[p0 + p] = work[_ixn(3, lanes, p)]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _select_background(
     weights: NDArray,
     cov: NDArray,
@@ -1603,7 +1610,7 @@ def _select_background(
             out[p, k] = i == 0 or (total - w) < background_ratio
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _put_component(
     means: NDArray, prec: NDArray, p: int, k: int, params: NDArray, j: int, lane: int, lanes: int
 ) -> None:
@@ -1621,7 +1628,7 @@ def _put_component(
     params[(b + 8) * lanes + lane] = np.float64(u[2, 2])
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _classify3_kernel(
     frames: NDArray,
     weights: NDArray,
@@ -1652,7 +1659,7 @@ _CLASSIFY_BLOCK = 256
 _CLASSIFY_VALUES = 1 << 23
 
 
-@numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", parallel=True, fastmath=_FASTMATH)
 def _min_background_d2_kernel(
     flat: NDArray, means: NDArray, prec: NDArray, is_background: NDArray, out: NDArray
 ) -> None:
