@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/bench_kernels.py [--repeats 5] [--sample 200] [--no-memory]
+    .venv/bin/python benchmarks/bench_kernels.py [--repeats 5] [--sample 200] [--no-memory] [--em-only]
 
 All figures come from one run on the same frames; each is the median of ``--repeats`` repeats
 after a warm-up (the warm-up also loads or compiles the numba kernels), and every ratio is taken
@@ -211,6 +211,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=200, help="pixels fitted by scikit-learn")
     parser.add_argument("--frames", type=int, default=50, help="frames of the fps table")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--em-only", action="store_true", help="only the EM sections (1, 2 and 4)")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -218,7 +219,8 @@ def main() -> None:
         return
     print(f"numpy {np.__version__}, numba {numba.__version__}, {ALL} cores, load average {os.getloadavg()[0]:.1f}")
     em_table(args.repeats, args.sample)
-    fps_table(args.repeats, args.frames)
+    if not args.em_only:
+        fps_table(args.repeats, args.frames)
     if not args.no_memory:
         memory_table()
 

@@ -83,8 +83,9 @@ _KMEANS_MAX_ITER = 20
 _PIVOT_FLOOR = 1e-12
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS10 = 10.0 * np.finfo(np.float64).eps
-#: Pixels per call of the compiled EM, at least (threads share a call; its samples are copied as
-#: float64, 8 * T * C bytes per pixel, plus ~0.6 KB of parameters per pixel at K=3).
+#: Pixels per call of the compiled EM, at least, when the initial parameters are computed here
+#: (given or random: ~0.6 KB per pixel at K=3, plus the float64 samples of the random M-step); with
+#: the k-means initialisation the kernel reads the frames in place and runs all pixels in one call.
 _COMPILED_CHUNK = 1 << 14
 
 
@@ -645,7 +646,7 @@ class PixelGaussianMixture:
     backend : {"auto", "numpy", "numba"}, default="auto"
         Where full-covariance EM and :func:`min_background_mahalanobis` run: ``"numpy"`` is the
         reference code of this module, ``"numba"`` the compiled kernels of
-        :mod:`bgsub.kernels.em` (same results within rounding, one pixel per thread at a time),
+        :mod:`bgsub.kernels.em` (same results within rounding; pixels as SIMD lanes, see there),
         ``"auto"`` numba when installed (``BGSUB_BACKEND`` overrides it, see
         :func:`bgsub.kernels.resolve_backend`). Diagonal and spherical covariances always use
         numpy.

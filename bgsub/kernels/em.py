@@ -9,7 +9,11 @@ C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel`:
 * pixels are the SIMD lanes: an engine of ``_LANES`` pixels keeps its state as struct-of-arrays
   slabs (``row * _LANES + lane``, unsigned indices so the lane loops vectorise) and runs all
   EM iterations of its pixels; a pixel that converges (its own rule and iteration count) is
-  written out and its lane takes the next pixel, so no lane waits for a slow pixel;
+  written out and its lane takes the next pixel, so no lane waits for a slow pixel. One engine
+  per thread, over interleaved batches of ``_LANES`` pixels, so each thread idles lanes only at
+  its end; a pixel's result never depends on its lane, engine, thread count or chunk;
+* lane loops are branch free (numpy error model: no zero-division checks) and each reads and
+  writes rows at constant offsets from one base, so LLVM vectorises them (zmm/ymm on AVX-512);
 * one pass over the samples per iteration does the E-step and the M-step's sums in float32
   (Cephes' ``expf`` polynomial, vectorised), the sums taken about the previous means and added
   into float64 every ``_T_BLOCK`` samples; the new means, covariances (shifted to the new means
@@ -17,8 +21,11 @@ C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel`:
   float32 sums lost digits, the pass is repeated about the new means (same E-step);
 * the log-likelihood adds back the float32 rounding of each component's log weight + log det,
   so it agrees with the float64 reference to about 1e-7 relative (small ``tol`` keeps working);
-* the k-means initialisation is float64 (labels must agree with the reference), pixels as lanes
-  too: a batch of ``_LANES`` pixels is seeded and iterated together.
+* the k-means initialisation is float64 (labels must agree with the reference), one pixel at a
+  time (Lloyd iterations stop pixel by pixel; argmin/argmax as select chains), then its M-step
+  with pixels as lanes, for a batch of ``_LANES`` pixels at once;
+* results are written by the kernel straight into the model's float32 arrays, each pixel's
+  components sorted by descending weight (no numpy post-processing).
 
 Other channel counts, and fits that keep the lower bound of every iteration (``keep_history``),
 run :func:`_fit_full_kernel`: one pixel at a time per thread in float64, the time axis as the SIMD
@@ -39,7 +46,7 @@ import math
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import prange, types
+from numba import literally, prange, types
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
@@ -147,6 +154,32 @@ def _sq_dist_to(X: NDArray, centre: NDArray, out: NDArray) -> None:
             out[t] += e * e
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _argmin_first(values: NDArray) -> int:
+    """Index of the first smallest value; a select chain (no data-dependent branch to mispredict)."""
+    best = values[0]
+    first = 0
+    for t in range(1, values.shape[0]):
+        v = values[t]
+        take = v < best
+        best = v if take else best
+        first = t if take else first
+    return first
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _argmax_first(values: NDArray) -> int:
+    """Index of the first largest value; a select chain."""
+    best = values[0]
+    first = 0
+    for t in range(1, values.shape[0]):
+        v = values[t]
+        take = v > best
+        best = v if take else best
+        first = t if take else first
+    return first
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _nearest_labels(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray, dist: NDArray) -> None:
     _sq_dist_to(X, centres[0], best)
@@ -172,18 +205,12 @@ def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, 
             total += X[c, t]
         mean[c] = total / n_frames
     _sq_dist_to(X, mean, nearest)
-    first = 0
-    for t in range(1, n_frames):
-        if nearest[t] < nearest[first]:
-            first = t
+    first = _argmin_first(nearest)
     for c in range(n_channels):
         centres[0, c] = X[c, first]
     _sq_dist_to(X, centres[0], nearest)
     for k in range(1, n_components):
-        far = 0
-        for t in range(1, n_frames):
-            if nearest[t] > nearest[far]:
-                far = t
+        far = _argmax_first(nearest)
         for c in range(n_channels):
             centres[k, c] = X[c, far]
         _sq_dist_to(X, centres[k], dist)
@@ -247,18 +274,12 @@ def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray,
             total += X[c, t]
         mean[c] = total / n_frames
     _sq_dist_to(X, mean, nearest)
-    first = 0
-    for t in range(1, n_frames):
-        if nearest[t] < nearest[first]:
-            first = t
+    first = _argmin_first(nearest)
     for c in range(3):
         centres[0, c] = X[c, first]
     _sq_dist_to(X, centres[0], nearest)
     for k in range(1, n_components):
-        far = 0
-        for t in range(1, n_frames):
-            if nearest[t] > nearest[far]:
-                far = t
+        far = _argmax_first(nearest)
         for c in range(3):
             centres[k, c] = X[c, far]
         _sq_dist_to(X, centres[k], dist)
@@ -272,11 +293,11 @@ def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray,
             s1 = 0.0
             s2 = 0.0
             for t in range(n_frames):
-                hit = labels[t] == k
-                count += 1.0 if hit else 0.0
-                s0 += x0[t] if hit else 0.0
-                s1 += x1[t] if hit else 0.0
-                s2 += x2[t] if hit else 0.0
+                r = 1.0 if labels[t] == k else 0.0  # products, not selects: the reductions vectorise
+                count += r
+                s0 += r * x0[t]
+                s1 += r * x1[t]
+                s2 += r * x2[t]
             if count > 0:
                 centres[k, 0] = s0 / count
                 centres[k, 1] = s1 / count
@@ -723,9 +744,9 @@ def fit_full(
 # C = 3: pixels as SIMD lanes (float32 math, float64 accumulators)
 # ----------------------------------------------------------------------------------------------
 #
-# A task owns a run of pixels and an engine of _LANES lanes, one pixel per lane, struct of arrays
-# (``X[c, t, lane]``, ``mu[k, c, lane]``...), so every inner loop is a fixed 16-wide loop over
-# lanes that LLVM turns into vector instructions. One pass over the samples per EM iteration does
+# A thread owns an engine of _LANES lanes, one pixel per lane, struct of arrays (``X[c, t, lane]``,
+# ``mu[k, c, lane]``...), so every inner loop is a fixed _LANES-wide loop over lanes that LLVM turns
+# into vector instructions. One pass over the samples per EM iteration does
 # the E-step and the M-step's sums together: the sums are taken about the means of the E-step
 # (``z = x - mu_old``, already computed for the distances) and shifted to the new means in float64
 # afterwards, which is exact algebra and keeps the float32 sums small. Sums run in float32 over
@@ -733,7 +754,7 @@ def fit_full(
 # iteration count, as the reference), its results are written out and the lane takes the next
 # pixel: no lane waits for the slowest pixel of a block.
 
-_LANES = 32
+_LANES = 64
 _T_BLOCK = 32
 #: A second pass when a sum of squares about the old mean exceeds this multiple of the centred one
 #: (float32 sums keep about 1e-7 of the former; the M-step is stationary, so errors enter squared).
@@ -857,69 +878,65 @@ _D_ACC, _D_MEAN, _D_COV, _D_PREC, _D_W, _D_BAD = 0, 10, 13, 19, 25, 26
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _lanes_pass(X: NDArray, n_frames: int, n_lanes: int, n_components: int, S: NDArray, A: NDArray, D: NDArray) -> None:
+def _lanes_pass(X: NDArray, n_frames: int, n_components: int, S: NDArray, A: NDArray, D: NDArray) -> None:
     """E-step and the M-step's sums of every lane in one pass over the samples ``X (3, T, L)``.
 
     Reads the float32 parameters of slab ``S``; writes the sums ``r, r z_a, r z_a z_b`` (``z = x - mu``)
-    into the float64 rows of ``D`` and the summed log-likelihood of each lane.
+    into the float64 rows of ``D`` and the summed log-likelihood of each lane. ``n_components`` is a
+    compile-time constant (a literal from :func:`_fit3_lanes_kernel`): the loops over components unroll
+    inside one loop over lanes per sample, whose rows are then at constant offsets (it vectorises, and
+    the sample, the maximum, the total and its inverse stay in registers).
     """
-    top = n_components * _RS
-    tot = top + 1
-    inv = top + 2
     bound = n_components * _RD + 1
     prod = bound + 1
     for k in range(n_components):
         for j in range(10):
-            for lane in range(n_lanes):
+            for lane in range(_LANES):
                 D[_ix(k * _RD + _D_ACC + j, lane)] = 0.0
-    for lane in range(n_lanes):
+    for lane in range(_LANES):
         D[_ix(bound, lane)] = 0.0
     for t0 in range(0, n_frames, _T_BLOCK):
-        for k in range(n_components):
-            for j in range(10):
-                for lane in range(n_lanes):
-                    A[_ix(k * 10 + j, lane)] = _F32_ZERO
-        for lane in range(n_lanes):
+        for j in range(10 * n_components):
+            for lane in range(_LANES):
+                A[_ix(j, lane)] = _F32_ZERO
+        for lane in range(_LANES):
             D[_ix(prod, lane)] = 1.0
         for t in range(t0, min(t0 + _T_BLOCK, n_frames)):
-            for k in range(n_components):
-                b = k * _RS
-                for lane in range(n_lanes):
-                    d0 = X[_ix(0 * n_frames + t, lane)] - S[_ix(b, lane)]
-                    d1 = X[_ix(1 * n_frames + t, lane)] - S[_ix(b + 1, lane)]
-                    d2 = X[_ix(2 * n_frames + t, lane)] - S[_ix(b + 2, lane)]
+            r0w = np.uint64(t * _LANES)
+            r1w = np.uint64((n_frames + t) * _LANES)
+            r2w = np.uint64((2 * n_frames + t) * _LANES)
+            for lane in range(_LANES):
+                x0 = X[r0w + np.uint64(lane)]
+                x1 = X[r1w + np.uint64(lane)]
+                x2 = X[r2w + np.uint64(lane)]
+                top = _F32_ZERO
+                for k in range(n_components):
+                    b = k * _RS
+                    d0 = x0 - S[_ix(b, lane)]
+                    d1 = x1 - S[_ix(b + 1, lane)]
+                    d2 = x2 - S[_ix(b + 2, lane)]
                     y0 = d0 * S[_ix(b + 3, lane)]
                     y1 = d0 * S[_ix(b + 4, lane)] + d1 * S[_ix(b + 6, lane)]
                     y2 = d0 * S[_ix(b + 5, lane)] + d1 * S[_ix(b + 7, lane)] + d2 * S[_ix(b + 8, lane)]
-                    S[_ix(b + _S_LP, lane)] = S[_ix(b + _S_OFF, lane)] - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
-            for lane in range(n_lanes):
-                S[_ix(top, lane)] = S[_ix(_S_LP, lane)]
-            for k in range(1, n_components):
-                b = k * _RS + _S_LP
-                for lane in range(n_lanes):
-                    v = S[_ix(b, lane)]
-                    S[_ix(top, lane)] = v if v > S[_ix(top, lane)] else S[_ix(top, lane)]
-            for lane in range(n_lanes):
-                S[_ix(tot, lane)] = _F32_ZERO
-            for k in range(n_components):
-                b = k * _RS + _S_LP
-                for lane in range(n_lanes):
-                    e = _exp32_nonpositive(S[_ix(b, lane)] - S[_ix(top, lane)])
+                    v = S[_ix(b + _S_OFF, lane)] - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
+                    S[_ix(b + _S_LP, lane)] = v
+                    top = v if (k == 0 or v > top) else top
+                tot = _F32_ZERO
+                for k in range(n_components):
+                    b = k * _RS + _S_LP
+                    e = _exp32_nonpositive(S[_ix(b, lane)] - top)
                     S[_ix(b, lane)] = e
-                    S[_ix(tot, lane)] += e
-            for lane in range(n_lanes):
-                S[_ix(inv, lane)] = _F32_ONE / S[_ix(tot, lane)]
-            for lane in range(n_lanes):
-                D[_ix(bound, lane)] += np.float64(S[_ix(top, lane)])
-                D[_ix(prod, lane)] *= np.float64(S[_ix(tot, lane)])
-            for k in range(n_components):
-                b = k * _RS
-                a = k * 10
-                for lane in range(n_lanes):
-                    r = S[_ix(b + _S_LP, lane)] * S[_ix(inv, lane)]
-                    d0 = X[_ix(t, lane)] - S[_ix(b + _S_C, lane)]
-                    d1 = X[_ix(n_frames + t, lane)] - S[_ix(b + _S_C + 1, lane)]
-                    d2 = X[_ix(2 * n_frames + t, lane)] - S[_ix(b + _S_C + 2, lane)]
+                    tot += e
+                inv = _F32_ONE / tot
+                D[_ix(bound, lane)] += np.float64(top)
+                D[_ix(prod, lane)] *= np.float64(tot)
+                for k in range(n_components):
+                    b = k * _RS
+                    a = k * 10
+                    r = S[_ix(b + _S_LP, lane)] * inv
+                    d0 = x0 - S[_ix(b + _S_C, lane)]
+                    d1 = x1 - S[_ix(b + _S_C + 1, lane)]
+                    d2 = x2 - S[_ix(b + _S_C + 2, lane)]
                     r0 = r * d0
                     r1 = r * d1
                     r2 = r * d2
@@ -935,14 +952,14 @@ def _lanes_pass(X: NDArray, n_frames: int, n_lanes: int, n_components: int, S: N
                     A[_ix(a + 9, lane)] += r2 * d2
         for k in range(n_components):
             for j in range(10):
-                for lane in range(n_lanes):
+                for lane in range(_LANES):
                     D[_ix(k * _RD + _D_ACC + j, lane)] += np.float64(A[_ix(k * 10 + j, lane)])
-        for lane in range(n_lanes):
+        for lane in range(_LANES):
             D[_ix(bound, lane)] += _log_positive(D[_ix(prod, lane)])
     # the float32 offsets are rounded: add back sum_t r_tk (offset_k - float32(offset_k)) = s0_k * residual_k
     for k in range(n_components):
         res = n_components * _RD + 3 + k
-        for lane in range(n_lanes):
+        for lane in range(_LANES):
             D[_ix(bound, lane)] += D[_ix(res, lane)] * D[_ix(k * _RD, lane)]
 
 
@@ -1315,6 +1332,7 @@ def _lanes_store(
 @numba.njit(cache=True, error_model="numpy")
 def _lanes_run(
     samples: NDArray,
+    n_components: int,
     engine: int,
     n_engines: int,
     have_init: bool,
@@ -1338,7 +1356,6 @@ def _lanes_run(
     _LANES pixels), refilling lanes as pixels converge: one engine per thread, so each thread has one
     tail (lanes idle once its last pixels are in) however many pixels there are."""
     n_frames = samples.shape[0]
-    n_components = weights.shape[1]
     X = np.zeros(3 * n_frames * _LANES, dtype=np.float32)
     # k-means initialisation of the next _LANES pixels, handed to lanes as they free up
     Xd = np.empty(3 * n_frames * _LANES)
@@ -1386,10 +1403,10 @@ def _lanes_run(
                 stop = min(following + _LANES, n_pixels)
     busy = pixel[0] >= 0
     while busy:
-        _lanes_pass(X, n_frames, _LANES, n_components, S, A, D)
+        _lanes_pass(X, n_frames, n_components, S, A, D)
         if _lanes_m_step(reg_covar, n_components, S, D):
             _lanes_recentre(n_components, S, D)  # same E-step, sums about the new means
-            _lanes_pass(X, n_frames, _LANES, n_components, S, A, D)
+            _lanes_pass(X, n_frames, n_components, S, A, D)
             _lanes_m_step(reg_covar, n_components, S, D)
         _lanes_publish(n_components, S, D)
         busy = False
@@ -1439,6 +1456,7 @@ def _lanes_run(
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _fit3_lanes_kernel(
     samples: NDArray,
+    n_components: int,
     n_engines: int,
     have_init: bool,
     w_init: NDArray,
@@ -1457,9 +1475,10 @@ def _fit3_lanes_kernel(
     lower_bound: NDArray,
     history: NDArray,
 ) -> None:
+    n_components = literally(n_components)  # compile per K: the loops over components unroll
     for engine in prange(n_engines):
         _lanes_run(
-            samples, engine, n_engines, have_init, w_init, m_init, p_init, tol,
+            samples, n_components, engine, n_engines, have_init, w_init, m_init, p_init, tol,
             reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
             lower_bound, history,
         )  # fmt: skip
@@ -1484,7 +1503,8 @@ def _fit3_lanes(
     previous = numba.set_parallel_chunksize(1)
     try:
         _fit3_lanes_kernel(
-            samples, n_engines, init is not None, w0, m0, p0, tol, reg_covar, max_iter, keep_history,
+            samples, out["weights"].shape[1], n_engines, init is not None, w0, m0, p0, tol, reg_covar, max_iter,
+            keep_history,
             out["weights"], out["means"], out["covariances"], out["precisions_cholesky"],
             out["converged"], out["n_iter"], out["lower_bound"], history,
         )  # fmt: skip
