@@ -267,7 +267,7 @@ def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray,
     n_components = centres.shape[0]
     nearest, dist = work[0], work[1]
     x0, x1, x2 = X[0], X[1], X[2]
-    mean = np.empty(3)
+    mean = centres[0]  # the temporal mean, until the first centre replaces it (no allocation per pixel)
     for c in range(3):
         total = 0.0
         for t in range(n_frames):
