@@ -866,10 +866,11 @@ def _log_positive(x: float) -> float:
 # Lane state lives in two slabs, rows of _LANES values, so that LLVM sees one object per precision
 # (separate arrays defeat its alias analysis and the lane loops would stay scalar).
 # float32 slab S, rows per component k at k * _RS: mean (3), upper factor 00 01 02 11 12 22 (6),
-# log weight + log det - 3/2 log 2 pi (1), log-probability then responsibility (1), z = x - mean (3),
-# float32 block sums r, r z (3), r z z^T (6, order 00 10 11 20 21 22); then rows top, total, 1 / total.
-_RS = 24
-_S_MU, _S_U, _S_OFF, _S_LP, _S_C = 0, 3, 9, 10, 11
+# log weight + log det - 3/2 log 2 pi (1), log-probability then responsibility of the first and of the
+# second sample of a pair (1 + 1), centre of the sums (3). The float32 block sums (r, r z (3), r z z^T
+# (6, order 00 10 11 20 21 22) per k) are the slab A.
+_RS = 15
+_S_MU, _S_U, _S_OFF, _S_LP, _S_LP2, _S_C = 0, 3, 9, 10, 11, 12
 # float64 slab D, rows per k at k * _RD: sums (10), means (3), covariance 00 10 20 11 21 22 (6),
 # upper factor (6), weight (1), second-pass flag (1); then rows total weight, summed log-likelihood, product of totals,
 # per k the rounding of the float32 offset (offset - float32(offset)), and the lane's second-pass flag.
@@ -901,55 +902,87 @@ def _lanes_pass(X: NDArray, n_frames: int, n_components: int, S: NDArray, A: NDA
                 A[_ix(j, lane)] = _F32_ZERO
         for lane in range(_LANES):
             D[_ix(prod, lane)] = 1.0
-        for t in range(t0, min(t0 + _T_BLOCK, n_frames)):
-            r0w = np.uint64(t * _LANES)
-            r1w = np.uint64((n_frames + t) * _LANES)
-            r2w = np.uint64((2 * n_frames + t) * _LANES)
+        last = min(t0 + _T_BLOCK, n_frames) - 1
+        for t in range(t0, last + 1, 2):
+            # samples in pairs: the sums are read and written once per two samples; at an odd end the
+            # second sample repeats the first with weight 0 (it adds exact zeros, and 1 to the product)
+            u = t + 1 if t < last else t
+            wu = _F32_ONE if t < last else _F32_ZERO
             for lane in range(_LANES):
-                x0 = X[r0w + np.uint64(lane)]
-                x1 = X[r1w + np.uint64(lane)]
-                x2 = X[r2w + np.uint64(lane)]
+                x0 = X[_ix(t, lane)]
+                x1 = X[_ix(n_frames + t, lane)]
+                x2 = X[_ix(2 * n_frames + t, lane)]
+                z0 = X[_ix(u, lane)]
+                z1 = X[_ix(n_frames + u, lane)]
+                z2 = X[_ix(2 * n_frames + u, lane)]
                 top = _F32_ZERO
+                top2 = _F32_ZERO
                 for k in range(n_components):
                     b = k * _RS
-                    d0 = x0 - S[_ix(b, lane)]
-                    d1 = x1 - S[_ix(b + 1, lane)]
-                    d2 = x2 - S[_ix(b + 2, lane)]
-                    y0 = d0 * S[_ix(b + 3, lane)]
-                    y1 = d0 * S[_ix(b + 4, lane)] + d1 * S[_ix(b + 6, lane)]
-                    y2 = d0 * S[_ix(b + 5, lane)] + d1 * S[_ix(b + 7, lane)] + d2 * S[_ix(b + 8, lane)]
-                    v = S[_ix(b + _S_OFF, lane)] - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
+                    m0, m1, m2 = S[_ix(b, lane)], S[_ix(b + 1, lane)], S[_ix(b + 2, lane)]
+                    u00, u01, u02 = S[_ix(b + 3, lane)], S[_ix(b + 4, lane)], S[_ix(b + 5, lane)]
+                    u11, u12, u22 = S[_ix(b + 6, lane)], S[_ix(b + 7, lane)], S[_ix(b + 8, lane)]
+                    off = S[_ix(b + _S_OFF, lane)]
+                    d0 = x0 - m0
+                    d1 = x1 - m1
+                    d2 = x2 - m2
+                    y0 = d0 * u00
+                    y1 = d0 * u01 + d1 * u11
+                    y2 = d0 * u02 + d1 * u12 + d2 * u22
+                    v = off - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
                     S[_ix(b + _S_LP, lane)] = v
                     top = v if (k == 0 or v > top) else top
+                    d0 = z0 - m0
+                    d1 = z1 - m1
+                    d2 = z2 - m2
+                    y0 = d0 * u00
+                    y1 = d0 * u01 + d1 * u11
+                    y2 = d0 * u02 + d1 * u12 + d2 * u22
+                    v = off - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
+                    S[_ix(b + _S_LP2, lane)] = v
+                    top2 = v if (k == 0 or v > top2) else top2
                 tot = _F32_ZERO
+                tot2 = _F32_ZERO
                 for k in range(n_components):
-                    b = k * _RS + _S_LP
-                    e = _exp32_nonpositive(S[_ix(b, lane)] - top)
-                    S[_ix(b, lane)] = e
+                    b = k * _RS
+                    e = _exp32_nonpositive(S[_ix(b + _S_LP, lane)] - top)
+                    S[_ix(b + _S_LP, lane)] = e
                     tot += e
+                    e = _exp32_nonpositive(S[_ix(b + _S_LP2, lane)] - top2)
+                    S[_ix(b + _S_LP2, lane)] = e
+                    tot2 += e
                 inv = _F32_ONE / tot
-                D[_ix(bound, lane)] += np.float64(top)
-                D[_ix(prod, lane)] *= np.float64(tot)
+                inv2 = wu / tot2
+                D[_ix(bound, lane)] += np.float64(top) + np.float64(wu * top2)
+                D[_ix(prod, lane)] *= np.float64(tot) * np.float64(tot2 if t < last else _F32_ONE)
                 for k in range(n_components):
                     b = k * _RS
                     a = k * 10
+                    c0, c1, c2 = S[_ix(b + _S_C, lane)], S[_ix(b + _S_C + 1, lane)], S[_ix(b + _S_C + 2, lane)]
                     r = S[_ix(b + _S_LP, lane)] * inv
-                    d0 = x0 - S[_ix(b + _S_C, lane)]
-                    d1 = x1 - S[_ix(b + _S_C + 1, lane)]
-                    d2 = x2 - S[_ix(b + _S_C + 2, lane)]
+                    d0 = x0 - c0
+                    d1 = x1 - c1
+                    d2 = x2 - c2
                     r0 = r * d0
                     r1 = r * d1
                     r2 = r * d2
-                    A[_ix(a, lane)] += r
-                    A[_ix(a + 1, lane)] += r0
-                    A[_ix(a + 2, lane)] += r1
-                    A[_ix(a + 3, lane)] += r2
-                    A[_ix(a + 4, lane)] += r0 * d0
-                    A[_ix(a + 5, lane)] += r1 * d0
-                    A[_ix(a + 6, lane)] += r1 * d1
-                    A[_ix(a + 7, lane)] += r2 * d0
-                    A[_ix(a + 8, lane)] += r2 * d1
-                    A[_ix(a + 9, lane)] += r2 * d2
+                    q = S[_ix(b + _S_LP2, lane)] * inv2
+                    e0 = z0 - c0
+                    e1 = z1 - c1
+                    e2 = z2 - c2
+                    q0 = q * e0
+                    q1 = q * e1
+                    q2 = q * e2
+                    A[_ix(a, lane)] += r + q
+                    A[_ix(a + 1, lane)] += r0 + q0
+                    A[_ix(a + 2, lane)] += r1 + q1
+                    A[_ix(a + 3, lane)] += r2 + q2
+                    A[_ix(a + 4, lane)] += r0 * d0 + q0 * e0
+                    A[_ix(a + 5, lane)] += r1 * d0 + q1 * e0
+                    A[_ix(a + 6, lane)] += r1 * d1 + q1 * e1
+                    A[_ix(a + 7, lane)] += r2 * d0 + q2 * e0
+                    A[_ix(a + 8, lane)] += r2 * d1 + q2 * e1
+                    A[_ix(a + 9, lane)] += r2 * d2 + q2 * e2
         for k in range(n_components):
             for j in range(10):
                 for lane in range(_LANES):
@@ -1370,7 +1403,7 @@ def _lanes_run(
         p0 = np.empty((_LANES, n_components, 3, 3))
     slot = 0
     in_batch = 0
-    S = np.zeros((n_components * _RS + 3) * _LANES, dtype=np.float32)
+    S = np.zeros(n_components * _RS * _LANES, dtype=np.float32)
     for k in range(n_components):  # idle lanes compute on harmless values
         S[(k * _RS + _S_U) * _LANES : (k * _RS + _S_U + 6) * _LANES] = 1.0
     D = np.zeros((n_components * (_RD + 1) + 4) * _LANES)
