@@ -4,7 +4,7 @@ Same mathematics as the numpy reference in :mod:`bgsub.gmm` (scikit-learn's EM p
 same deterministic k-means initialisation, the same convergence rule, Cholesky factors of the
 precisions with the same pivot floor), but organised for the CPU.
 
-C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel`:
+C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel` (one compiled kernel per K):
 
 * pixels are the SIMD lanes: an engine of ``_LANES`` pixels keeps its state as struct-of-arrays
   slabs (``row * _LANES + lane``, unsigned indices so the lane loops vectorise) and runs all
@@ -46,7 +46,7 @@ import math
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import literally, prange, types
+from numba import prange, types
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
@@ -1486,35 +1486,49 @@ def _lanes_run(
                 pixel[lane] = -1
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _fit3_lanes_kernel(
-    samples: NDArray,
-    n_components: int,
-    n_engines: int,
-    have_init: bool,
-    w_init: NDArray,
-    m_init: NDArray,
-    p_init: NDArray,
-    tol: float,
-    reg_covar: float,
-    max_iter: int,
-    keep_history: bool,
-    weights: NDArray,
-    means: NDArray,
-    cov: NDArray,
-    prec: NDArray,
-    converged: NDArray,
-    n_iter: NDArray,
-    lower_bound: NDArray,
-    history: NDArray,
-) -> None:
-    n_components = literally(n_components)  # compile per K: the loops over components unroll
-    for engine in prange(n_engines):
-        _lanes_run(
-            samples, n_components, engine, n_engines, have_init, w_init, m_init, p_init, tol,
-            reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
-            lower_bound, history,
-        )  # fmt: skip
+_LANES_KERNELS: dict[int, object] = {}
+
+
+def _fit3_lanes_kernel(n_components: int) -> object:
+    """The parallel lane kernel for ``n_components`` components, compiled (or loaded from the disk
+    cache, whose key includes the closure's K) on first use.
+
+    K is a closure constant, so it reaches :func:`_lanes_run` and :func:`_lanes_pass` as a literal:
+    the loops over components unroll inside the loops over lanes. (``numba.literally`` would give the
+    same code but re-types the kernel on every call, ~20 ms.)
+    """
+    if n_components not in _LANES_KERNELS:
+
+        @numba.njit(cache=True, error_model="numpy", parallel=True)
+        def kernel(
+            samples: NDArray,
+            n_engines: int,
+            have_init: bool,
+            w_init: NDArray,
+            m_init: NDArray,
+            p_init: NDArray,
+            tol: float,
+            reg_covar: float,
+            max_iter: int,
+            keep_history: bool,
+            weights: NDArray,
+            means: NDArray,
+            cov: NDArray,
+            prec: NDArray,
+            converged: NDArray,
+            n_iter: NDArray,
+            lower_bound: NDArray,
+            history: NDArray,
+        ) -> None:
+            for engine in prange(n_engines):
+                _lanes_run(
+                    samples, n_components, engine, n_engines, have_init, w_init, m_init, p_init, tol,
+                    reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
+                    lower_bound, history,
+                )  # fmt: skip
+
+        _LANES_KERNELS[n_components] = kernel
+    return _LANES_KERNELS[n_components]
 
 
 def _fit3_lanes(
@@ -1535,9 +1549,8 @@ def _fit3_lanes(
     n_engines = max(1, min(numba.get_num_threads(), n_batches))
     previous = numba.set_parallel_chunksize(1)
     try:
-        _fit3_lanes_kernel(
-            samples, out["weights"].shape[1], n_engines, init is not None, w0, m0, p0, tol, reg_covar, max_iter,
-            keep_history,
+        _fit3_lanes_kernel(out["weights"].shape[1])(  # type: ignore[operator]
+            samples, n_engines, init is not None, w0, m0, p0, tol, reg_covar, max_iter, keep_history,
             out["weights"], out["means"], out["covariances"], out["precisions_cholesky"],
             out["converged"], out["n_iter"], out["lower_bound"], history,
         )  # fmt: skip
