@@ -874,11 +874,14 @@ class PixelGaussianMixture:
         compiled = self._use_compiled()
         chunk_size = self.chunk_size
         if compiled and chunk_size:
-            # the kernel reads the frames in place and writes the results in place: chunks only bound
-            # the initial parameters computed here (given or random initialisation)
+            # the lane kernel (C = 3, no history) reads the frames in place and writes the results in
+            # place: chunks only bound the initial parameters computed here (given or random) and the
+            # float64 copy of the samples the per-pixel kernel makes
             given = (self.weights_init, self.means_init, self.precisions_init)
             kmeans = self.init_params == "kmeans" and all(value is None for value in given)
-            chunk_size = None if kmeans else max(chunk_size, _COMPILED_CHUNK)
+            lanes = n_channels == 3 and not self.keep_lower_bounds
+            lanes = lanes and frames.dtype in (np.uint8, np.float32, np.float64)
+            chunk_size = None if kmeans and lanes else max(chunk_size, _COMPILED_CHUNK)
         results = {
             "weights": weights, "means": means, "covariances": covariances, "precisions_cholesky": prec_chol,
             "converged": converged, "n_iter": n_iter, "lower_bound": lower_bound, "history": history,
