@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/bench_kernels.py [--repeats 5] [--sample 200] [--no-memory] [--fps-only]
+    .venv/bin/python benchmarks/bench_kernels.py [--repeats 5] [--sample 200] [--no-memory] [--em-only | --fps-only]
 
 All figures come from one run on the same frames; each is the median of ``--repeats`` repeats
 after a warm-up (the warm-up also loads or compiles the numba kernels), and every ratio is taken
@@ -73,7 +73,7 @@ def flops_per_unit(c: int) -> tuple[int, str]:
         f"E: C (x - mu) + C^2 (U^T d, triangular) + 2C-1 (squared norm) + 2 (-1/2, + log w det)"
         f" + 5 (log-sum-exp share: max, subtract, exp, add, normalise) = {e_step}\n"
         f"   M: 1 (count) + 2C (r x, sum) + C(C+1) (sum of r x x^T, lower triangle, mul+add) = {m_step}\n"
-        f"   total per pixel, frame, component, iteration = 2C^2 + 8C + 7 = {e_step + m_step} for C={c}"
+        f"   total per pixel, frame, component, iteration = 2C^2 + 6C + 7 = {e_step + m_step} for C={c}"
     )
     return e_step + m_step, formula
 
@@ -229,7 +229,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=200, help="pixels fitted by scikit-learn")
     parser.add_argument("--frames", type=int, default=50, help="frames of the fps table")
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--fps-only", action="store_true", help="run only section 3 (frames per second)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--fps-only", action="store_true", help="run only section 3 (frames per second)")
+    only.add_argument("--em-only", action="store_true", help="only the EM sections (1, 2 and 4)")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -238,7 +240,8 @@ def main() -> None:
     print(f"numpy {np.__version__}, numba {numba.__version__}, {ALL} cores, load average {os.getloadavg()[0]:.1f}")
     if not args.fps_only:
         em_table(args.repeats, args.sample)
-    fps_table(args.repeats, args.frames)
+    if not args.em_only:
+        fps_table(args.repeats, args.frames)
     if not (args.no_memory or args.fps_only):
         memory_table()
 

@@ -83,8 +83,9 @@ _KMEANS_MAX_ITER = 20
 _PIVOT_FLOOR = 1e-12
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS10 = 10.0 * np.finfo(np.float64).eps
-#: Pixels per call of the compiled EM, at least (threads share a call; its samples are copied as
-#: float64, 8 * T * C bytes per pixel, plus ~0.6 KB of parameters per pixel at K=3).
+#: Pixels per call of the compiled EM, at least, when the initial parameters are computed here
+#: (given or random: ~0.6 KB per pixel at K=3, plus the float64 samples of the random M-step); with
+#: the k-means initialisation the kernel reads the frames in place and runs all pixels in one call.
 _COMPILED_CHUNK = 1 << 14
 
 
@@ -645,7 +646,7 @@ class PixelGaussianMixture:
     backend : {"auto", "numpy", "numba"}, default="auto"
         Where full-covariance EM and :func:`min_background_mahalanobis` run: ``"numpy"`` is the
         reference code of this module, ``"numba"`` the compiled kernels of
-        :mod:`bgsub.kernels.em` (same results within rounding, one pixel per thread at a time),
+        :mod:`bgsub.kernels.em` (same results within rounding; pixels as SIMD lanes, see there),
         ``"auto"`` numba when installed (``BGSUB_BACKEND`` overrides it, see
         :func:`bgsub.kernels.resolve_backend`). Diagonal and spherical covariances always use
         numpy.
@@ -816,10 +817,9 @@ class PixelGaussianMixture:
         """Whether EM and scoring of this model run in the compiled kernels."""
         return self.covariance_type == "full" and resolve_backend(self.backend) == "numba"
 
-    def _fit_chunk_compiled(
-        self, flat: NDArray, pixels: slice, seed: int
-    ) -> tuple[dict[str, NDArray[np.float64]], NDArray, NDArray, NDArray, NDArray | None]:
-        """:meth:`_fit_chunk` in the compiled kernel; same outputs (params in chunk layout)."""
+    def _fit_chunk_compiled(self, flat: NDArray, pixels: slice, seed: int, out: dict[str, NDArray]) -> None:
+        """:meth:`_fit_chunk` in the compiled kernel, which writes the results of ``pixels`` straight
+        into ``out`` (views of the model's arrays; components already sorted by weight)."""
         from bgsub.kernels import em
 
         init = None
@@ -827,7 +827,7 @@ class PixelGaussianMixture:
         if self.init_params != "kmeans" or any(value is not None for value in given):
             params = self._initial_parameters(_chunk_samples(flat, pixels), pixels, seed)
             init = tuple(_from_chunk(params[name]) for name in ("weights", "means", "precisions_cholesky"))
-        out = em.fit_full(
+        em.fit_full(
             flat[:, pixels],
             self.n_components,
             tol=self.tol,
@@ -835,10 +835,8 @@ class PixelGaussianMixture:
             max_iter=self.max_iter,
             init=init,  # type: ignore[arg-type]
             keep_history=self.keep_lower_bounds,
+            out={name: value[pixels] if value is not None else None for name, value in out.items()},
         )
-        names = ("weights", "means", "covariances", "precisions_cholesky")
-        params = {name: np.moveaxis(out[name], 0, -1) for name in names}
-        return params, out["converged"], out["n_iter"], out["lower_bound"], out["history"]
 
     def fit(self, frames: NDArray) -> PixelGaussianMixture:
         """Fit every pixel's mixture by EM.
@@ -874,12 +872,25 @@ class PixelGaussianMixture:
         history = np.empty((n_pixels, self.max_iter)) if self.keep_lower_bounds else None
         seed = self._seed()
         compiled = self._use_compiled()
-        chunk_size = max(self.chunk_size, _COMPILED_CHUNK) if compiled and self.chunk_size else self.chunk_size
+        chunk_size = self.chunk_size
+        if compiled and chunk_size:
+            # the lane kernel (C = 3, no history) reads the frames in place and writes the results in
+            # place: chunks only bound the initial parameters computed here (given or random) and the
+            # float64 copy of the samples the per-pixel kernel makes
+            given = (self.weights_init, self.means_init, self.precisions_init)
+            kmeans = self.init_params == "kmeans" and all(value is None for value in given)
+            lanes = n_channels == 3 and not self.keep_lower_bounds
+            lanes = lanes and frames.dtype in (np.uint8, np.float32, np.float64)
+            chunk_size = None if kmeans and lanes else max(chunk_size, _COMPILED_CHUNK)
+        results = {
+            "weights": weights, "means": means, "covariances": covariances, "precisions_cholesky": prec_chol,
+            "converged": converged, "n_iter": n_iter, "lower_bound": lower_bound, "history": history,
+        }  # fmt: skip
         for pixels in _pixel_chunks(n_pixels, chunk_size):
             if compiled:
-                params, conv, nit, bound, hist = self._fit_chunk_compiled(flat, pixels, seed)
-            else:
-                params, conv, nit, bound, hist = self._fit_chunk(_chunk_samples(flat, pixels), pixels, seed)
+                self._fit_chunk_compiled(flat, pixels, seed, results)
+                continue
+            params, conv, nit, bound, hist = self._fit_chunk(_chunk_samples(flat, pixels), pixels, seed)
             order = np.argsort(-params["weights"], axis=0, kind="stable")  # (K, P)
             weights[pixels] = _from_chunk(np.take_along_axis(params["weights"], order, axis=0))
             means[pixels] = _from_chunk(np.take_along_axis(params["means"], order[:, None], axis=0))

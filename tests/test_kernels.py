@@ -166,14 +166,29 @@ def test_em_lanes_agree_from_given_initial_parameters_at_small_tol() -> None:
     assert_same_fit(ref, fast)
 
 
-def test_compiled_fit_is_deterministic_and_chunking_free() -> None:
-    frames = mixture_clip(5, 50, (4, 5))
-    a = PixelGaussianMixture(3, backend="numba", chunk_size=None).fit(frames)
-    b = PixelGaussianMixture(3, backend="numba", chunk_size=3).fit(frames)
-    alone = PixelGaussianMixture(3, backend="numba").fit(frames[:, 2:3, 1:2])
+def test_compiled_fit_is_deterministic_and_free_of_threads_and_chunks() -> None:
+    # 192 pixels: three lane batches whose lanes are refilled as pixels converge, one engine per thread
+    import numba
+
+    frames = mixture_clip(5, 50, (12, 16))
+    fits = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            kernels.set_num_threads(threads)
+            fits.append(PixelGaussianMixture(3, backend="numba").fit(frames))
+    finally:
+        kernels.set_num_threads(None)
+    fits.append(PixelGaussianMixture(3, backend="numba").fit(frames))
+    alone = PixelGaussianMixture(3, backend="numba").fit(frames[:, 7:8, 5:6])
+    for name in [*FITTED, "n_iter_", "converged_"]:
+        for other in fits[1:]:
+            np.testing.assert_array_equal(getattr(other, name), getattr(fits[0], name))
+        np.testing.assert_array_equal(getattr(alone, name)[0, 0], getattr(fits[0], name)[7, 5])
+    # random initialisation: its parameters come from the numpy path, chunk by chunk, then the kernel
+    a, b = (PixelGaussianMixture(2, backend="numba", init_params="random", random_state=3, chunk_size=chunk)
+            .fit(frames) for chunk in (None, 5))  # fmt: skip
     for name in FITTED:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
-        np.testing.assert_array_equal(getattr(alone, name)[0, 0], getattr(a, name)[2, 1])
 
 
 # 3. classification ------------------------------------------------------------------------------

@@ -4,12 +4,16 @@ Same mathematics as the numpy reference in :mod:`bgsub.gmm` (scikit-learn's EM p
 same deterministic k-means initialisation, the same convergence rule, Cholesky factors of the
 precisions with the same pivot floor), but organised for the CPU.
 
-C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel`:
+C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel` (one compiled kernel per K):
 
 * pixels are the SIMD lanes: an engine of ``_LANES`` pixels keeps its state as struct-of-arrays
   slabs (``row * _LANES + lane``, unsigned indices so the lane loops vectorise) and runs all
   EM iterations of its pixels; a pixel that converges (its own rule and iteration count) is
-  written out and its lane takes the next pixel, so no lane waits for a slow pixel;
+  written out and its lane takes the next pixel, so no lane waits for a slow pixel. One engine
+  per thread, over interleaved batches of ``_LANES`` pixels, so each thread idles lanes only at
+  its end; a pixel's result never depends on its lane, engine, thread count or chunk;
+* lane loops are branch free (numpy error model: no zero-division checks) and each reads and
+  writes rows at constant offsets from one base, so LLVM vectorises them (zmm/ymm on AVX-512);
 * one pass over the samples per iteration does the E-step and the M-step's sums in float32
   (Cephes' ``expf`` polynomial, vectorised), the sums taken about the previous means and added
   into float64 every ``_T_BLOCK`` samples; the new means, covariances (shifted to the new means
@@ -17,7 +21,11 @@ C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel`:
   float32 sums lost digits, the pass is repeated about the new means (same E-step);
 * the log-likelihood adds back the float32 rounding of each component's log weight + log det,
   so it agrees with the float64 reference to about 1e-7 relative (small ``tol`` keeps working);
-* the k-means initialisation is float64, per pixel, as the reference (labels must agree).
+* the k-means initialisation is float64 (labels must agree with the reference), one pixel at a
+  time (Lloyd iterations stop pixel by pixel; argmin/argmax as select chains), then its M-step
+  with pixels as lanes, for a batch of ``_LANES`` pixels at once;
+* results are written by the kernel straight into the model's float32 arrays, each pixel's
+  components sorted by descending weight (no numpy post-processing).
 
 Other channel counts, and fits that keep the lower bound of every iteration (``keep_history``),
 run :func:`_fit_full_kernel`: one pixel at a time per thread in float64, the time axis as the SIMD
@@ -69,7 +77,7 @@ def _int64_bits_as_float64(typingctx, bits):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _exp_nonpositive(x: float) -> float:
     """``exp(x)`` for ``x <= 0`` (0 below -708): range reduction by ln 2 and a degree-12 Taylor
     polynomial (truncation error below 2e-16 relative), so it vectorises unlike libm's exp."""
@@ -98,7 +106,7 @@ def _exp_nonpositive(x: float) -> float:
 # ----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _precision_cholesky(cov: NDArray, low: NDArray, out: NDArray) -> None:
     """Upper ``U`` with ``inv(cov) = U @ U.T`` (``U = inv(chol(cov)).T``), pivots floored as numpy."""
     n = cov.shape[0]
@@ -129,7 +137,7 @@ def _precision_cholesky(cov: NDArray, low: NDArray, out: NDArray) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _sq_dist_to(X: NDArray, centre: NDArray, out: NDArray) -> None:
     """Squared distances ``out (T,)`` of ``X (C, T)`` to ``centre (C,)``, summed channel by channel."""
     n_channels, n_frames = X.shape
@@ -146,7 +154,33 @@ def _sq_dist_to(X: NDArray, centre: NDArray, out: NDArray) -> None:
             out[t] += e * e
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _argmin_first(values: NDArray) -> int:
+    """Index of the first smallest value; a select chain (no data-dependent branch to mispredict)."""
+    best = values[0]
+    first = 0
+    for t in range(1, values.shape[0]):
+        v = values[t]
+        take = v < best
+        best = v if take else best
+        first = t if take else first
+    return first
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _argmax_first(values: NDArray) -> int:
+    """Index of the first largest value; a select chain."""
+    best = values[0]
+    first = 0
+    for t in range(1, values.shape[0]):
+        v = values[t]
+        take = v > best
+        best = v if take else best
+        first = t if take else first
+    return first
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _nearest_labels(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray, dist: NDArray) -> None:
     _sq_dist_to(X, centres[0], best)
     labels[:] = 0
@@ -158,7 +192,7 @@ def _nearest_labels(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray
                 best[t] = dist[t]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, work: NDArray) -> None:
     """Maximin seeding + Lloyd iterations (``bgsub.gmm._kmeans_resp``) on raw samples ``X (C, T)``."""
     n_channels, n_frames = X.shape
@@ -171,18 +205,12 @@ def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, 
             total += X[c, t]
         mean[c] = total / n_frames
     _sq_dist_to(X, mean, nearest)
-    first = 0
-    for t in range(1, n_frames):
-        if nearest[t] < nearest[first]:
-            first = t
+    first = _argmin_first(nearest)
     for c in range(n_channels):
         centres[0, c] = X[c, first]
     _sq_dist_to(X, centres[0], nearest)
     for k in range(1, n_components):
-        far = 0
-        for t in range(1, n_frames):
-            if nearest[t] > nearest[far]:
-                far = t
+        far = _argmax_first(nearest)
         for c in range(n_channels):
             centres[k, c] = X[c, far]
         _sq_dist_to(X, centres[k], dist)
@@ -211,7 +239,7 @@ def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, 
             break
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _label_pass3(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray) -> None:
     """Nearest centre (first on ties) of every sample of ``X (3, T)``: one pass per centre, the
     three channels together (same sums as :func:`_sq_dist_to`)."""
@@ -231,7 +259,7 @@ def _label_pass3(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray) -
             labels[t] = k if closer else labels[t]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, work: NDArray) -> None:
     """:func:`_kmeans` for C = 3 with fused passes: the same seeding, then Lloyd iterations whose
     label and centre updates take one pass over the samples per centre each."""
@@ -239,25 +267,19 @@ def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray,
     n_components = centres.shape[0]
     nearest, dist = work[0], work[1]
     x0, x1, x2 = X[0], X[1], X[2]
-    mean = np.empty(3)
+    mean = centres[0]  # the temporal mean, until the first centre replaces it (no allocation per pixel)
     for c in range(3):
         total = 0.0
         for t in range(n_frames):
             total += X[c, t]
         mean[c] = total / n_frames
     _sq_dist_to(X, mean, nearest)
-    first = 0
-    for t in range(1, n_frames):
-        if nearest[t] < nearest[first]:
-            first = t
+    first = _argmin_first(nearest)
     for c in range(3):
         centres[0, c] = X[c, first]
     _sq_dist_to(X, centres[0], nearest)
     for k in range(1, n_components):
-        far = 0
-        for t in range(1, n_frames):
-            if nearest[t] > nearest[far]:
-                far = t
+        far = _argmax_first(nearest)
         for c in range(3):
             centres[k, c] = X[c, far]
         _sq_dist_to(X, centres[k], dist)
@@ -271,11 +293,11 @@ def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray,
             s1 = 0.0
             s2 = 0.0
             for t in range(n_frames):
-                hit = labels[t] == k
-                count += 1.0 if hit else 0.0
-                s0 += x0[t] if hit else 0.0
-                s1 += x1[t] if hit else 0.0
-                s2 += x2[t] if hit else 0.0
+                r = 1.0 if labels[t] == k else 0.0  # products, not selects: the reductions vectorise
+                count += r
+                s0 += r * x0[t]
+                s1 += r * x1[t]
+                s2 += r * x2[t]
             if count > 0:
                 centres[k, 0] = s0 / count
                 centres[k, 1] = s1 / count
@@ -294,7 +316,7 @@ def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray,
 # ----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _normalise(resp: NDArray, top: NDArray, y: NDArray) -> float:
     """Turn weighted log-probabilities ``resp (K, T)`` into responsibilities; return the mean
     log-likelihood. ``top`` and ``y`` are scratch rows of length T."""
@@ -330,7 +352,7 @@ def _normalise(resp: NDArray, top: NDArray, y: NDArray) -> float:
     return bound / n_frames
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _e_step(
     X: NDArray, weights: NDArray, means: NDArray, prec: NDArray, resp: NDArray, top: NDArray, y: NDArray
 ) -> float:
@@ -367,7 +389,7 @@ def _e_step(
     return _normalise(resp, top, y)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _estimate(
     X: NDArray, resp: NDArray, reg_covar: float, nk: NDArray, means: NDArray, cov: NDArray, d: NDArray
 ) -> None:
@@ -406,7 +428,7 @@ def _estimate(
             cov[k, a, a] += reg_covar
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _e_step3(
     X: NDArray, weights: NDArray, means: NDArray, prec: NDArray, resp: NDArray, top: NDArray, y: NDArray
 ) -> float:
@@ -431,7 +453,7 @@ def _e_step3(
     return _normalise(resp, top, y)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _estimate3(
     X: NDArray, resp: NDArray, reg_covar: float, nk: NDArray, means: NDArray, cov: NDArray, d: NDArray
 ) -> None:
@@ -481,7 +503,7 @@ def _estimate3(
         c[2, 1] = c[1, 2] = c21 / n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _fit_pixel(
     X: NDArray,
     have_init: bool,
@@ -556,7 +578,44 @@ def _fit_pixel(
     return converged, n_iter, lower_bound
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _weight_order(weights: NDArray, order: NDArray) -> None:
+    """``order (K,)`` := components by descending weight, ties in index order (as
+    ``np.argsort(-weights, kind="stable")``): an insertion sort, K is small."""
+    for i in range(weights.shape[0]):
+        order[i] = i
+    for i in range(1, weights.shape[0]):
+        j = i
+        while j > 0 and weights[order[j - 1]] < weights[order[j]]:
+            order[j - 1], order[j] = order[j], order[j - 1]
+            j -= 1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _store_sorted(
+    p: int,
+    weights: NDArray,
+    means: NDArray,
+    cov: NDArray,
+    prec: NDArray,
+    order: NDArray,
+    weights_out: NDArray,
+    means_out: NDArray,
+    cov_out: NDArray,
+    prec_out: NDArray,
+) -> None:
+    """Pixel ``p``'s parameters ``(K,)``, ``(K, C)``, ``(K, C, C)`` into the outputs, components by
+    descending weight (converted to the outputs' dtype)."""
+    _weight_order(weights, order)
+    for j in range(weights.shape[0]):
+        k = order[j]
+        weights_out[p, j] = weights[k]
+        means_out[p, j] = means[k]
+        cov_out[p, j] = cov[k]
+        prec_out[p, j] = prec[k]
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _fit_full_kernel(
     samples: NDArray,
     have_init: bool,
@@ -579,6 +638,11 @@ def _fit_full_kernel(
     n_frames, n_pixels, n_channels = samples.shape
     n_components = weights.shape[1]
     for p in prange(n_pixels):
+        w = np.empty(n_components)
+        m = np.empty((n_components, n_channels))
+        v = np.empty((n_components, n_channels, n_channels))
+        u = np.empty((n_components, n_channels, n_channels))
+        order = np.empty(n_components, dtype=np.int64)
         X = np.empty((n_channels, n_frames))
         for t in range(n_frames):
             for c in range(n_channels):
@@ -590,8 +654,9 @@ def _fit_full_kernel(
         hist = history[p] if keep_history else history[0, :0]
         conv, nit, bound = _fit_pixel(
             X, have_init, w_init[q], m_init[q], p_init[q], tol, reg_covar, max_iter,
-            weights[p], means[p], cov[p], prec[p], hist, scratch, resp, labels,
+            w, m, v, u, hist, scratch, resp, labels,
         )  # fmt: skip
+        _store_sorted(p, w, m, v, u, order, weights, means, cov, prec)
         converged[p] = conv
         n_iter[p] = nit
         lower_bound[p] = bound
@@ -606,13 +671,15 @@ def fit_full(
     max_iter: int,
     init: tuple[NDArray, NDArray, NDArray] | None = None,
     keep_history: bool = False,
+    out: dict[str, NDArray] | None = None,
 ) -> dict[str, NDArray]:
-    """EM with full covariances of every pixel of ``samples (T, P, C)``, one pixel per thread at a time.
+    """EM with full covariances of every pixel of ``samples (T, P, C)``; results sorted by weight.
 
     Parameters
     ----------
     samples : ndarray of shape (T, P, C)
-        Samples on the 0-255 scale (converted to C-contiguous float64).
+        Samples on the 0-255 scale; uint8, float32 or float64 with C = 3 are read as they are (the
+        float32 lane kernel), anything else as a C-contiguous float64 copy (one pixel per thread).
     n_components : int
     tol, reg_covar, max_iter
         As :class:`bgsub.gmm.PixelGaussianMixture`.
@@ -620,14 +687,18 @@ def fit_full(
         ``(weights (P, K), means (P, K, C), precisions_cholesky (P, K, C, C))`` float64 initial
         parameters; None runs the deterministic k-means initialisation in the kernel.
     keep_history : bool
-        Also return ``history (P, max_iter)``.
+        Also fill ``history (P, max_iter)``.
+    out : dict of ndarray, optional
+        Arrays to fill (float32 or float64 parameters; views of larger arrays are fine), with the
+        keys and shapes below; None allocates them (float32 parameters).
 
     Returns
     -------
     dict
-        Per-pixel float64 ``weights (P, K)``, ``means (P, K, C)``, ``covariances (P, K, C, C)``,
-        ``precisions_cholesky (P, K, C, C)``; ``converged (P,)`` bool, ``n_iter (P,)`` int32,
-        ``lower_bound (P,)`` float64, ``history (P, max_iter)`` or None.
+        ``weights (P, K)``, ``means (P, K, C)``, ``covariances (P, K, C, C)``, ``precisions_cholesky
+        (P, K, C, C)``, each pixel's components by descending weight (ties in component order, as
+        ``np.argsort(-weights, kind="stable")``); ``converged (P,)`` bool, ``n_iter (P,)`` int32,
+        ``lower_bound (P,)`` float64, ``history (P, max_iter)`` float64 or None.
     """
     samples = np.asarray(samples)
     n_channels = samples.shape[2]
@@ -636,16 +707,18 @@ def fit_full(
         samples = np.ascontiguousarray(samples, dtype=np.float64)
     n_frames, n_pixels, n_channels = samples.shape
     k = n_components
-    out = {
-        "weights": np.empty((n_pixels, k)),
-        "means": np.empty((n_pixels, k, n_channels)),
-        "covariances": np.empty((n_pixels, k, n_channels, n_channels)),
-        "precisions_cholesky": np.empty((n_pixels, k, n_channels, n_channels)),
-        "converged": np.empty(n_pixels, dtype=np.bool_),
-        "n_iter": np.empty(n_pixels, dtype=np.int32),
-        "lower_bound": np.empty(n_pixels),
-    }
-    history = np.empty((n_pixels if keep_history else 1, max_iter))
+    if out is None:
+        out = {
+            "weights": np.empty((n_pixels, k), dtype=np.float32),
+            "means": np.empty((n_pixels, k, n_channels), dtype=np.float32),
+            "covariances": np.empty((n_pixels, k, n_channels, n_channels), dtype=np.float32),
+            "precisions_cholesky": np.empty((n_pixels, k, n_channels, n_channels), dtype=np.float32),
+            "converged": np.empty(n_pixels, dtype=np.bool_),
+            "n_iter": np.empty(n_pixels, dtype=np.int32),
+            "lower_bound": np.empty(n_pixels),
+            "history": np.empty((n_pixels, max_iter)) if keep_history else None,
+        }
+    history = out["history"] if keep_history else np.empty((1, max_iter))
     if init is None:
         w0, m0, p0 = np.empty((1, k)), np.empty((1, k, n_channels)), np.empty((1, k, n_channels, n_channels))
     else:
@@ -653,7 +726,6 @@ def fit_full(
     if lanes:
         _fit3_lanes(samples, init, float(tol), float(reg_covar), int(max_iter), keep_history, w0, m0, p0,
                     out, history)  # fmt: skip
-        out["history"] = history if keep_history else None
         return out
     previous = numba.set_parallel_chunksize(16)  # dynamic chunks: pixels differ in EM iterations
     try:
@@ -665,7 +737,6 @@ def fit_full(
         )  # fmt: skip
     finally:
         numba.set_parallel_chunksize(previous)
-    out["history"] = history if keep_history else None
     return out
 
 
@@ -673,9 +744,9 @@ def fit_full(
 # C = 3: pixels as SIMD lanes (float32 math, float64 accumulators)
 # ----------------------------------------------------------------------------------------------
 #
-# A task owns a run of pixels and an engine of _LANES lanes, one pixel per lane, struct of arrays
-# (``X[c, t, lane]``, ``mu[k, c, lane]``...), so every inner loop is a fixed 16-wide loop over
-# lanes that LLVM turns into vector instructions. One pass over the samples per EM iteration does
+# A thread owns an engine of _LANES lanes, one pixel per lane, struct of arrays (``X[c, t, lane]``,
+# ``mu[k, c, lane]``...), so every inner loop is a fixed _LANES-wide loop over lanes that LLVM turns
+# into vector instructions. One pass over the samples per EM iteration does
 # the E-step and the M-step's sums together: the sums are taken about the means of the E-step
 # (``z = x - mu_old``, already computed for the distances) and shifted to the new means in float64
 # afterwards, which is exact algebra and keeps the float32 sums small. Sums run in float32 over
@@ -683,9 +754,7 @@ def fit_full(
 # iteration count, as the reference), its results are written out and the lane takes the next
 # pixel: no lane waits for the slowest pixel of a block.
 
-_LANES = 32
-#: Most pixels of one engine run (a unit of the dynamic schedule).
-_LANES_RUN = 1024
+_LANES = 64
 _T_BLOCK = 32
 #: A second pass when a sum of squares about the old mean exceeds this multiple of the centred one
 #: (float32 sums keep about 1e-7 of the former; the M-step is stationary, so errors enter squared).
@@ -736,20 +805,20 @@ def _float64_bits(typingctx, x):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _ix(row: int, lane: int) -> np.uint64:
     """Flat index of ``(row, lane)`` in a lane slab; unsigned, so numba adds no negative-index
     wrap-around and LLVM sees addresses affine in ``lane`` (the loops over lanes vectorise)."""
     return np.uint64(row * _LANES) + np.uint64(lane)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _ixn(row: int, lanes: int, lane: int) -> np.uint64:
     """:func:`_ix` for a slab of ``lanes`` lanes."""
     return np.uint64(row * lanes) + np.uint64(lane)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _exp32_nonpositive(x: np.float32) -> np.float32:
     """float32 ``exp(x)`` for ``x <= 0`` (0 below -87): Cephes' expf polynomial (about 1 ulp)."""
     xc = x if x > _EXP32_MIN else _EXP32_MIN
@@ -767,7 +836,7 @@ def _exp32_nonpositive(x: np.float32) -> np.float32:
     return y * _pow2_f32(n) if x > _EXP32_MIN else _F32_ZERO
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _log_positive(x: float) -> float:
     """float64 ``log(x)`` for normal ``x > 0``: exponent bits plus the atanh series of the mantissa
     (error below 1e-16 relative), branch free so a loop of it vectorises unlike libm's log."""
@@ -797,108 +866,137 @@ def _log_positive(x: float) -> float:
 # Lane state lives in two slabs, rows of _LANES values, so that LLVM sees one object per precision
 # (separate arrays defeat its alias analysis and the lane loops would stay scalar).
 # float32 slab S, rows per component k at k * _RS: mean (3), upper factor 00 01 02 11 12 22 (6),
-# log weight + log det - 3/2 log 2 pi (1), log-probability then responsibility (1), z = x - mean (3),
-# float32 block sums r, r z (3), r z z^T (6, order 00 10 11 20 21 22); then rows top, total, 1 / total.
-_RS = 24
-_S_MU, _S_U, _S_OFF, _S_LP, _S_C = 0, 3, 9, 10, 11
+# log weight + log det - 3/2 log 2 pi (1), log-probability then responsibility of the first and of the
+# second sample of a pair (1 + 1), centre of the sums (3). The float32 block sums (r, r z (3), r z z^T
+# (6, order 00 10 11 20 21 22) per k) are the slab A.
+_RS = 15
+_S_MU, _S_U, _S_OFF, _S_LP, _S_LP2, _S_C = 0, 3, 9, 10, 11, 12
 # float64 slab D, rows per k at k * _RD: sums (10), means (3), covariance 00 10 20 11 21 22 (6),
-# upper factor (6), weight (1); then rows total weight, summed log-likelihood, product of totals, and
-# per k the rounding of the float32 offset (offset - float32(offset)).
-_RD = 26
-_D_ACC, _D_MEAN, _D_COV, _D_PREC, _D_W = 0, 10, 13, 19, 25
+# upper factor (6), weight (1), second-pass flag (1); then rows total weight, summed log-likelihood, product of totals,
+# per k the rounding of the float32 offset (offset - float32(offset)), and the lane's second-pass flag.
+_RD = 27
+_D_ACC, _D_MEAN, _D_COV, _D_PREC, _D_W, _D_BAD = 0, 10, 13, 19, 25, 26
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def _lanes_pass(X: NDArray, n_frames: int, n_lanes: int, n_components: int, S: NDArray, A: NDArray, D: NDArray) -> None:
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _lanes_pass(X: NDArray, n_frames: int, n_components: int, S: NDArray, A: NDArray, D: NDArray) -> None:
     """E-step and the M-step's sums of every lane in one pass over the samples ``X (3, T, L)``.
 
     Reads the float32 parameters of slab ``S``; writes the sums ``r, r z_a, r z_a z_b`` (``z = x - mu``)
-    into the float64 rows of ``D`` and the summed log-likelihood of each lane.
+    into the float64 rows of ``D`` and the summed log-likelihood of each lane. ``n_components`` is a
+    compile-time constant (a literal from :func:`_fit3_lanes_kernel`): the loops over components unroll
+    inside one loop over lanes per sample, whose rows are then at constant offsets (it vectorises, and
+    the sample, the maximum, the total and its inverse stay in registers).
     """
-    top = n_components * _RS
-    tot = top + 1
-    inv = top + 2
     bound = n_components * _RD + 1
     prod = bound + 1
     for k in range(n_components):
         for j in range(10):
-            for lane in range(n_lanes):
+            for lane in range(_LANES):
                 D[_ix(k * _RD + _D_ACC + j, lane)] = 0.0
-    for lane in range(n_lanes):
+    for lane in range(_LANES):
         D[_ix(bound, lane)] = 0.0
     for t0 in range(0, n_frames, _T_BLOCK):
-        for k in range(n_components):
-            for j in range(10):
-                for lane in range(n_lanes):
-                    A[_ix(k * 10 + j, lane)] = _F32_ZERO
-        for lane in range(n_lanes):
+        for j in range(10 * n_components):
+            for lane in range(_LANES):
+                A[_ix(j, lane)] = _F32_ZERO
+        for lane in range(_LANES):
             D[_ix(prod, lane)] = 1.0
-        for t in range(t0, min(t0 + _T_BLOCK, n_frames)):
-            for k in range(n_components):
-                b = k * _RS
-                for lane in range(n_lanes):
-                    d0 = X[_ix(0 * n_frames + t, lane)] - S[_ix(b, lane)]
-                    d1 = X[_ix(1 * n_frames + t, lane)] - S[_ix(b + 1, lane)]
-                    d2 = X[_ix(2 * n_frames + t, lane)] - S[_ix(b + 2, lane)]
-                    y0 = d0 * S[_ix(b + 3, lane)]
-                    y1 = d0 * S[_ix(b + 4, lane)] + d1 * S[_ix(b + 6, lane)]
-                    y2 = d0 * S[_ix(b + 5, lane)] + d1 * S[_ix(b + 7, lane)] + d2 * S[_ix(b + 8, lane)]
-                    S[_ix(b + _S_LP, lane)] = S[_ix(b + _S_OFF, lane)] - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
-            for lane in range(n_lanes):
-                S[_ix(top, lane)] = S[_ix(_S_LP, lane)]
-            for k in range(1, n_components):
-                b = k * _RS + _S_LP
-                for lane in range(n_lanes):
-                    v = S[_ix(b, lane)]
-                    S[_ix(top, lane)] = v if v > S[_ix(top, lane)] else S[_ix(top, lane)]
-            for lane in range(n_lanes):
-                S[_ix(tot, lane)] = _F32_ZERO
-            for k in range(n_components):
-                b = k * _RS + _S_LP
-                for lane in range(n_lanes):
-                    e = _exp32_nonpositive(S[_ix(b, lane)] - S[_ix(top, lane)])
-                    S[_ix(b, lane)] = e
-                    S[_ix(tot, lane)] += e
-            for lane in range(n_lanes):
-                S[_ix(inv, lane)] = _F32_ONE / S[_ix(tot, lane)]
-            for lane in range(n_lanes):
-                D[_ix(bound, lane)] += np.float64(S[_ix(top, lane)])
-                D[_ix(prod, lane)] *= np.float64(S[_ix(tot, lane)])
-            for k in range(n_components):
-                b = k * _RS
-                a = k * 10
-                for lane in range(n_lanes):
-                    r = S[_ix(b + _S_LP, lane)] * S[_ix(inv, lane)]
-                    d0 = X[_ix(t, lane)] - S[_ix(b + _S_C, lane)]
-                    d1 = X[_ix(n_frames + t, lane)] - S[_ix(b + _S_C + 1, lane)]
-                    d2 = X[_ix(2 * n_frames + t, lane)] - S[_ix(b + _S_C + 2, lane)]
+        last = min(t0 + _T_BLOCK, n_frames) - 1
+        for t in range(t0, last + 1, 2):
+            # samples in pairs: the sums are read and written once per two samples; at an odd end the
+            # second sample repeats the first with weight 0 (it adds exact zeros, and 1 to the product)
+            u = t + 1 if t < last else t
+            wu = _F32_ONE if t < last else _F32_ZERO
+            for lane in range(_LANES):
+                x0 = X[_ix(t, lane)]
+                x1 = X[_ix(n_frames + t, lane)]
+                x2 = X[_ix(2 * n_frames + t, lane)]
+                z0 = X[_ix(u, lane)]
+                z1 = X[_ix(n_frames + u, lane)]
+                z2 = X[_ix(2 * n_frames + u, lane)]
+                top = _F32_ZERO
+                top2 = _F32_ZERO
+                for k in range(n_components):
+                    b = k * _RS
+                    m0, m1, m2 = S[_ix(b, lane)], S[_ix(b + 1, lane)], S[_ix(b + 2, lane)]
+                    u00, u01, u02 = S[_ix(b + 3, lane)], S[_ix(b + 4, lane)], S[_ix(b + 5, lane)]
+                    u11, u12, u22 = S[_ix(b + 6, lane)], S[_ix(b + 7, lane)], S[_ix(b + 8, lane)]
+                    off = S[_ix(b + _S_OFF, lane)]
+                    d0 = x0 - m0
+                    d1 = x1 - m1
+                    d2 = x2 - m2
+                    y0 = d0 * u00
+                    y1 = d0 * u01 + d1 * u11
+                    y2 = d0 * u02 + d1 * u12 + d2 * u22
+                    v = off - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
+                    S[_ix(b + _S_LP, lane)] = v
+                    top = v if (k == 0 or v > top) else top
+                    d0 = z0 - m0
+                    d1 = z1 - m1
+                    d2 = z2 - m2
+                    y0 = d0 * u00
+                    y1 = d0 * u01 + d1 * u11
+                    y2 = d0 * u02 + d1 * u12 + d2 * u22
+                    v = off - _F32_HALF * (y0 * y0 + y1 * y1 + y2 * y2)
+                    S[_ix(b + _S_LP2, lane)] = v
+                    top2 = v if (k == 0 or v > top2) else top2
+                tot = _F32_ZERO
+                tot2 = _F32_ZERO
+                for k in range(n_components):
+                    b = k * _RS
+                    e = _exp32_nonpositive(S[_ix(b + _S_LP, lane)] - top)
+                    S[_ix(b + _S_LP, lane)] = e
+                    tot += e
+                    e = _exp32_nonpositive(S[_ix(b + _S_LP2, lane)] - top2)
+                    S[_ix(b + _S_LP2, lane)] = e
+                    tot2 += e
+                inv = _F32_ONE / tot
+                inv2 = wu / tot2
+                D[_ix(bound, lane)] += np.float64(top) + np.float64(wu * top2)
+                D[_ix(prod, lane)] *= np.float64(tot) * np.float64(tot2 if t < last else _F32_ONE)
+                for k in range(n_components):
+                    b = k * _RS
+                    a = k * 10
+                    c0, c1, c2 = S[_ix(b + _S_C, lane)], S[_ix(b + _S_C + 1, lane)], S[_ix(b + _S_C + 2, lane)]
+                    r = S[_ix(b + _S_LP, lane)] * inv
+                    d0 = x0 - c0
+                    d1 = x1 - c1
+                    d2 = x2 - c2
                     r0 = r * d0
                     r1 = r * d1
                     r2 = r * d2
-                    A[_ix(a, lane)] += r
-                    A[_ix(a + 1, lane)] += r0
-                    A[_ix(a + 2, lane)] += r1
-                    A[_ix(a + 3, lane)] += r2
-                    A[_ix(a + 4, lane)] += r0 * d0
-                    A[_ix(a + 5, lane)] += r1 * d0
-                    A[_ix(a + 6, lane)] += r1 * d1
-                    A[_ix(a + 7, lane)] += r2 * d0
-                    A[_ix(a + 8, lane)] += r2 * d1
-                    A[_ix(a + 9, lane)] += r2 * d2
+                    q = S[_ix(b + _S_LP2, lane)] * inv2
+                    e0 = z0 - c0
+                    e1 = z1 - c1
+                    e2 = z2 - c2
+                    q0 = q * e0
+                    q1 = q * e1
+                    q2 = q * e2
+                    A[_ix(a, lane)] += r + q
+                    A[_ix(a + 1, lane)] += r0 + q0
+                    A[_ix(a + 2, lane)] += r1 + q1
+                    A[_ix(a + 3, lane)] += r2 + q2
+                    A[_ix(a + 4, lane)] += r0 * d0 + q0 * e0
+                    A[_ix(a + 5, lane)] += r1 * d0 + q1 * e0
+                    A[_ix(a + 6, lane)] += r1 * d1 + q1 * e1
+                    A[_ix(a + 7, lane)] += r2 * d0 + q2 * e0
+                    A[_ix(a + 8, lane)] += r2 * d1 + q2 * e1
+                    A[_ix(a + 9, lane)] += r2 * d2 + q2 * e2
         for k in range(n_components):
             for j in range(10):
-                for lane in range(n_lanes):
+                for lane in range(_LANES):
                     D[_ix(k * _RD + _D_ACC + j, lane)] += np.float64(A[_ix(k * 10 + j, lane)])
-        for lane in range(n_lanes):
+        for lane in range(_LANES):
             D[_ix(bound, lane)] += _log_positive(D[_ix(prod, lane)])
     # the float32 offsets are rounded: add back sum_t r_tk (offset_k - float32(offset_k)) = s0_k * residual_k
     for k in range(n_components):
         res = n_components * _RD + 3 + k
-        for lane in range(n_lanes):
+        for lane in range(_LANES):
             D[_ix(bound, lane)] += D[_ix(res, lane)] * D[_ix(k * _RD, lane)]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -> int:
     """New parameters of every lane from the sums of :func:`_lanes_pass` about the centres of ``S``, in
     float64, vectorised over lanes: means, covariances, weights and upper Cholesky factors into ``D``.
@@ -907,9 +1005,9 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
     mean that float32 lost digits (their sums are to be taken again about the new means).
     """
     total = n_components * _RD
-    flag = 0
-    for lane in range(_LANES):
-        D[_ix(total, lane)] = 0.0
+    lane_flag = total + 3 + n_components
+    # each lane loop reads and writes rows at constant offsets from one base (k * _RD) of D, so LLVM
+    # knows their distances and vectorises it without runtime alias checks
     for k in range(n_components):
         a = k * _RD
         s = k * _RS
@@ -941,12 +1039,12 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
             s11 = D[_ix(a + 6, lane)]
             s22 = D[_ix(a + 9, lane)]
             slack = _CANCEL_SLACK * s0
-            bad = (
+            bad = (  # | not "or": no branches in the lane loop
                 (s00 > _CANCEL_RATIO * (v00 - reg_covar) * n + slack)
-                or (s11 > _CANCEL_RATIO * (v11 - reg_covar) * n + slack)
-                or (s22 > _CANCEL_RATIO * (v22 - reg_covar) * n + slack)
+                | (s11 > _CANCEL_RATIO * (v11 - reg_covar) * n + slack)
+                | (s22 > _CANCEL_RATIO * (v22 - reg_covar) * n + slack)
             )
-            flag += 1 if bad else 0
+            D[_ix(a + _D_BAD, lane)] = 1.0 if bad else 0.0
             D[_ix(a + _D_MEAN, lane)] = m0
             D[_ix(a + _D_MEAN + 1, lane)] = m1
             D[_ix(a + _D_MEAN + 2, lane)] = m2
@@ -957,7 +1055,6 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
             D[_ix(a + _D_COV + 4, lane)] = v21
             D[_ix(a + _D_COV + 5, lane)] = v22
             D[_ix(a + _D_W, lane)] = n
-            D[_ix(total, lane)] += n
             # Cholesky with the pivot floor, then U = inv(L).T (the order of bgsub.gmm)
             l00 = math.sqrt(v00 if v00 > _PIVOT_FLOOR else _PIVOT_FLOOR)
             l10 = v10 / l00
@@ -977,15 +1074,26 @@ def _lanes_m_step(reg_covar: float, n_components: int, S: NDArray, D: NDArray) -
             D[_ix(a + _D_PREC + 3, lane)] = u11
             D[_ix(a + _D_PREC + 4, lane)] = -(l21 * u11) / l22
             D[_ix(a + _D_PREC + 5, lane)] = u22
+    for lane in range(_LANES):
+        D[_ix(total, lane)] = 0.0
+        D[_ix(lane_flag, lane)] = 0.0
+    for k in range(n_components):
+        a = k * _RD
+        for lane in range(_LANES):
+            D[_ix(total, lane)] += D[_ix(a + _D_W, lane)]
+            D[_ix(lane_flag, lane)] += D[_ix(a + _D_BAD, lane)]
+    flag = 0.0
+    for lane in range(_LANES):
+        flag += D[_ix(lane_flag, lane)]
     for k in range(n_components):
         a = k * _RD
         for lane in range(_LANES):
             w = D[_ix(a + _D_W, lane)] / D[_ix(total, lane)]
             D[_ix(a + _D_W, lane)] = w
-    return flag
+    return int(flag)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _lanes_publish(n_components: int, S: NDArray, D: NDArray) -> None:
     """float32 copies of the new parameters into ``S`` (means also as the centres of the next sums),
     log weight + log det, and its float32 rounding into ``D``."""
@@ -1009,57 +1117,174 @@ def _lanes_publish(n_components: int, S: NDArray, D: NDArray) -> None:
                 S[_ix(s + _S_U + j, lane)] = np.float32(D[_ix(a + _D_PREC + j, lane)])
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _lanes_recentre(n_components: int, S: NDArray, D: NDArray) -> None:
-    """Centres of the next sums := float32 of the new means."""
+    """Centres of the next sums := float32 of the new means, in the lanes flagged by :func:`_lanes_m_step`
+    only: the other lanes repeat their sums bit for bit, so a pixel's result never depends on the pixels
+    that share its engine (hence not on the thread count or the chunking)."""
+    lane_flag = n_components * _RD + 3 + n_components
     for k in range(n_components):
         for j in range(3):
             for lane in range(_LANES):
                 value = np.float32(D[_ix(k * _RD + _D_MEAN + j, lane)])
-                S[_ix(k * _RS + _S_C + j, lane)] = value
+                old = S[_ix(k * _RS + _S_C + j, lane)]
+                S[_ix(k * _RS + _S_C + j, lane)] = value if D[_ix(lane_flag, lane)] != 0.0 else old
 
 
-@numba.njit(cache=True)
+# Initial parameters of a batch of _LANES pixels: k-means one pixel at a time (its Lloyd iterations stop
+# pixel by pixel; with pixels as lanes every lane would run as many as the slowest pixel of the batch),
+# then the M-step on the one-hot labels with pixels as float64 lanes. Slab ``W`` rows of _LANES values:
+# the k-means centres (3K rows, k * 3 + c), then the label of every sample (T rows, as floats).
+# Counts and sums (4K rows) and centred moments (6K rows) have slabs of their own, so that the loops
+# that write them read no row of the same array (they vectorise without alias checks).
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _km_rows(n_components: int) -> int:
+    """First label row of the k-means slab."""
+    return 3 * n_components
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _km_sums_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray) -> None:
+    """Per component the member count and the sums of its samples into ``sums (4 K L)`` (exact for
+    integer samples; a separate array so that the lane loop vectorises)."""
+    rows = _km_rows(n_components)
+    for j in range(4 * n_components):
+        for lane in range(_LANES):
+            sums[_ix(j, lane)] = 0.0
+    for t in range(n_frames):
+        for k in range(n_components):
+            s = 4 * k
+            kf = np.float64(k)
+            for lane in range(_LANES):
+                r = 1.0 if W[_ix(rows + t, lane)] == kf else 0.0  # a product, not a select: vectorises
+                sums[_ix(s, lane)] += r
+                sums[_ix(s + 1, lane)] += r * X[_ix(t, lane)]
+                sums[_ix(s + 2, lane)] += r * X[_ix(n_frames + t, lane)]
+                sums[_ix(s + 3, lane)] += r * X[_ix(2 * n_frames + t, lane)]
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+def _chol_upper3(
+    v00: float, v10: float, v11: float, v20: float, v21: float, v22: float
+) -> tuple[float, float, float, float, float, float]:
+    """Upper ``U`` (00 01 02 11 12 22) with ``inv(V) = U @ U.T``: Cholesky with the pivot floor, then
+    ``U = inv(L).T`` by forward substitution (the order of ``bgsub.gmm``); branch free."""
+    l00 = math.sqrt(v00 if v00 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+    l10 = v10 / l00
+    l20 = v20 / l00
+    p11 = v11 - l10 * l10
+    l11 = math.sqrt(p11 if p11 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+    l21 = (v21 - l20 * l10) / l11
+    p22 = v22 - l20 * l20 - l21 * l21
+    l22 = math.sqrt(p22 if p22 > _PIVOT_FLOOR else _PIVOT_FLOOR)
+    u00 = 1.0 / l00
+    u11 = 1.0 / l11
+    u22 = 1.0 / l22
+    u01 = -(l10 * u00) / l11
+    u02 = -(l20 * u00 + l21 * u01) / l22
+    u12 = -(l21 * u11) / l22
+    return u00, u01, u02, u11, u12, u22
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _km_estimate_lanes(
+    X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray, moments: NDArray
+) -> None:
+    """M-step on the one-hot labels (``bgsub.gmm._estimate_parameters``): per component the count
+    + 10 eps and the means into ``sums (4 K L)``, the sums of centred products into ``moments (6 K L)``."""
+    rows = _km_rows(n_components)
+    _km_sums_lanes(X, n_frames, n_components, W, sums)
+    for k in range(n_components):
+        s = 4 * k
+        for lane in range(_LANES):
+            n = sums[_ix(s, lane)] + _EPS10
+            sums[_ix(s, lane)] = n
+            for c in range(3):
+                sums[_ix(s + 1 + c, lane)] = sums[_ix(s + 1 + c, lane)] / n
+        for j in range(6):
+            for lane in range(_LANES):
+                moments[_ix(6 * k + j, lane)] = 0.0
+    for t in range(n_frames):
+        for k in range(n_components):
+            s = 4 * k
+            m = 6 * k
+            kf = np.float64(k)
+            for lane in range(_LANES):
+                r = 1.0 if W[_ix(rows + t, lane)] == kf else 0.0
+                d0 = X[_ix(t, lane)] - sums[_ix(s + 1, lane)]
+                d1 = X[_ix(n_frames + t, lane)] - sums[_ix(s + 2, lane)]
+                d2 = X[_ix(2 * n_frames + t, lane)] - sums[_ix(s + 3, lane)]
+                r0 = r * d0
+                r1 = r * d1
+                r2 = r * d2
+                moments[_ix(m, lane)] += r0 * d0
+                moments[_ix(m + 1, lane)] += r1 * d0
+                moments[_ix(m + 2, lane)] += r1 * d1
+                moments[_ix(m + 3, lane)] += r2 * d0
+                moments[_ix(m + 4, lane)] += r2 * d1
+                moments[_ix(m + 5, lane)] += r2 * d2
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _init_batch(
     samples: NDArray,
     start: int,
     count: int,
     reg_covar: float,
-    Xs: NDArray,
-    scratch: NDArray,
-    resp: NDArray,
-    labels: NDArray,
+    Xd: NDArray,
+    W: NDArray,
+    sums: NDArray,
+    moments: NDArray,
     w_out: NDArray,
     m_out: NDArray,
     p_out: NDArray,
 ) -> None:
     """k-means initial parameters (as :func:`_fit_pixel`) of pixels ``start .. start + count - 1``
-    into ``w_out (L, K)``, ``m_out (L, K, 3)``, ``p_out (L, K, 3, 3)``."""
+    into ``w_out (L, K)``, ``m_out (L, K, 3)``, ``p_out (L, K, 3, 3)``; ``Xd`` float64 ``3 T L`` and
+    ``W`` float64 ``(3 K + T) L``, ``sums (4 K L)`` and ``moments (6 K L)`` float64 scratch slabs;
+    idle lanes fit a constant zero pixel."""
     n_frames = samples.shape[0]
     n_components = w_out.shape[1]
-    cov = np.empty((n_components, 3, 3))
-    low = np.zeros((3, 3))
-    nk = np.empty(n_components)
+    rows = _km_rows(n_components)
+    Xs = np.empty((3, n_frames))
+    labels = np.empty((2, n_frames), dtype=np.int64)
+    work = np.empty((2, n_frames))
     centres = np.empty((n_components, 3))
-    for i in range(count):
+    for i in range(_LANES):
         for t in range(n_frames):
             for c in range(3):
-                Xs[c, t] = np.float64(samples[t, start + i, c])
-        _kmeans3(Xs, centres, labels[0], labels[1], scratch)
+                Xs[c, t] = np.float64(samples[t, start + i, c]) if i < count else 0.0
+                Xd[_ix(c * n_frames + t, i)] = Xs[c, t]
+        # k-means one pixel at a time (the time axis as SIMD axis): its Lloyd iterations stop pixel by
+        # pixel, where lanes would all run as many as the slowest pixel of the batch
+        _kmeans3(Xs, centres, labels[0], labels[1], work)
+        for t in range(n_frames):
+            W[_ix(rows + t, i)] = np.float64(labels[0, t])
         for k in range(n_components):
-            for t in range(n_frames):
-                resp[k, t] = 1.0 if labels[0, t] == k else 0.0
-        means = m_out[i]
-        _estimate3(Xs, resp, reg_covar, nk, means, cov, scratch)
+            for c in range(3):
+                W[_ix(3 * k + c, i)] = centres[k, c]
+    _km_estimate_lanes(Xd, n_frames, n_components, W, sums, moments)
+    for i in range(count):
         for k in range(n_components):
-            if nk[k] == _EPS10:  # empty cluster keeps its k-means centre
-                for c in range(3):
-                    means[k, c] = centres[k, c]
-            w_out[i, k] = nk[k] / n_frames
-            _precision_cholesky(cov[k], low, p_out[i, k])
+            s = 4 * k
+            m = 6 * k
+            n = sums[_ix(s, i)]
+            empty = n == _EPS10  # an empty cluster keeps its k-means centre
+            for c in range(3):
+                m_out[i, k, c] = W[_ix(3 * k + c, i)] if empty else sums[_ix(s + 1 + c, i)]
+            w_out[i, k] = n / n_frames
+            u = _chol_upper3(
+                moments[_ix(m, i)] / n + reg_covar, moments[_ix(m + 1, i)] / n, moments[_ix(m + 2, i)] / n + reg_covar,
+                moments[_ix(m + 3, i)] / n, moments[_ix(m + 4, i)] / n, moments[_ix(m + 5, i)] / n + reg_covar,
+            )  # fmt: skip
+            p = p_out[i, k]
+            p[0, 0], p[0, 1], p[0, 2], p[1, 1], p[1, 2], p[2, 2] = u
+            p[1, 0] = p[2, 0] = p[2, 1] = 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _lanes_load(
     samples: NDArray,
     p: int,
@@ -1095,26 +1320,33 @@ def _lanes_load(
         S[_ix(s + _S_U + 5, lane)] = np.float32(pk[2, 2])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _lanes_store(
     p: int,
     lane: int,
     D: NDArray,
+    order: NDArray,
     weights_out: NDArray,
     means_out: NDArray,
     cov_out: NDArray,
     prec_out: NDArray,
 ) -> None:
-    """Write the float64 parameters of ``lane`` as pixel ``p``'s results (full 3x3 matrices)."""
-    for k in range(weights_out.shape[1]):
-        a = k * _RD
-        weights_out[p, k] = D[_ix(a + _D_W, lane)]
+    """Write the parameters of ``lane`` as pixel ``p``'s results (full 3x3 matrices), components by
+    descending weight (``order (K,)`` int64 and ``weights (K,)`` float64 scratch at its side)."""
+    n_components = weights_out.shape[1]
+    keys = np.empty(n_components)
+    for k in range(n_components):
+        keys[k] = D[_ix(k * _RD + _D_W, lane)]
+    _weight_order(keys, order)
+    for j in range(n_components):
+        a = order[j] * _RD
+        weights_out[p, j] = keys[order[j]]
         for c in range(3):
-            means_out[p, k, c] = D[_ix(a + _D_MEAN + c, lane)]
+            means_out[p, j, c] = D[_ix(a + _D_MEAN + c, lane)]
         v = a + _D_COV
         q = a + _D_PREC
-        co = cov_out[p, k]
-        po = prec_out[p, k]
+        co = cov_out[p, j]
+        po = prec_out[p, j]
         co[0, 0] = D[_ix(v, lane)]
         co[1, 0] = co[0, 1] = D[_ix(v + 1, lane)]
         co[2, 0] = co[0, 2] = D[_ix(v + 2, lane)]
@@ -1130,11 +1362,12 @@ def _lanes_store(
         po[1, 0] = po[2, 0] = po[2, 1] = 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _lanes_run(
     samples: NDArray,
-    start: int,
-    stop: int,
+    n_components: int,
+    engine: int,
+    n_engines: int,
     have_init: bool,
     w_init: NDArray,
     m_init: NDArray,
@@ -1152,15 +1385,16 @@ def _lanes_run(
     lower_bound: NDArray,
     history: NDArray,
 ) -> None:
-    """EM of pixels ``start..stop-1`` on one engine of _LANES lanes, refilling lanes as pixels converge."""
+    """EM on one engine of _LANES lanes of the pixel batches ``engine, engine + n_engines, ...`` (batches of
+    _LANES pixels), refilling lanes as pixels converge: one engine per thread, so each thread has one
+    tail (lanes idle once its last pixels are in) however many pixels there are."""
     n_frames = samples.shape[0]
-    n_components = weights.shape[1]
     X = np.zeros(3 * n_frames * _LANES, dtype=np.float32)
     # k-means initialisation of the next _LANES pixels, handed to lanes as they free up
-    labels = np.empty((2, n_frames), dtype=np.int64)
-    Xs = np.empty((3, n_frames))
-    scratch = np.empty((3, n_frames))
-    resp = np.empty((n_components, n_frames))
+    Xd = np.empty(3 * n_frames * _LANES)
+    W = np.empty((3 * n_components + n_frames) * _LANES)
+    sums = np.empty(4 * n_components * _LANES)
+    moments = np.empty(6 * n_components * _LANES)
     # initial parameters: given (indexed by pixel), or of the k-means batch (indexed by slot)
     w0, m0, p0 = w_init, m_init, p_init
     if not have_init:
@@ -1169,16 +1403,19 @@ def _lanes_run(
         p0 = np.empty((_LANES, n_components, 3, 3))
     slot = 0
     in_batch = 0
-    S = np.zeros((n_components * _RS + 3) * _LANES, dtype=np.float32)
+    S = np.zeros(n_components * _RS * _LANES, dtype=np.float32)
     for k in range(n_components):  # idle lanes compute on harmless values
         S[(k * _RS + _S_U) * _LANES : (k * _RS + _S_U + 6) * _LANES] = 1.0
-    D = np.zeros((n_components * (_RD + 1) + 3) * _LANES)
+    D = np.zeros((n_components * (_RD + 1) + 4) * _LANES)
     A = np.zeros(n_components * 10 * _LANES, dtype=np.float32)
     pixel = np.full(_LANES, -1, dtype=np.int64)
+    order = np.empty(n_components, dtype=np.int64)
     it = np.zeros(_LANES, dtype=np.int64)
     previous = np.zeros(_LANES)
     bound = n_components * _RD + 1
-    following = start
+    n_pixels = samples.shape[1]
+    following = engine * _LANES
+    stop = min(following + _LANES, n_pixels)  # end of the current batch
     for lane in range(_LANES):
         if following < stop:
             q = following
@@ -1186,7 +1423,7 @@ def _lanes_run(
                 if slot == in_batch:
                     in_batch = min(_LANES, stop - following)
                     slot = 0
-                    _init_batch(samples, following, in_batch, reg_covar, Xs, scratch, resp, labels, w0, m0, p0)
+                    _init_batch(samples, following, in_batch, reg_covar, Xd, W, sums, moments, w0, m0, p0)
                 q = slot
                 slot += 1
             _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
@@ -1194,12 +1431,15 @@ def _lanes_run(
             it[lane] = 0
             previous[lane] = -np.inf
             following += 1
-    busy = following > start
+            if following == stop:  # next batch of this engine
+                following += (n_engines - 1) * _LANES
+                stop = min(following + _LANES, n_pixels)
+    busy = pixel[0] >= 0
     while busy:
-        _lanes_pass(X, n_frames, _LANES, n_components, S, A, D)
+        _lanes_pass(X, n_frames, n_components, S, A, D)
         if _lanes_m_step(reg_covar, n_components, S, D):
             _lanes_recentre(n_components, S, D)  # same E-step, sums about the new means
-            _lanes_pass(X, n_frames, _LANES, n_components, S, A, D)
+            _lanes_pass(X, n_frames, n_components, S, A, D)
             _lanes_m_step(reg_covar, n_components, S, D)
         _lanes_publish(n_components, S, D)
         busy = False
@@ -1217,7 +1457,7 @@ def _lanes_run(
             if not (done or it[lane] == max_iter):
                 busy = True
                 continue
-            _lanes_store(p, lane, D, weights, means, cov, prec)
+            _lanes_store(p, lane, D, order, weights, means, cov, prec)
             converged[p] = done
             n_iter[p] = it[lane]
             lower_bound[p] = value
@@ -1230,7 +1470,7 @@ def _lanes_run(
                     if slot == in_batch:
                         in_batch = min(_LANES, stop - following)
                         slot = 0
-                        _init_batch(samples, following, in_batch, reg_covar, Xs, scratch, resp, labels, w0, m0, p0)
+                        _init_batch(samples, following, in_batch, reg_covar, Xd, W, sums, moments, w0, m0, p0)
                     q = slot
                     slot += 1
                 _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
@@ -1238,40 +1478,57 @@ def _lanes_run(
                 it[lane] = 0
                 previous[lane] = -np.inf
                 following += 1
+                if following == stop:  # next batch of this engine
+                    following += (n_engines - 1) * _LANES
+                    stop = min(following + _LANES, n_pixels)
                 busy = True
             else:
                 pixel[lane] = -1
 
 
-@numba.njit(cache=True, parallel=True)
-def _fit3_lanes_kernel(
-    samples: NDArray,
-    run: int,
-    have_init: bool,
-    w_init: NDArray,
-    m_init: NDArray,
-    p_init: NDArray,
-    tol: float,
-    reg_covar: float,
-    max_iter: int,
-    keep_history: bool,
-    weights: NDArray,
-    means: NDArray,
-    cov: NDArray,
-    prec: NDArray,
-    converged: NDArray,
-    n_iter: NDArray,
-    lower_bound: NDArray,
-    history: NDArray,
-) -> None:
-    n_pixels = samples.shape[1]
-    n_runs = (n_pixels + run - 1) // run
-    for i in prange(n_runs):
-        _lanes_run(
-            samples, i * run, min((i + 1) * run, n_pixels), have_init, w_init, m_init, p_init, tol,
-            reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
-            lower_bound, history,
-        )  # fmt: skip
+_LANES_KERNELS: dict[int, object] = {}
+
+
+def _fit3_lanes_kernel(n_components: int) -> object:
+    """The parallel lane kernel for ``n_components`` components, compiled (or loaded from the disk
+    cache, whose key includes the closure's K) on first use.
+
+    K is a closure constant, so it reaches :func:`_lanes_run` and :func:`_lanes_pass` as a literal:
+    the loops over components unroll inside the loops over lanes. (``numba.literally`` would give the
+    same code but re-types the kernel on every call, ~20 ms.)
+    """
+    if n_components not in _LANES_KERNELS:
+
+        @numba.njit(cache=True, error_model="numpy", parallel=True)
+        def kernel(
+            samples: NDArray,
+            n_engines: int,
+            have_init: bool,
+            w_init: NDArray,
+            m_init: NDArray,
+            p_init: NDArray,
+            tol: float,
+            reg_covar: float,
+            max_iter: int,
+            keep_history: bool,
+            weights: NDArray,
+            means: NDArray,
+            cov: NDArray,
+            prec: NDArray,
+            converged: NDArray,
+            n_iter: NDArray,
+            lower_bound: NDArray,
+            history: NDArray,
+        ) -> None:
+            for engine in prange(n_engines):
+                _lanes_run(
+                    samples, n_components, engine, n_engines, have_init, w_init, m_init, p_init, tol,
+                    reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
+                    lower_bound, history,
+                )  # fmt: skip
+
+        _LANES_KERNELS[n_components] = kernel
+    return _LANES_KERNELS[n_components]
 
 
 def _fit3_lanes(
@@ -1287,13 +1544,13 @@ def _fit3_lanes(
     out: dict[str, NDArray],
     history: NDArray,
 ) -> None:
-    """Run :func:`_fit3_lanes_kernel` over runs of pixels sized for load balance (dynamic chunks)."""
-    n_pixels = samples.shape[1]
-    run = max(4 * _LANES, min(_LANES_RUN, -(-n_pixels // (8 * numba.get_num_threads()))))
+    """Run :func:`_fit3_lanes_kernel`, one engine per thread."""
+    n_batches = -(-samples.shape[1] // _LANES)
+    n_engines = max(1, min(numba.get_num_threads(), n_batches))
     previous = numba.set_parallel_chunksize(1)
     try:
-        _fit3_lanes_kernel(
-            samples, run, init is not None, w0, m0, p0, tol, reg_covar, max_iter, keep_history,
+        _fit3_lanes_kernel(out["weights"].shape[1])(  # type: ignore[operator]
+            samples, n_engines, init is not None, w0, m0, p0, tol, reg_covar, max_iter, keep_history,
             out["weights"], out["means"], out["covariances"], out["precisions_cholesky"],
             out["converged"], out["n_iter"], out["lower_bound"], history,
         )  # fmt: skip
@@ -1309,7 +1566,7 @@ def _fit3_lanes(
 _CLASSIFY_LANES = 256
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _classify_block(
     frames: NDArray,
     p0: int,
@@ -1379,7 +1636,7 @@ def _classify_block(
             dst[p0 + p] = work[_ixn(3, lanes, p)]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _select_background(
     weights: NDArray,
     cov: NDArray,
@@ -1419,7 +1676,7 @@ def _select_background(
             out[p, k] = i == 0 or (total - w) < background_ratio
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _put_component(
     means: NDArray, prec: NDArray, p: int, k: int, params: NDArray, j: int, lane: int, lanes: int
 ) -> None:
@@ -1437,7 +1694,7 @@ def _put_component(
     params[(b + 8) * lanes + lane] = np.float64(u[2, 2])
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _classify3_kernel(
     frames: NDArray,
     weights: NDArray,
@@ -1468,7 +1725,7 @@ _CLASSIFY_BLOCK = 256
 _CLASSIFY_VALUES = 1 << 23
 
 
-@numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, error_model="numpy", parallel=True, fastmath=_FASTMATH)
 def _min_background_d2_kernel(
     flat: NDArray, means: NDArray, prec: NDArray, is_background: NDArray, out: NDArray
 ) -> None:
