@@ -210,6 +210,38 @@ def test_min_background_mahalanobis_agrees(rank_by: str, n_channels: int) -> Non
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-4)
 
 
+@pytest.mark.parametrize("n_components", [2, 3])
+@pytest.mark.parametrize("n_channels", [1, 3])
+def test_classification_of_uint8_frames_agrees_over_blocks_and_threads(n_components: int, n_channels: int) -> None:
+    # 17 x 19 = 323 pixels: two full blocks of the kernel's 128 lanes and a partial one; uint8 frames
+    # read as they come; constant, saturated and two-colour pixels, and a pixel with a zero weight
+    import numba
+
+    frames = np.clip(np.rint(mixture_clip(8, 40, (17, 19), n_channels)), 0, 255).astype(np.uint8)
+    frames[:, :2, :3] = degenerate_clip(40, n_channels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fast = PixelGaussianMixture(n_components, backend="numba").fit(frames)
+    fast.weights_[9, 9] = 0.0
+    fast.weights_[9, 9, 0] = 1.0
+    ref = PixelGaussianMixture(n_components, backend="numpy")
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(ref, name, getattr(fast, name))
+    test = np.concatenate([frames[:10], 255 - frames[:5], np.zeros((1, 17, 19, n_channels), np.uint8)])
+    for rank_by, ratio in (("weight", 1.0), ("weight_over_sigma", 0.9)):
+        want = min_background_mahalanobis(test, ref, background_ratio=ratio, rank_by=rank_by)
+        runs = []
+        try:
+            for threads in (1, numba.config.NUMBA_NUM_THREADS):
+                kernels.set_num_threads(threads)
+                runs.append(min_background_mahalanobis(test, fast, background_ratio=ratio, rank_by=rank_by))
+        finally:
+            kernels.set_num_threads(None)
+        assert np.all(np.isfinite(runs[0]))
+        np.testing.assert_allclose(runs[0], want, rtol=RTOL, atol=1e-4)
+        np.testing.assert_array_equal(runs[1], runs[0])
+
+
 # 4. online update: same bytes -------------------------------------------------------------------
 
 
