@@ -50,7 +50,7 @@ figures: $(STAMP)
 	$(BIN)/snakemake --report results/report.html $(ARGS)
 
 ## the accuracy ablation of the gmm levers on highway (validation 470-899, test 900-1700), WavingTrees and the
-## synthetic scenes: results/ablation.csv (about 20 minutes on 2 cores; fitted models cached in results/ablation_models)
+## synthetic scenes: results/ablation.csv (about 35 minutes on 2 cores; fitted models cached in results/ablation_models)
 ablation: $(STAMP)
 	$(BIN)/python -m bgsub.ablation --out results/ablation.csv --errors results/ablation_errors.csv
 
