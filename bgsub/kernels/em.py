@@ -1904,7 +1904,7 @@ def min_background_d2_full(
     is_background = np.ascontiguousarray(is_background, dtype=np.bool_)
     if flat.shape[2] in (1, 3) and flat.dtype in (np.uint8, np.float32, np.float64):
         # reads the frames as they are (no float64 copy); pixels as SIMD lanes, float64 arithmetic
-        # (float32 would be ~1e-6 relative; the numpy path is float64 and tests hold it to 1e-7)
+        # (float32 would be ~1e-6 relative; the numpy path is float64; tests hold the two to RTOL = 1e-4 relative)
         frames = np.ascontiguousarray(flat).reshape(flat.shape[0], -1)
         none = np.empty((1, 1, 1, 1), dtype=np.float32)  # no selection: weights, covariances unused
         kernel = _classify_kernel_for(*means.shape[1:])
