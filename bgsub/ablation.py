@@ -29,6 +29,7 @@ pipeline, and each slice counts only its own frames. Every slice uses the same t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import sys
 import time
@@ -159,12 +160,15 @@ def _open_synthetic(scene: str, seed: int) -> _Data:
 def _fitted_state(data: _Data, settings: dict[str, Any], cache: Path) -> dict[str, np.ndarray]:
     fit_params = {k: settings[k] for k in FIT_KEYS}
     tag = "_".join(f"{k}{v}" for k, v in fit_params.items())
-    path = cache / f"{data.name}_{tag}.npz"
+    frames = data.clip(*data.train)
+    # the training frames' digest is in the name, so a changed scene or sequence is refitted, never reused
+    digest = hashlib.blake2b(np.ascontiguousarray(frames).data, digest_size=8).hexdigest()
+    path = cache / f"{data.name}_{tag}_{digest}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as stored:
             return dict(stored)
     start = time.perf_counter()
-    method = GMMMethod(**fit_params).fit(data.clip(*data.train))
+    method = GMMMethod(**fit_params).fit(frames)
     logger.info("fitted %s %s in %.0f s", data.name, tag, time.perf_counter() - start)
     state = method.get_state()
     cache.mkdir(parents=True, exist_ok=True)

@@ -51,3 +51,19 @@ def test_variants_are_known_settings_of_the_method() -> None:
         params = {k: v for k, v in settings.items() if k not in ("postprocess", "threshold")}
         GMMMethod(**params)  # raises on an unknown or out-of-range setting
         assert name == "default" or changes, name
+
+
+def test_fit_cache_is_keyed_by_the_training_frames(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (6, 3, 4, 3), dtype=np.uint8)
+    settings = {"n_components": 2, "covariance_type": "full", "reg_covar": 4.0}
+    first = ablation._Data("scene", frames, (1, 6), (1, 6), lambda n: None, None)
+    state = ablation._fitted_state(first, settings, tmp_path)
+    again = ablation._fitted_state(first, settings, tmp_path)  # read back from the cache
+    np.testing.assert_array_equal(again["means_"], state["means_"])
+    changed = frames.copy()
+    changed[0, 0, 0] += 1
+    other = ablation._fitted_state(ablation._Data("scene", changed, (1, 6), (1, 6), lambda n: None, None),
+                                   settings, tmp_path)
+    assert len(list(tmp_path.glob("scene_*.npz"))) == 2  # same name, other frames: fitted anew
+    assert not np.array_equal(other["means_"], state["means_"])
