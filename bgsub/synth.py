@@ -43,7 +43,7 @@ from scipy import ndimage
 
 from bgsub.io import write_image
 
-__all__ = ["SCENES", "Scene", "make_scene", "write_cdnet"]
+__all__ = ["SCENES", "Scene", "make_scene", "write_cdnet", "generator_digest"]
 
 logger = logging.getLogger(__name__)
 
@@ -319,3 +319,14 @@ def write_cdnet(scene: Scene, folder: Path) -> None:
     write_image(folder / "ROI.bmp", np.full(scene.labels.shape[1:], 255, np.uint8))
     write_image(folder / "background.png", scene.background)
     (folder / "temporalROI.txt").write_text(f"{scene.n_train + 1} {len(scene.frames)}")
+
+
+def generator_digest() -> str:
+    """A digest of this module's source: scenes written by another version of the generator differ.
+
+    The workflow passes it as a parameter of its ``synthesize`` rule, so Snakemake regenerates
+    the scenes (and everything downstream) when the generator changes.
+    """
+    import hashlib
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]

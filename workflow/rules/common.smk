@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 from bgsub.config import dataset_has_ground_truth, expand_runs, validate_config
+from bgsub.synth import generator_digest as scene_generator_digest
 from bgsub.errors import InputError
 
 try:

@@ -3,6 +3,8 @@ rule synthesize:
         directory("resources/synthetic/{dataset}"),
     params:
         options=lambda wc: DATASETS[wc.dataset]["synthetic"],
+        # a changed scene generator is a changed parameter, so Snakemake regenerates the scenes
+        generator=scene_generator_digest(),
     log:
         "results/logs/synthesize/{dataset}.log",
     benchmark:
