@@ -879,8 +879,9 @@ class PixelGaussianMixture:
             # float64 copy of the samples the per-pixel kernel makes
             given = (self.weights_init, self.means_init, self.precisions_init)
             kmeans = self.init_params == "kmeans" and all(value is None for value in given)
-            lanes = n_channels == 3 and not self.keep_lower_bounds
-            lanes = lanes and frames.dtype in (np.uint8, np.float32, np.float64)
+            from bgsub.kernels.em import runs_in_lanes
+
+            lanes = runs_in_lanes(n_channels, frames.dtype, self.keep_lower_bounds)
             chunk_size = None if kmeans and lanes else max(chunk_size, _COMPILED_CHUNK)
         results = {
             "weights": weights, "means": means, "covariances": covariances, "precisions_cholesky": prec_chol,

@@ -56,7 +56,7 @@ from numba import prange, types
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
-__all__ = ["background_components", "fit_full", "min_background_d2_full", "min_background_d2_ranked"]
+__all__ = ["background_components", "fit_full", "min_background_d2_full", "min_background_d2_ranked", "runs_in_lanes"]
 
 _FASTMATH = {"reassoc", "contract"}  # reorder sums (vectorised reductions), fuse multiply-adds
 _EPS10 = 10.0 * np.finfo(np.float64).eps
@@ -668,6 +668,12 @@ def _fit_full_kernel(
         lower_bound[p] = bound
 
 
+def runs_in_lanes(n_channels: int, dtype: np.dtype, keep_history: bool) -> bool:
+    """Whether :func:`fit_full` runs the float32 lane kernel (reading the samples in place) for
+    samples of ``n_channels`` and ``dtype``, rather than the per-pixel kernel on a float64 copy."""
+    return n_channels == 3 and not keep_history and np.dtype(dtype) in (np.uint8, np.float32, np.float64)
+
+
 def fit_full(
     samples: NDArray,
     n_components: int,
@@ -707,8 +713,7 @@ def fit_full(
         ``lower_bound (P,)`` float64, ``history (P, max_iter)`` float64 or None.
     """
     samples = np.asarray(samples)
-    n_channels = samples.shape[2]
-    lanes = n_channels == 3 and not keep_history and samples.dtype in (np.uint8, np.float32, np.float64)
+    lanes = runs_in_lanes(samples.shape[2], samples.dtype, keep_history)
     if not lanes:
         samples = np.ascontiguousarray(samples, dtype=np.float64)
     n_frames, n_pixels, n_channels = samples.shape
