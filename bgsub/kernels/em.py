@@ -767,6 +767,19 @@ def fit_full(
 
 _LANES = 64
 _T_BLOCK = 32
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _sample_block(n_components: int) -> int:
+    """Samples per float32 block of :func:`_lanes_pass`: ``_T_BLOCK``, or fewer when the product of the
+    block's totals (each in [1, K]) could exceed float32's range (K >= 16); always even."""
+    bits = math.log2(max(n_components, 2))
+    return max(2, min(_T_BLOCK, 2 * int(63.0 / bits)))
+
+
+#: Row length of the sample slab: a lane's samples (one per row) are loaded one by one, and with rows
+#: 256 bytes apart they fall into a quarter of the L1 sets and evict each other (loading took 2.5x as long).
+_SAMPLE_ROW = _LANES + 16
 #: A second pass when a sum of squares about the old mean exceeds this multiple of the centred one
 #: (float32 sums keep about 1e-7 of the former; the M-step is stationary, so errors enter squared).
 _CANCEL_RATIO = 64.0
@@ -784,6 +797,7 @@ _EXP32_P = tuple(
     for v in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
 )
 _HALF_LOG_2PI3 = 1.5 * _LOG_2PI
+_TINY = float(np.finfo(np.float64).tiny)
 _SQRT2 = math.sqrt(2.0)
 _LN2 = math.log(2.0)
 
@@ -821,6 +835,12 @@ def _ix(row: int, lane: int) -> np.uint64:
     """Flat index of ``(row, lane)`` in a lane slab; unsigned, so numba adds no negative-index
     wrap-around and LLVM sees addresses affine in ``lane`` (the loops over lanes vectorise)."""
     return np.uint64(row * _LANES) + np.uint64(lane)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _ixs(row: int, lane: int) -> np.uint64:
+    """:func:`_ix` in the sample slab, whose rows are ``_SAMPLE_ROW`` values apart."""
+    return np.uint64(row * _SAMPLE_ROW) + np.uint64(lane)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -900,32 +920,40 @@ def _lanes_pass(X: NDArray, n_frames: int, n_components: int, S: NDArray, A: NDA
     the sample, the maximum, the total and its inverse stay in registers).
     """
     bound = n_components * _RD + 1
-    prod = bound + 1
+    top_sum = 10 * n_components  # rows of A after the sums: sum of (top - ref), product of the totals
+    top_prod = top_sum + 1
+    ref = n_components * _RS  # row of S: the lane's largest offset, a reference for its maxima
+    block = _sample_block(n_components)
     for k in range(n_components):
         for j in range(10):
             for lane in range(_LANES):
                 D[_ix(k * _RD + _D_ACC + j, lane)] = 0.0
     for lane in range(_LANES):
         D[_ix(bound, lane)] = 0.0
-    for t0 in range(0, n_frames, _T_BLOCK):
-        for j in range(10 * n_components):
+        S[_ix(ref, lane)] = S[_ix(_S_OFF, lane)]
+    for k in range(1, n_components):
+        for lane in range(_LANES):
+            off = S[_ix(k * _RS + _S_OFF, lane)]
+            S[_ix(ref, lane)] = off if off > S[_ix(ref, lane)] else S[_ix(ref, lane)]
+    for t0 in range(0, n_frames, block):
+        for j in range(10 * n_components + 1):
             for lane in range(_LANES):
                 A[_ix(j, lane)] = _F32_ZERO
         for lane in range(_LANES):
-            D[_ix(prod, lane)] = 1.0
-        last = min(t0 + _T_BLOCK, n_frames) - 1
+            A[_ix(top_prod, lane)] = _F32_ONE
+        last = min(t0 + block, n_frames) - 1
         for t in range(t0, last + 1, 2):
             # samples in pairs: the sums are read and written once per two samples; at an odd end the
             # second sample repeats the first with weight 0 (it adds exact zeros, and 1 to the product)
             u = t + 1 if t < last else t
             wu = _F32_ONE if t < last else _F32_ZERO
             for lane in range(_LANES):
-                x0 = X[_ix(t, lane)]
-                x1 = X[_ix(n_frames + t, lane)]
-                x2 = X[_ix(2 * n_frames + t, lane)]
-                z0 = X[_ix(u, lane)]
-                z1 = X[_ix(n_frames + u, lane)]
-                z2 = X[_ix(2 * n_frames + u, lane)]
+                x0 = X[_ixs(t, lane)]
+                x1 = X[_ixs(n_frames + t, lane)]
+                x2 = X[_ixs(2 * n_frames + t, lane)]
+                z0 = X[_ixs(u, lane)]
+                z1 = X[_ixs(n_frames + u, lane)]
+                z2 = X[_ixs(2 * n_frames + u, lane)]
                 top = _F32_ZERO
                 top2 = _F32_ZERO
                 for k in range(n_components):
@@ -964,8 +992,11 @@ def _lanes_pass(X: NDArray, n_frames: int, n_components: int, S: NDArray, A: NDA
                     tot2 += e
                 inv = _F32_ONE / tot
                 inv2 = wu / tot2
-                D[_ix(bound, lane)] += np.float64(top) + np.float64(wu * top2)
-                D[_ix(prod, lane)] *= np.float64(tot) * np.float64(tot2 if t < last else _F32_ONE)
+                # float32 within the block (float64 here took a quarter of the pass): the maxima about a
+                # reference near them, so the sum stays small; the totals lie in [1, K], multiplied
+                r_top = S[_ix(ref, lane)]
+                A[_ix(top_sum, lane)] += (top - r_top) + wu * (top2 - r_top)
+                A[_ix(top_prod, lane)] *= tot * (tot2 if t < last else _F32_ONE)
                 for k in range(n_components):
                     b = k * _RS
                     a = k * 10
@@ -998,8 +1029,13 @@ def _lanes_pass(X: NDArray, n_frames: int, n_components: int, S: NDArray, A: NDA
             for j in range(10):
                 for lane in range(_LANES):
                     D[_ix(k * _RD + _D_ACC + j, lane)] += np.float64(A[_ix(k * 10 + j, lane)])
+        n_block = np.float64(last + 1 - t0)
         for lane in range(_LANES):
-            D[_ix(bound, lane)] += _log_positive(D[_ix(prod, lane)])
+            D[_ix(bound, lane)] += (
+                np.float64(A[_ix(top_sum, lane)])
+                + n_block * np.float64(S[_ix(ref, lane)])
+                + _log_positive(np.float64(A[_ix(top_prod, lane)]))
+            )
     # the float32 offsets are rounded: add back sum_t r_tk (offset_k - float32(offset_k)) = s0_k * residual_k
     for k in range(n_components):
         res = n_components * _RD + 3 + k
@@ -1313,11 +1349,14 @@ def _lanes_load(
     n_components = weights.shape[0]
     for t in range(n_frames):
         for c in range(3):
-            X[_ix(c * n_frames + t, lane)] = np.float32(samples[t, p, c])
+            X[_ixs(c * n_frames + t, lane)] = np.float32(samples[t, p, c])
     for k in range(n_components):
         pk = prec[k]
         s = k * _RS
-        offset = math.log(pk[0, 0]) + math.log(pk[1, 1]) + math.log(pk[2, 2]) + math.log(weights[k]) - _HALF_LOG_2PI3
+        # one log of the product, as _lanes_publish (libm's log is not inlined: four calls cost more
+        # than the rest of the load); a zero weight gives about -745, whose exp is 0 like log(0)'s
+        scaled = weights[k] * (pk[0, 0] * pk[1, 1] * pk[2, 2])
+        offset = _log_positive(scaled if scaled > _TINY else _TINY) - _HALF_LOG_2PI3
         S[_ix(s + _S_OFF, lane)] = np.float32(offset)
         D[_ix(n_components * _RD + 3 + k, lane)] = offset - np.float64(np.float32(offset))
         for c in range(3):
@@ -1400,7 +1439,7 @@ def _lanes_run(
     _LANES pixels), refilling lanes as pixels converge: one engine per thread, so each thread has one
     tail (lanes idle once its last pixels are in) however many pixels there are."""
     n_frames = samples.shape[0]
-    X = np.zeros(3 * n_frames * _LANES, dtype=np.float32)
+    X = np.zeros(3 * n_frames * _SAMPLE_ROW, dtype=np.float32)
     # k-means initialisation of the next _LANES pixels, handed to lanes as they free up
     Xd = np.empty(3 * n_frames * _LANES)
     W = np.empty((3 * n_components + n_frames) * _LANES)
@@ -1414,11 +1453,11 @@ def _lanes_run(
         p0 = np.empty((_LANES, n_components, 3, 3))
     slot = 0
     in_batch = 0
-    S = np.zeros(n_components * _RS * _LANES, dtype=np.float32)
+    S = np.zeros((n_components * _RS + 1) * _LANES, dtype=np.float32)
     for k in range(n_components):  # idle lanes compute on harmless values
         S[(k * _RS + _S_U) * _LANES : (k * _RS + _S_U + 6) * _LANES] = 1.0
     D = np.zeros((n_components * (_RD + 1) + 4) * _LANES)
-    A = np.zeros(n_components * 10 * _LANES, dtype=np.float32)
+    A = np.zeros((n_components * 10 + 2) * _LANES, dtype=np.float32)
     pixel = np.full(_LANES, -1, dtype=np.int64)
     order = np.empty(n_components, dtype=np.int64)
     it = np.zeros(_LANES, dtype=np.int64)
