@@ -101,6 +101,29 @@ def test_without_numba_falls_back_to_numpy_with_one_log_line(
 # 2. batch EM: compiled == numpy -------------------------------------------------------------------
 
 
+def test_vectorised_exp_and_log_match_libm() -> None:
+    import numba
+
+    from bgsub.kernels import em
+
+    @numba.njit(error_model="numpy", fastmath=em._FASTMATH)
+    def both(x32: np.ndarray, x64: np.ndarray, e: np.ndarray, lg: np.ndarray) -> None:
+        for i in range(x32.shape[0]):
+            e[i] = em._exp32_nonpositive(x32[i])
+            lg[i] = em._log_positive(x64[i])
+
+    rng = np.random.default_rng(0)
+    x32 = -np.concatenate([np.linspace(0, 100, 400_001), rng.exponential(5, 100_000)]).astype(np.float32)
+    x64 = np.exp(rng.uniform(-700, 700, x32.size))
+    e, lg = np.empty_like(x32), np.empty_like(x64)
+    both(x32, x64, e, lg)
+    normal = x32 > -87
+    want = np.exp(x32[normal].astype(np.float64))
+    np.testing.assert_allclose(e[normal], want, rtol=2e-7)  # about 1 ulp of float32
+    assert np.all(e[~normal] == 0.0)
+    np.testing.assert_allclose(lg, np.log(x64), rtol=1e-15, atol=1e-15)
+
+
 @pytest.mark.parametrize("init", ["kmeans", "random"])
 @pytest.mark.parametrize("n_components", [1, 2, 3])
 def test_em_agrees_on_random_mixtures(init: str, n_components: int) -> None:

@@ -15,7 +15,7 @@ C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel` (one compiled kernel p
 * lane loops are branch free (numpy error model: no zero-division checks) and each reads and
   writes rows at constant offsets from one base, so LLVM vectorises them (zmm/ymm on AVX-512);
 * one pass over the samples per iteration does the E-step and the M-step's sums in float32
-  (Cephes' ``expf`` polynomial, vectorised), the sums taken about the previous means and added
+  (Cephes' ``expf`` polynomial, rounding by the 1.5 * 2**23 shifter, vectorised), the sums taken about the previous means and added
   into float64 every ``_T_BLOCK`` samples; the new means, covariances (shifted to the new means
   in float64), weights and Cholesky factors are float64. When the means moved so far that the
   float32 sums lost digits, the pass is repeated about the new means (same E-step);
@@ -789,6 +789,8 @@ _F32_HALF = np.float32(0.5)
 _F32_ONE = np.float32(1.0)
 _F32_ZERO = np.float32(0.0)
 _EXP32_MIN = np.float32(-87.0)
+#: 1.5 * 2**23: adding it to a float32 of magnitude < 2**22 rounds it to an integer (round to nearest).
+_EXP32_SHIFTER = np.float32(12582912.0)
 _LOG2E32 = np.float32(1.4426950408889634)
 _LN2_HI32 = np.float32(0.693359375)
 _LN2_LO32 = np.float32(-2.12194440e-4)
@@ -803,16 +805,32 @@ _LN2 = math.log(2.0)
 
 
 @intrinsic
-def _pow2_f32(typingctx, n):  # type: ignore[no-untyped-def]
-    """``2**n`` as float32 for an integral float32 ``n`` in [-126, 127] (exponent bits; vectorises)."""
-    if not isinstance(n, types.Float) or n.bitwidth != 32:
+def _minus_shifter(typingctx, v):  # type: ignore[no-untyped-def]
+    """``v - _EXP32_SHIFTER`` in strict float32: a subtraction without fast-math flags, which LLVM may
+    not fold with the addition that made ``v`` (``(a + s) - s -> a`` would undo the rounding)."""
+    if not isinstance(v, types.Float) or v.bitwidth != 32:
         return None
     sig = types.float32(types.float32)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.fsub(args[0], ir.Constant(ir.FloatType(), float(_EXP32_SHIFTER)))
+
+    return sig, codegen
+
+
+@intrinsic
+def _scale_by_rounded(typingctx, y, v):  # type: ignore[no-untyped-def]
+    """``y * 2**n`` for float32 ``y`` and ``v = n + _EXP32_SHIFTER`` (``n`` integral, in the low bits of
+    ``v``'s mantissa): ``n << 23`` added to ``y``'s bits (the shifter's own bits shift out); the result
+    must stay a normal number. Two integer instructions, vectorised."""
+    if not all(isinstance(a, types.Float) and a.bitwidth == 32 for a in (y, v)):
+        return None
+    sig = types.float32(types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         i32 = ir.IntType(32)
-        e = builder.add(builder.fptosi(args[0], i32), ir.Constant(i32, 127))
-        return builder.bitcast(builder.shl(e, ir.Constant(i32, 23)), ir.FloatType())
+        shift = builder.shl(builder.bitcast(args[1], i32), ir.Constant(i32, 23))
+        return builder.bitcast(builder.add(builder.bitcast(args[0], i32), shift), ir.FloatType())
 
     return sig, codegen
 
@@ -853,10 +871,9 @@ def _ixn(row: int, lanes: int, lane: int) -> np.uint64:
 def _exp32_nonpositive(x: np.float32) -> np.float32:
     """float32 ``exp(x)`` for ``x <= 0`` (0 below -87): Cephes' expf polynomial (about 1 ulp)."""
     xc = x if x > _EXP32_MIN else _EXP32_MIN
-    v = xc * _LOG2E32 + _F32_HALF
-    n = np.float32(np.int32(v))  # truncation, then floor (libm's floorf would not vectorise)
-    n = n - _F32_ONE if n > v else n
-    r = (xc - n * _LN2_HI32) - n * _LN2_LO32
+    v = xc * _LOG2E32 + _EXP32_SHIFTER  # rounds x log2(e) to the nearest integer n, kept in v's low bits
+    n = _minus_shifter(v)
+    r = (xc - n * _LN2_HI32) - n * _LN2_LO32  # in [-ln2 / 2, ln2 / 2], as Cephes' floor(x log2e + 1/2)
     p = _EXP32_P[0]
     p = p * r + _EXP32_P[1]
     p = p * r + _EXP32_P[2]
@@ -864,7 +881,7 @@ def _exp32_nonpositive(x: np.float32) -> np.float32:
     p = p * r + _EXP32_P[4]
     p = p * r + _EXP32_P[5]
     y = (p * r * r + r) + _F32_ONE
-    return y * _pow2_f32(n) if x > _EXP32_MIN else _F32_ZERO
+    return _scale_by_rounded(y, v) if x > _EXP32_MIN else _F32_ZERO  # n >= -126: y 2**n stays normal
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
