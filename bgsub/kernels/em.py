@@ -15,8 +15,9 @@ C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel` (one compiled kernel p
 * lane loops are branch free (numpy error model: no zero-division checks) and each reads and
   writes rows at constant offsets from one base, so LLVM vectorises them (zmm/ymm on AVX-512);
 * one pass over the samples per iteration does the E-step and the M-step's sums in float32
-  (Cephes' ``expf`` polynomial, rounding by the 1.5 * 2**23 shifter, vectorised), the sums taken about the previous means and added
-  into float64 every ``_T_BLOCK`` samples; the new means, covariances (shifted to the new means
+  (Cephes' ``expf`` polynomial, vectorised), the sums taken about the previous means and added
+  into float64 every ``_T_BLOCK`` samples, the lower bound's maxima about a per-lane reference
+  and its totals as products (no log per sample); the new means, covariances (shifted to the new means
   in float64), weights and Cholesky factors are float64. When the means moved so far that the
   float32 sums lost digits, the pass is repeated about the new means (same E-step);
 * the log-likelihood adds back the float32 rounding of each component's log weight + log det,
