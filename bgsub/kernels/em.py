@@ -1238,14 +1238,140 @@ def _km_estimate_lanes(
                 moments[_ix(m + 5, lane)] += r2 * d2
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+def _d2_3(x0: float, x1: float, x2: float, c0: float, c1: float, c2: float) -> float:
+    """Squared distance of a sample to a centre, summed channel 0, then 1, then 2 (as :func:`_sq_dist_to`)."""
+    e0 = x0 - c0
+    e1 = x1 - c1
+    e2 = x2 - c2
+    d = e0 * e0
+    d += e1 * e1
+    d += e2 * e2
+    return d
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, near: NDArray, pick: NDArray) -> None:
+    """Maximin seeding of :func:`_kmeans3` in every lane of ``X (3 T L)``: the sample nearest the temporal
+    mean, then each time the sample farthest from the centres so far (first index on ties), into ``cen
+    (3 K L)`` rows ``3 k + c``. ``near (T L)`` keeps each sample's distance to the nearest centre and
+    ``pick (4 L)`` the select chain's best distance and sample."""
+    for c in range(3):
+        for lane in range(_LANES):
+            cen[_ix(c, lane)] = 0.0
+    for t in range(n_frames):
+        for lane in range(_LANES):
+            cen[_ix(0, lane)] += X[_ix(t, lane)]
+            cen[_ix(1, lane)] += X[_ix(n_frames + t, lane)]
+            cen[_ix(2, lane)] += X[_ix(2 * n_frames + t, lane)]
+    for c in range(3):
+        for lane in range(_LANES):
+            cen[_ix(c, lane)] = cen[_ix(c, lane)] / n_frames
+    for k in range(n_components):
+        # k = 0: nearest to the mean (strict <, from +inf); k > 0: farthest from centres 0 .. k-1 (strict >,
+        # from -1: every distance is >= 0, so the chain starts at the first sample either way)
+        for lane in range(_LANES):
+            pick[_ix(0, lane)] = np.inf if k == 0 else -1.0
+        j = 3 * (k - 1) if k > 0 else 0
+        for t in range(n_frames):
+            for lane in range(_LANES):
+                x0 = X[_ix(t, lane)]
+                x1 = X[_ix(n_frames + t, lane)]
+                x2 = X[_ix(2 * n_frames + t, lane)]
+                d = _d2_3(x0, x1, x2, cen[_ix(j, lane)], cen[_ix(j + 1, lane)], cen[_ix(j + 2, lane)])
+                if k > 1:  # loop invariant: LLVM unswitches it
+                    old = near[_ix(t, lane)]
+                    d = d if d < old else old
+                near[_ix(t, lane)] = d
+                best = pick[_ix(0, lane)]
+                take = d < best if k == 0 else d > best
+                pick[_ix(0, lane)] = d if take else best
+                pick[_ix(1, lane)] = x0 if take else pick[_ix(1, lane)]
+                pick[_ix(2, lane)] = x1 if take else pick[_ix(2, lane)]
+                pick[_ix(3, lane)] = x2 if take else pick[_ix(3, lane)]
+        for c in range(3):
+            for lane in range(_LANES):
+                cen[_ix(3 * k + c, lane)] = pick[_ix(1 + c, lane)]
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, W: NDArray, sums: NDArray) -> float:
+    """Nearest centre of ``cen (3 K L)`` (first on ties, as :func:`_label_pass3`) of every sample of ``X
+    (3 T L)`` into the label rows of ``W``, and in the same pass the member counts and sums of the new
+    labels into ``sums (4 K L)`` (as :func:`_km_sums_lanes`). Returns how many labels changed."""
+    rows = _km_rows(n_components)
+    for j in range(4 * n_components):
+        for lane in range(_LANES):
+            sums[_ix(j, lane)] = 0.0
+    changed = 0.0
+    for t in range(n_frames):
+        for lane in range(_LANES):
+            x0 = X[_ix(t, lane)]
+            x1 = X[_ix(n_frames + t, lane)]
+            x2 = X[_ix(2 * n_frames + t, lane)]
+            best = _d2_3(x0, x1, x2, cen[_ix(0, lane)], cen[_ix(1, lane)], cen[_ix(2, lane)])
+            label = 0.0
+            for k in range(1, n_components):
+                d = _d2_3(x0, x1, x2, cen[_ix(3 * k, lane)], cen[_ix(3 * k + 1, lane)], cen[_ix(3 * k + 2, lane)])
+                closer = d < best
+                best = d if closer else best
+                label = np.float64(k) if closer else label
+            changed += 1.0 if label != W[_ix(rows + t, lane)] else 0.0
+            W[_ix(rows + t, lane)] = label
+            for k in range(n_components):
+                r = 1.0 if label == np.float64(k) else 0.0  # a product, not a select: vectorises
+                sums[_ix(4 * k, lane)] += r
+                sums[_ix(4 * k + 1, lane)] += r * x0
+                sums[_ix(4 * k + 2, lane)] += r * x1
+                sums[_ix(4 * k + 3, lane)] += r * x2
+    return changed
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _km_centres_lanes(n_components: int, sums: NDArray, cen: NDArray) -> None:
+    """Centres := means of their members (``sums (4 K L)``); an empty cluster keeps its centre."""
+    for k in range(n_components):
+        for c in range(3):
+            for lane in range(_LANES):
+                n = sums[_ix(4 * k, lane)]
+                mean = sums[_ix(4 * k + 1 + c, lane)] / (n if n > 0.0 else 1.0)
+                cen[_ix(3 * k + c, lane)] = mean if n > 0.0 else cen[_ix(3 * k + c, lane)]
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _kmeans_lanes(
+    X: NDArray, n_frames: int, n_components: int, W: NDArray, cen: NDArray, near: NDArray, pick: NDArray, sums: NDArray
+) -> int:
+    """:func:`_kmeans3` of every lane of ``X (3 T L)``: centres into ``W`` rows ``3 k + c``, labels (as
+    floats) into its rows ``3 K + t``; ``cen (3 K L)``, ``near (T L)``, ``pick (4 L)``, ``sums (4 K L)``
+    scratch. Returns the number of Lloyd iterations (those of the batch's slowest pixel).
+
+    All lanes run until no label of any lane changes: a lane whose labels stopped changing is at a fixed
+    point (same labels, same centres, same labels), so its result is that of :func:`_kmeans3`."""
+    _km_seed_lanes(X, n_frames, n_components, cen, near, pick)
+    _km_label_lanes(X, n_frames, n_components, cen, W, sums)
+    n_iter = 0
+    for _ in range(_KMEANS_MAX_ITER):
+        n_iter += 1
+        _km_centres_lanes(n_components, sums, cen)
+        if _km_label_lanes(X, n_frames, n_components, cen, W, sums) == 0.0:
+            break
+    for j in range(3 * n_components):
+        for lane in range(_LANES):
+            W[_ix(j, lane)] = cen[_ix(j, lane)]
+    return n_iter
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _init_batch(
     samples: NDArray,
+    n_components: int,
     start: int,
     count: int,
     reg_covar: float,
     Xd: NDArray,
     W: NDArray,
+    km: tuple[NDArray, NDArray, NDArray],
     sums: NDArray,
     moments: NDArray,
     w_out: NDArray,
@@ -1254,28 +1380,15 @@ def _init_batch(
 ) -> None:
     """k-means initial parameters (as :func:`_fit_pixel`) of pixels ``start .. start + count - 1``
     into ``w_out (L, K)``, ``m_out (L, K, 3)``, ``p_out (L, K, 3, 3)``; ``Xd`` float64 ``3 T L`` and
-    ``W`` float64 ``(3 K + T) L``, ``sums (4 K L)`` and ``moments (6 K L)`` float64 scratch slabs;
-    idle lanes fit a constant zero pixel."""
+    ``W`` float64 ``(3 K + T) L``, ``km`` the scratch ``cen, near, pick`` of :func:`_kmeans_lanes`,
+    ``sums (4 K L)`` and ``moments (6 K L)`` float64 scratch slabs; idle lanes fit a constant zero pixel."""
     n_frames = samples.shape[0]
-    n_components = w_out.shape[1]
-    rows = _km_rows(n_components)
-    Xs = np.empty((3, n_frames))
-    labels = np.empty((2, n_frames), dtype=np.int64)
-    work = np.empty((2, n_frames))
-    centres = np.empty((n_components, 3))
     for i in range(_LANES):
         for t in range(n_frames):
             for c in range(3):
-                Xs[c, t] = np.float64(samples[t, start + i, c]) if i < count else 0.0
-                Xd[_ix(c * n_frames + t, i)] = Xs[c, t]
-        # k-means one pixel at a time (the time axis as SIMD axis): its Lloyd iterations stop pixel by
-        # pixel, where lanes would all run as many as the slowest pixel of the batch
-        _kmeans3(Xs, centres, labels[0], labels[1], work)
-        for t in range(n_frames):
-            W[_ix(rows + t, i)] = np.float64(labels[0, t])
-        for k in range(n_components):
-            for c in range(3):
-                W[_ix(3 * k + c, i)] = centres[k, c]
+                Xd[_ix(c * n_frames + t, i)] = np.float64(samples[t, start + i, c]) if i < count else 0.0
+    cen, near, pick = km
+    _kmeans_lanes(Xd, n_frames, n_components, W, cen, near, pick, sums)
     _km_estimate_lanes(Xd, n_frames, n_components, W, sums, moments)
     for i in range(count):
         for k in range(n_components):
@@ -1406,6 +1519,7 @@ def _lanes_run(
     W = np.empty((3 * n_components + n_frames) * _LANES)
     sums = np.empty(4 * n_components * _LANES)
     moments = np.empty(6 * n_components * _LANES)
+    km = (np.empty(3 * n_components * _LANES), np.empty(n_frames * _LANES), np.empty(4 * _LANES))
     # initial parameters: given (indexed by pixel), or of the k-means batch (indexed by slot)
     w0, m0, p0 = w_init, m_init, p_init
     if not have_init:
@@ -1434,7 +1548,9 @@ def _lanes_run(
                 if slot == in_batch:
                     in_batch = min(_LANES, stop - following)
                     slot = 0
-                    _init_batch(samples, following, in_batch, reg_covar, Xd, W, sums, moments, w0, m0, p0)
+                    _init_batch(
+                        samples, n_components, following, in_batch, reg_covar, Xd, W, km, sums, moments, w0, m0, p0
+                    )
                 q = slot
                 slot += 1
             _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
@@ -1481,7 +1597,9 @@ def _lanes_run(
                     if slot == in_batch:
                         in_batch = min(_LANES, stop - following)
                         slot = 0
-                        _init_batch(samples, following, in_batch, reg_covar, Xd, W, sums, moments, w0, m0, p0)
+                        _init_batch(
+                        samples, n_components, following, in_batch, reg_covar, Xd, W, km, sums, moments, w0, m0, p0
+                    )
                     q = slot
                     slot += 1
                 _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
