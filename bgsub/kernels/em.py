@@ -1156,26 +1156,6 @@ def _km_rows(n_components: int) -> int:
     return 3 * n_components
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _km_sums_lanes(X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray) -> None:
-    """Per component the member count and the sums of its samples into ``sums (4 K L)`` (exact for
-    integer samples; a separate array so that the lane loop vectorises)."""
-    rows = _km_rows(n_components)
-    for j in range(4 * n_components):
-        for lane in range(_LANES):
-            sums[_ix(j, lane)] = 0.0
-    for t in range(n_frames):
-        for k in range(n_components):
-            s = 4 * k
-            kf = np.float64(k)
-            for lane in range(_LANES):
-                r = 1.0 if W[_ix(rows + t, lane)] == kf else 0.0  # a product, not a select: vectorises
-                sums[_ix(s, lane)] += r
-                sums[_ix(s + 1, lane)] += r * X[_ix(t, lane)]
-                sums[_ix(s + 2, lane)] += r * X[_ix(n_frames + t, lane)]
-                sums[_ix(s + 3, lane)] += r * X[_ix(2 * n_frames + t, lane)]
-
-
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 def _chol_upper3(
     v00: float, v10: float, v11: float, v20: float, v21: float, v22: float
@@ -1203,10 +1183,10 @@ def _chol_upper3(
 def _km_estimate_lanes(
     X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray, moments: NDArray
 ) -> None:
-    """M-step on the one-hot labels (``bgsub.gmm._estimate_parameters``): per component the count
-    + 10 eps and the means into ``sums (4 K L)``, the sums of centred products into ``moments (6 K L)``."""
+    """M-step on the one-hot labels (``bgsub.gmm._estimate_parameters``): from the member counts and
+    sums in ``sums (4 K L)`` (as :func:`_kmeans_lanes` leaves them), per component the count + 10 eps
+    and the means into ``sums``, the sums of centred products into ``moments (6 K L)``."""
     rows = _km_rows(n_components)
-    _km_sums_lanes(X, n_frames, n_components, W, sums)
     for k in range(n_components):
         s = 4 * k
         for lane in range(_LANES):
@@ -1294,36 +1274,94 @@ def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, n
                 cen[_ix(3 * k + c, lane)] = pick[_ix(1 + c, lane)]
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+def _km_nearest(
+    X: NDArray, n_frames: int, n_components: int, cen: NDArray, t: int, lane: int
+) -> tuple[float, float, float, float]:
+    """Nearest centre of ``cen (3 K L)`` (first on ties, as :func:`_label_pass3`) of sample ``t`` of
+    ``lane`` of ``X (3 T L)``: its label (as a float) and the sample."""
+    x0 = X[_ix(t, lane)]
+    x1 = X[_ix(n_frames + t, lane)]
+    x2 = X[_ix(2 * n_frames + t, lane)]
+    best = _d2_3(x0, x1, x2, cen[_ix(0, lane)], cen[_ix(1, lane)], cen[_ix(2, lane)])
+    label = 0.0
+    for k in range(1, n_components):
+        d = _d2_3(x0, x1, x2, cen[_ix(3 * k, lane)], cen[_ix(3 * k + 1, lane)], cen[_ix(3 * k + 2, lane)])
+        closer = d < best
+        best = d if closer else best
+        label = np.float64(k) if closer else label
+    return label, x0, x1, x2
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, W: NDArray, sums: NDArray) -> float:
-    """Nearest centre of ``cen (3 K L)`` (first on ties, as :func:`_label_pass3`) of every sample of ``X
-    (3 T L)`` into the label rows of ``W``, and in the same pass the member counts and sums of the new
-    labels into ``sums (4 K L)`` (as :func:`_km_sums_lanes`). Returns how many labels changed."""
+    """Nearest centre of every sample of ``X (3 T L)`` into the label rows of ``W``, and in the same pass
+    the member counts and sums of the new labels into ``sums (4 K L)`` (each over the samples in time
+    order: exact for integer samples, as the sums of :func:`_kmeans3`). Returns how many labels changed.
+
+    Four samples per step, so that each step loads and stores the sums once (stores bound the loop)."""
     rows = _km_rows(n_components)
     for j in range(4 * n_components):
         for lane in range(_LANES):
             sums[_ix(j, lane)] = 0.0
     changed = 0.0
-    for t in range(n_frames):
+    n_steps = n_frames // 4
+    for step in range(n_steps):
+        t = 4 * step
         for lane in range(_LANES):
-            x0 = X[_ix(t, lane)]
-            x1 = X[_ix(n_frames + t, lane)]
-            x2 = X[_ix(2 * n_frames + t, lane)]
-            best = _d2_3(x0, x1, x2, cen[_ix(0, lane)], cen[_ix(1, lane)], cen[_ix(2, lane)])
-            label = 0.0
-            for k in range(1, n_components):
-                d = _d2_3(x0, x1, x2, cen[_ix(3 * k, lane)], cen[_ix(3 * k + 1, lane)], cen[_ix(3 * k + 2, lane)])
-                closer = d < best
-                best = d if closer else best
-                label = np.float64(k) if closer else label
-            changed += 1.0 if label != W[_ix(rows + t, lane)] else 0.0
-            W[_ix(rows + t, lane)] = label
+            la, a0, a1, a2 = _km_nearest(X, n_frames, n_components, cen, t, lane)
+            lb, b0, b1, b2 = _km_nearest(X, n_frames, n_components, cen, t + 1, lane)
+            lc, c0, c1, c2 = _km_nearest(X, n_frames, n_components, cen, t + 2, lane)
+            ld, d0, d1, d2 = _km_nearest(X, n_frames, n_components, cen, t + 3, lane)
+            changed += 1.0 if la != W[_ix(rows + t, lane)] else 0.0
+            changed += 1.0 if lb != W[_ix(rows + t + 1, lane)] else 0.0
+            changed += 1.0 if lc != W[_ix(rows + t + 2, lane)] else 0.0
+            changed += 1.0 if ld != W[_ix(rows + t + 3, lane)] else 0.0
+            W[_ix(rows + t, lane)] = la
+            W[_ix(rows + t + 1, lane)] = lb
+            W[_ix(rows + t + 2, lane)] = lc
+            W[_ix(rows + t + 3, lane)] = ld
             for k in range(n_components):
-                r = 1.0 if label == np.float64(k) else 0.0  # a product, not a select: vectorises
-                sums[_ix(4 * k, lane)] += r
-                sums[_ix(4 * k + 1, lane)] += r * x0
-                sums[_ix(4 * k + 2, lane)] += r * x1
-                sums[_ix(4 * k + 3, lane)] += r * x2
+                kf = np.float64(k)
+                ra = 1.0 if la == kf else 0.0  # products, not selects: vectorises
+                rb = 1.0 if lb == kf else 0.0
+                rc = 1.0 if lc == kf else 0.0
+                rd = 1.0 if ld == kf else 0.0
+                n = sums[_ix(4 * k, lane)]
+                s0 = sums[_ix(4 * k + 1, lane)]
+                s1 = sums[_ix(4 * k + 2, lane)]
+                s2 = sums[_ix(4 * k + 3, lane)]
+                n += ra
+                s0 += ra * a0
+                s1 += ra * a1
+                s2 += ra * a2
+                n += rb
+                s0 += rb * b0
+                s1 += rb * b1
+                s2 += rb * b2
+                n += rc
+                s0 += rc * c0
+                s1 += rc * c1
+                s2 += rc * c2
+                n += rd
+                s0 += rd * d0
+                s1 += rd * d1
+                s2 += rd * d2
+                sums[_ix(4 * k, lane)] = n
+                sums[_ix(4 * k + 1, lane)] = s0
+                sums[_ix(4 * k + 2, lane)] = s1
+                sums[_ix(4 * k + 3, lane)] = s2
+    for t in range(4 * n_steps, n_frames):
+        for lane in range(_LANES):
+            la, a0, a1, a2 = _km_nearest(X, n_frames, n_components, cen, t, lane)
+            changed += 1.0 if la != W[_ix(rows + t, lane)] else 0.0
+            W[_ix(rows + t, lane)] = la
+            for k in range(n_components):
+                ra = 1.0 if la == np.float64(k) else 0.0
+                sums[_ix(4 * k, lane)] += ra
+                sums[_ix(4 * k + 1, lane)] += ra * a0
+                sums[_ix(4 * k + 2, lane)] += ra * a1
+                sums[_ix(4 * k + 3, lane)] += ra * a2
     return changed
 
 
@@ -1383,10 +1421,13 @@ def _init_batch(
     ``W`` float64 ``(3 K + T) L``, ``km`` the scratch ``cen, near, pick`` of :func:`_kmeans_lanes`,
     ``sums (4 K L)`` and ``moments (6 K L)`` float64 scratch slabs; idle lanes fit a constant zero pixel."""
     n_frames = samples.shape[0]
-    for i in range(_LANES):
-        for t in range(n_frames):
+    for t in range(n_frames):  # frame by frame: each reads a run of contiguous pixels
+        for i in range(count):
             for c in range(3):
-                Xd[_ix(c * n_frames + t, i)] = np.float64(samples[t, start + i, c]) if i < count else 0.0
+                Xd[_ix(c * n_frames + t, i)] = np.float64(samples[t, np.uint64(start + i), c])
+        for c in range(3):
+            for i in range(count, _LANES):
+                Xd[_ix(c * n_frames + t, i)] = 0.0
     cen, near, pick = km
     _kmeans_lanes(Xd, n_frames, n_components, W, cen, near, pick, sums)
     _km_estimate_lanes(Xd, n_frames, n_components, W, sums, moments)
