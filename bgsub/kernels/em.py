@@ -1179,13 +1179,32 @@ def _chol_upper3(
     return u00, u01, u02, u11, u12, u22
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+#: Fused multiply-adds but no reassociation: the moments are inexact sums, in the order of one sample per step.
+_KM_MOMENTS_FASTMATH = {"contract"}
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_KM_MOMENTS_FASTMATH, inline="always")
+def _km_moment_add(
+    acc: tuple[float, float, float, float, float, float], r: float, d0: float, d1: float, d2: float
+) -> tuple[float, float, float, float, float, float]:
+    """``acc`` (00 10 11 20 21 22) plus ``r`` times the products of the centred sample ``d``; the
+    roundings of the one-sample loop this replaced (which LLVM compiled to ``r (d0 d0)`` for 00)."""
+    r0 = r * (d0 * d0)
+    r1 = r * d1
+    r2 = r * d2
+    return acc[0] + r0, acc[1] + r1 * d0, acc[2] + r1 * d1, acc[3] + r2 * d0, acc[4] + r2 * d1, acc[5] + r2 * d2
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_KM_MOMENTS_FASTMATH)
 def _km_estimate_lanes(
     X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray, moments: NDArray
 ) -> None:
     """M-step on the one-hot labels (``bgsub.gmm._estimate_parameters``): from the member counts and
     sums in ``sums (4 K L)`` (as :func:`_kmeans_lanes` leaves them), per component the count + 10 eps
-    and the means into ``sums``, the sums of centred products into ``moments (6 K L)``."""
+    and the means into ``sums``, the sums of centred products into ``moments (6 K L)``.
+
+    Four samples per step (the moments are loaded and stored once per step), each moment added up
+    sample by sample in time order: no reassociation, so the sums are those of one sample per step."""
     rows = _km_rows(n_components)
     for k in range(n_components):
         s = 4 * k
@@ -1197,25 +1216,45 @@ def _km_estimate_lanes(
         for j in range(6):
             for lane in range(_LANES):
                 moments[_ix(6 * k + j, lane)] = 0.0
-    for t in range(n_frames):
-        for k in range(n_components):
-            s = 4 * k
-            m = 6 * k
-            kf = np.float64(k)
-            for lane in range(_LANES):
-                r = 1.0 if W[_ix(rows + t, lane)] == kf else 0.0
+    n_steps = n_frames // 4
+    for step in range(n_steps):
+        t = 4 * step
+        for lane in range(_LANES):
+            for k in range(n_components):
+                s = 4 * k
+                m = 6 * k
+                kf = np.float64(k)
+                mu0 = sums[_ix(s + 1, lane)]
+                mu1 = sums[_ix(s + 2, lane)]
+                mu2 = sums[_ix(s + 3, lane)]
+                acc = (
+                    moments[_ix(m, lane)], moments[_ix(m + 1, lane)], moments[_ix(m + 2, lane)],
+                    moments[_ix(m + 3, lane)], moments[_ix(m + 4, lane)], moments[_ix(m + 5, lane)],
+                )  # fmt: skip
+                for u in range(4):
+                    r = 1.0 if W[_ix(rows + t + u, lane)] == kf else 0.0
+                    acc = _km_moment_add(
+                        acc, r, X[_ix(t + u, lane)] - mu0, X[_ix(n_frames + t + u, lane)] - mu1,
+                        X[_ix(2 * n_frames + t + u, lane)] - mu2,
+                    )  # fmt: skip
+                for j in range(6):
+                    moments[_ix(m + j, lane)] = acc[j]
+    for t in range(4 * n_steps, n_frames):
+        for lane in range(_LANES):
+            for k in range(n_components):
+                s = 4 * k
+                m = 6 * k
+                r = 1.0 if W[_ix(rows + t, lane)] == np.float64(k) else 0.0
+                acc = (
+                    moments[_ix(m, lane)], moments[_ix(m + 1, lane)], moments[_ix(m + 2, lane)],
+                    moments[_ix(m + 3, lane)], moments[_ix(m + 4, lane)], moments[_ix(m + 5, lane)],
+                )  # fmt: skip
                 d0 = X[_ix(t, lane)] - sums[_ix(s + 1, lane)]
                 d1 = X[_ix(n_frames + t, lane)] - sums[_ix(s + 2, lane)]
                 d2 = X[_ix(2 * n_frames + t, lane)] - sums[_ix(s + 3, lane)]
-                r0 = r * d0
-                r1 = r * d1
-                r2 = r * d2
-                moments[_ix(m, lane)] += r0 * d0
-                moments[_ix(m + 1, lane)] += r1 * d0
-                moments[_ix(m + 2, lane)] += r1 * d1
-                moments[_ix(m + 3, lane)] += r2 * d0
-                moments[_ix(m + 4, lane)] += r2 * d1
-                moments[_ix(m + 5, lane)] += r2 * d2
+                acc = _km_moment_add(acc, r, d0, d1, d2)
+                for j in range(6):
+                    moments[_ix(m + j, lane)] = acc[j]
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
@@ -1639,8 +1678,8 @@ def _lanes_run(
                         in_batch = min(_LANES, stop - following)
                         slot = 0
                         _init_batch(
-                        samples, n_components, following, in_batch, reg_covar, Xd, W, km, sums, moments, w0, m0, p0
-                    )
+                            samples, n_components, following, in_batch, reg_covar, Xd, W, km, sums, moments, w0, m0, p0
+                        )
                     q = slot
                     slot += 1
                 _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
