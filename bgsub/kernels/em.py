@@ -1440,6 +1440,24 @@ def _kmeans_lanes(
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _km_precisions_lanes(n_components: int, reg_covar: float, sums: NDArray, moments: NDArray) -> None:
+    """Per component and lane, the upper Cholesky factor of the precision (:func:`_chol_upper3` of the
+    centred moments over the count + 10 eps of ``sums (4 K L)``, plus ``reg_covar`` on the diagonal)
+    in place of the moments ``(6 K L)``, as 00 01 02 11 12 22. No fastmath, as :func:`_init_batch`."""
+    for k in range(n_components):
+        m = 6 * k
+        for lane in range(_LANES):
+            n = sums[_ix(4 * k, lane)]
+            u = _chol_upper3(
+                moments[_ix(m, lane)] / n + reg_covar, moments[_ix(m + 1, lane)] / n,
+                moments[_ix(m + 2, lane)] / n + reg_covar, moments[_ix(m + 3, lane)] / n,
+                moments[_ix(m + 4, lane)] / n, moments[_ix(m + 5, lane)] / n + reg_covar,
+            )  # fmt: skip
+            for j in range(6):
+                moments[_ix(m + j, lane)] = u[j]
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _init_batch(
     samples: NDArray,
     n_components: int,
@@ -1470,6 +1488,7 @@ def _init_batch(
     cen, near, pick = km
     _kmeans_lanes(Xd, n_frames, n_components, W, cen, near, pick, sums)
     _km_estimate_lanes(Xd, n_frames, n_components, W, sums, moments)
+    _km_precisions_lanes(n_components, reg_covar, sums, moments)
     for i in range(count):
         for k in range(n_components):
             s = 4 * k
@@ -1479,12 +1498,13 @@ def _init_batch(
             for c in range(3):
                 m_out[i, k, c] = W[_ix(3 * k + c, i)] if empty else sums[_ix(s + 1 + c, i)]
             w_out[i, k] = n / n_frames
-            u = _chol_upper3(
-                moments[_ix(m, i)] / n + reg_covar, moments[_ix(m + 1, i)] / n, moments[_ix(m + 2, i)] / n + reg_covar,
-                moments[_ix(m + 3, i)] / n, moments[_ix(m + 4, i)] / n, moments[_ix(m + 5, i)] / n + reg_covar,
-            )  # fmt: skip
             p = p_out[i, k]
-            p[0, 0], p[0, 1], p[0, 2], p[1, 1], p[1, 2], p[2, 2] = u
+            p[0, 0] = moments[_ix(m, i)]
+            p[0, 1] = moments[_ix(m + 1, i)]
+            p[0, 2] = moments[_ix(m + 2, i)]
+            p[1, 1] = moments[_ix(m + 3, i)]
+            p[1, 2] = moments[_ix(m + 4, i)]
+            p[2, 2] = moments[_ix(m + 5, i)]
             p[1, 0] = p[2, 0] = p[2, 1] = 0.0
 
 
