@@ -1269,6 +1269,34 @@ def _d2_3(x0: float, x1: float, x2: float, c0: float, c1: float, c2: float) -> f
     return d
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+def _km_pick(
+    X: NDArray,
+    n_frames: int,
+    k: int,
+    cen: NDArray,
+    near: NDArray,
+    t: int,
+    lane: int,
+    state: tuple[float, float, float, float],
+) -> tuple[float, float, float, float]:
+    """One link of the select chain that seeds centre ``k`` (see :func:`_km_seed_lanes`): sample ``t`` of
+    ``lane`` against ``state`` (best distance, its sample), updating its distance ``near`` to the nearest
+    centre so far."""
+    x0 = X[_ix(t, lane)]
+    x1 = X[_ix(n_frames + t, lane)]
+    x2 = X[_ix(2 * n_frames + t, lane)]
+    j = 3 * (k - 1) if k > 0 else 0
+    d = _d2_3(x0, x1, x2, cen[_ix(j, lane)], cen[_ix(j + 1, lane)], cen[_ix(j + 2, lane)])
+    if k > 1:  # loop invariant: LLVM unswitches it
+        old = near[_ix(t, lane)]
+        d = d if d < old else old
+    near[_ix(t, lane)] = d  # (for k = 0 a value nothing reads: a store in every case keeps the loop vectorised)
+    best = state[0]
+    take = d < best if k == 0 else d > best
+    return (d if take else best, x0 if take else state[1], x1 if take else state[2], x2 if take else state[3])
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, near: NDArray, pick: NDArray) -> None:
     """Maximin seeding of :func:`_kmeans3` in every lane of ``X (3 T L)``: the sample nearest the temporal
@@ -1286,28 +1314,27 @@ def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, n
     for c in range(3):
         for lane in range(_LANES):
             cen[_ix(c, lane)] = cen[_ix(c, lane)] / n_frames
+    n_steps = n_frames // 4
     for k in range(n_components):
         # k = 0: nearest to the mean (strict <, from +inf); k > 0: farthest from centres 0 .. k-1 (strict >,
-        # from -1: every distance is >= 0, so the chain starts at the first sample either way)
+        # from -1: every distance is >= 0, so the chain starts at the first sample either way); four samples
+        # per step, so that the chain's state is loaded and stored once per step
         for lane in range(_LANES):
             pick[_ix(0, lane)] = np.inf if k == 0 else -1.0
-        j = 3 * (k - 1) if k > 0 else 0
-        for t in range(n_frames):
+        for step in range(n_steps):
+            t = 4 * step
             for lane in range(_LANES):
-                x0 = X[_ix(t, lane)]
-                x1 = X[_ix(n_frames + t, lane)]
-                x2 = X[_ix(2 * n_frames + t, lane)]
-                d = _d2_3(x0, x1, x2, cen[_ix(j, lane)], cen[_ix(j + 1, lane)], cen[_ix(j + 2, lane)])
-                if k > 1:  # loop invariant: LLVM unswitches it
-                    old = near[_ix(t, lane)]
-                    d = d if d < old else old
-                near[_ix(t, lane)] = d
-                best = pick[_ix(0, lane)]
-                take = d < best if k == 0 else d > best
-                pick[_ix(0, lane)] = d if take else best
-                pick[_ix(1, lane)] = x0 if take else pick[_ix(1, lane)]
-                pick[_ix(2, lane)] = x1 if take else pick[_ix(2, lane)]
-                pick[_ix(3, lane)] = x2 if take else pick[_ix(3, lane)]
+                state = (pick[_ix(0, lane)], pick[_ix(1, lane)], pick[_ix(2, lane)], pick[_ix(3, lane)])
+                for u in range(4):
+                    state = _km_pick(X, n_frames, k, cen, near, t + u, lane, state)
+                for j in range(4):
+                    pick[_ix(j, lane)] = state[j]
+        for t in range(4 * n_steps, n_frames):
+            for lane in range(_LANES):
+                state = (pick[_ix(0, lane)], pick[_ix(1, lane)], pick[_ix(2, lane)], pick[_ix(3, lane)])
+                state = _km_pick(X, n_frames, k, cen, near, t, lane, state)
+                for j in range(4):
+                    pick[_ix(j, lane)] = state[j]
         for c in range(3):
             for lane in range(_LANES):
                 cen[_ix(3 * k + c, lane)] = pick[_ix(1 + c, lane)]
