@@ -1360,17 +1360,16 @@ def _km_nearest(
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, W: NDArray, sums: NDArray) -> float:
+def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, W: NDArray, sums: NDArray) -> None:
     """Nearest centre of every sample of ``X (3 T L)`` into the label rows of ``W``, and in the same pass
     the member counts and sums of the new labels into ``sums (4 K L)`` (each over the samples in time
-    order: exact for integer samples, as the sums of :func:`_kmeans3`). Returns how many labels changed.
+    order: exact for integer samples, as the sums of :func:`_kmeans3`).
 
     Four samples per step, so that each step loads and stores the sums once (stores bound the loop)."""
     rows = _km_rows(n_components)
     for j in range(4 * n_components):
         for lane in range(_LANES):
             sums[_ix(j, lane)] = 0.0
-    changed = 0.0
     n_steps = n_frames // 4
     for step in range(n_steps):
         t = 4 * step
@@ -1379,10 +1378,6 @@ def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, 
             lb, b0, b1, b2 = _km_nearest(X, n_frames, n_components, cen, t + 1, lane)
             lc, c0, c1, c2 = _km_nearest(X, n_frames, n_components, cen, t + 2, lane)
             ld, d0, d1, d2 = _km_nearest(X, n_frames, n_components, cen, t + 3, lane)
-            changed += 1.0 if la != W[_ix(rows + t, lane)] else 0.0
-            changed += 1.0 if lb != W[_ix(rows + t + 1, lane)] else 0.0
-            changed += 1.0 if lc != W[_ix(rows + t + 2, lane)] else 0.0
-            changed += 1.0 if ld != W[_ix(rows + t + 3, lane)] else 0.0
             W[_ix(rows + t, lane)] = la
             W[_ix(rows + t + 1, lane)] = lb
             W[_ix(rows + t + 2, lane)] = lc
@@ -1420,7 +1415,6 @@ def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, 
     for t in range(4 * n_steps, n_frames):
         for lane in range(_LANES):
             la, a0, a1, a2 = _km_nearest(X, n_frames, n_components, cen, t, lane)
-            changed += 1.0 if la != W[_ix(rows + t, lane)] else 0.0
             W[_ix(rows + t, lane)] = la
             for k in range(n_components):
                 ra = 1.0 if la == np.float64(k) else 0.0
@@ -1428,18 +1422,23 @@ def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, 
                 sums[_ix(4 * k + 1, lane)] += ra * a0
                 sums[_ix(4 * k + 2, lane)] += ra * a1
                 sums[_ix(4 * k + 3, lane)] += ra * a2
-    return changed
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _km_centres_lanes(n_components: int, sums: NDArray, cen: NDArray) -> None:
-    """Centres := means of their members (``sums (4 K L)``); an empty cluster keeps its centre."""
+def _km_centres_lanes(n_components: int, sums: NDArray, cen: NDArray) -> float:
+    """Centres := means of their members (``sums (4 K L)``); an empty cluster keeps its centre. Returns
+    how many centre coordinates changed."""
+    changed = 0.0
     for k in range(n_components):
         for c in range(3):
             for lane in range(_LANES):
                 n = sums[_ix(4 * k, lane)]
+                old = cen[_ix(3 * k + c, lane)]
                 mean = sums[_ix(4 * k + 1 + c, lane)] / (n if n > 0.0 else 1.0)
-                cen[_ix(3 * k + c, lane)] = mean if n > 0.0 else cen[_ix(3 * k + c, lane)]
+                new = mean if n > 0.0 else old
+                changed += 1.0 if new != old else 0.0
+                cen[_ix(3 * k + c, lane)] = new
+    return changed
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -1448,18 +1447,21 @@ def _kmeans_lanes(
 ) -> int:
     """:func:`_kmeans3` of every lane of ``X (3 T L)``: centres into ``W`` rows ``3 k + c``, labels (as
     floats) into its rows ``3 K + t``; ``cen (3 K L)``, ``near (T L)``, ``pick (4 L)``, ``sums (4 K L)``
-    scratch. Returns the number of Lloyd iterations (those of the batch's slowest pixel).
+    scratch. Returns the number of label passes after the first (those of the batch's slowest pixel).
 
-    All lanes run until no label of any lane changes: a lane whose labels stopped changing is at a fixed
-    point (same labels, same centres, same labels), so its result is that of :func:`_kmeans3`."""
+    All lanes run until no lane changes: a lane whose labels stopped changing is at a fixed point (same
+    labels, same centres, same labels), so its result is that of :func:`_kmeans3`. The test is on the
+    centres, before the label pass: :func:`_kmeans3` stops at the first iteration ``i`` with labels
+    ``L_i = L_(i-1)``, so ``C_(i+1) = C_i``; conversely ``C_i = C_(i-1)`` gives ``L_i = L_(i-1)``, the
+    labels already in ``W``. So the same passes run, without comparing every label."""
     _km_seed_lanes(X, n_frames, n_components, cen, near, pick)
     _km_label_lanes(X, n_frames, n_components, cen, W, sums)
     n_iter = 0
     for _ in range(_KMEANS_MAX_ITER):
-        n_iter += 1
-        _km_centres_lanes(n_components, sums, cen)
-        if _km_label_lanes(X, n_frames, n_components, cen, W, sums) == 0.0:
+        if _km_centres_lanes(n_components, sums, cen) == 0.0:
             break
+        n_iter += 1
+        _km_label_lanes(X, n_frames, n_components, cen, W, sums)
     for j in range(3 * n_components):
         for lane in range(_LANES):
             W[_ix(j, lane)] = cen[_ix(j, lane)]
