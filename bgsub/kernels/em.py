@@ -1203,6 +1203,28 @@ def _km_moment_add(
     return acc[0] + r0, acc[1] + r1 * d0, acc[2] + r1 * d1, acc[3] + r2 * d0, acc[4] + r2 * d1, acc[5] + r2 * d2
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=_KM_MOMENTS_FASTMATH, inline="always")
+def _km_moment_step(
+    X: NDArray,
+    n_frames: int,
+    W: NDArray,
+    rows: int,
+    kf: float,
+    mu0: float,
+    mu1: float,
+    mu2: float,
+    t: int,
+    lane: int,
+    acc: tuple[float, float, float, float, float, float],
+) -> tuple[float, float, float, float, float, float]:
+    """:func:`_km_moment_add` of sample ``t`` of ``lane`` if its label is ``kf``, about the mean ``mu``."""
+    r = 1.0 if W[_ix(rows + t, lane)] == kf else 0.0
+    d0 = X[_ix(t, lane)] - mu0
+    d1 = X[_ix(n_frames + t, lane)] - mu1
+    d2 = X[_ix(2 * n_frames + t, lane)] - mu2
+    return _km_moment_add(acc, r, d0, d1, d2)
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_KM_MOMENTS_FASTMATH)
 def _km_estimate_lanes(
     X: NDArray, n_frames: int, n_components: int, W: NDArray, sums: NDArray, moments: NDArray
@@ -1227,11 +1249,11 @@ def _km_estimate_lanes(
     n_steps = n_frames // 4
     for step in range(n_steps):
         t = 4 * step
-        for lane in range(_LANES):
-            for k in range(n_components):
-                s = 4 * k
-                m = 6 * k
-                kf = np.float64(k)
+        for k in range(n_components):  # outside the lane loop: a small body, which LLVM vectorises for any K
+            s = 4 * k
+            m = 6 * k
+            kf = np.float64(k)
+            for lane in range(_LANES):
                 mu0 = sums[_ix(s + 1, lane)]
                 mu1 = sums[_ix(s + 2, lane)]
                 mu2 = sums[_ix(s + 3, lane)]
@@ -1239,12 +1261,10 @@ def _km_estimate_lanes(
                     moments[_ix(m, lane)], moments[_ix(m + 1, lane)], moments[_ix(m + 2, lane)],
                     moments[_ix(m + 3, lane)], moments[_ix(m + 4, lane)], moments[_ix(m + 5, lane)],
                 )  # fmt: skip
-                for u in range(4):
-                    r = 1.0 if W[_ix(rows + t + u, lane)] == kf else 0.0
-                    acc = _km_moment_add(
-                        acc, r, X[_ix(t + u, lane)] - mu0, X[_ix(n_frames + t + u, lane)] - mu1,
-                        X[_ix(2 * n_frames + t + u, lane)] - mu2,
-                    )  # fmt: skip
+                acc = _km_moment_step(X, n_frames, W, rows, kf, mu0, mu1, mu2, t, lane, acc)  # unrolled by hand
+                acc = _km_moment_step(X, n_frames, W, rows, kf, mu0, mu1, mu2, t + 1, lane, acc)
+                acc = _km_moment_step(X, n_frames, W, rows, kf, mu0, mu1, mu2, t + 2, lane, acc)
+                acc = _km_moment_step(X, n_frames, W, rows, kf, mu0, mu1, mu2, t + 3, lane, acc)
                 for j in range(6):
                     moments[_ix(m + j, lane)] = acc[j]
     for t in range(4 * n_steps, n_frames):
@@ -1296,10 +1316,9 @@ def _km_pick(
     x2 = X[_ix(2 * n_frames + t, lane)]
     j = 3 * (k - 1) if k > 0 else 0
     d = _d2_3(x0, x1, x2, cen[_ix(j, lane)], cen[_ix(j + 1, lane)], cen[_ix(j + 2, lane)])
-    if k > 1:  # loop invariant: LLVM unswitches it
-        old = near[_ix(t, lane)]
-        d = d if d < old else old
-    near[_ix(t, lane)] = d  # (for k = 0 a value nothing reads: a store in every case keeps the loop vectorised)
+    old = near[_ix(t, lane)]  # for k < 2 a value from before, ignored: no branch, so the loop vectorises
+    d = d if (k < 2) | (d < old) else old
+    near[_ix(t, lane)] = d
     best = state[0]
     take = d < best if k == 0 else d > best
     return (d if take else best, x0 if take else state[1], x1 if take else state[2], x2 if take else state[3])
@@ -1333,8 +1352,10 @@ def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, n
             t = 4 * step
             for lane in range(_LANES):
                 state = (pick[_ix(0, lane)], pick[_ix(1, lane)], pick[_ix(2, lane)], pick[_ix(3, lane)])
-                for u in range(4):
-                    state = _km_pick(X, n_frames, k, cen, near, t + u, lane, state)
+                state = _km_pick(X, n_frames, k, cen, near, t, lane, state)  # unrolled by hand: LLVM may not
+                state = _km_pick(X, n_frames, k, cen, near, t + 1, lane, state)  # (then the lane loop stays scalar)
+                state = _km_pick(X, n_frames, k, cen, near, t + 2, lane, state)
+                state = _km_pick(X, n_frames, k, cen, near, t + 3, lane, state)
                 for j in range(4):
                     pick[_ix(j, lane)] = state[j]
         for t in range(4 * n_steps, n_frames):
