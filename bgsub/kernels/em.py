@@ -25,9 +25,10 @@ C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel` (one compiled kernel p
   lanes too, a batch of ``_LANES`` pixels at once: maximin seeding (argmin/argmax as select chains),
   Lloyd iterations until no lane changes (a lane that stopped changing is at a fixed point, so each
   pixel gets the result of the per-pixel :func:`_kmeans3`, bit for bit for integer samples), then
-  the M-step on the one-hot labels and the Cholesky factors. At 120x160, 48 frames, K = 2, one
-  thread: 16 ms one pixel at a time (Lloyd iterations stopping pixel by pixel), 6 ms now, although a
-  batch runs 4.4 Lloyd iterations on average where its pixels need 1.6;
+  the M-step on the one-hot labels and the Cholesky factors. At 120x160, 48 frames, one thread, the
+  whole initialisation took 15 ms (K = 2) and 19 ms (K = 3) one pixel at a time (Lloyd iterations
+  stopping pixel by pixel), 6.5 and 10 ms now, although a batch runs 4.4 (K = 2) and 5.1 (K = 3)
+  Lloyd iterations on average where its pixels need 1.6 and 1.8;
 * results are written by the kernel straight into the model's float32 arrays, each pixel's
   components sorted by descending weight (no numpy post-processing).
 
@@ -1148,7 +1149,7 @@ def _lanes_recentre(n_components: int, S: NDArray, D: NDArray) -> None:
 
 
 # Initial parameters of a batch of _LANES pixels: k-means with pixels as float64 lanes (every lane runs
-# as many Lloyd iterations as the slowest pixel of the batch; still 2.5x faster at K = 2, 1.5x at K = 3,
+# as many Lloyd iterations as the slowest pixel of the batch; still 2.3x faster at K = 2, 1.9x at K = 3,
 # than one pixel at a time with the time axis as SIMD axis), then the M-step on the one-hot labels.
 # Slab ``W`` rows of _LANES values: the k-means centres (3K rows, k * 3 + c), then the label of every
 # sample (T rows, as floats).
