@@ -8,6 +8,7 @@ relative, same iteration counts), the same background distances and the same onl
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import warnings
@@ -21,7 +22,7 @@ from bgsub.gmm import ConvergenceWarning, PixelGaussianMixture, min_background_m
 from bgsub.online import AdaptiveGaussianMixture
 from tests.conftest import mixture_clip
 
-pytest.importorskip("numba")
+numba = pytest.importorskip("numba")
 
 FITTED = ["weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bound_"]
 RTOL = 1e-4
@@ -224,6 +225,114 @@ def test_compiled_fit_is_deterministic_and_free_of_threads_and_chunks() -> None:
             .fit(frames) for chunk in (None, 5))  # fmt: skip
     for name in FITTED:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+# k-means initialisation of the lane kernel: pixels as lanes == _kmeans3 pixel by pixel ----------
+
+
+@functools.cache
+def lanes_kmeans(n_components: int):  # noqa: ANN201
+    """A compiled ``pixels (P, 3, T) -> (centres (P, K, 3), labels (P, T))`` running ``_kmeans_lanes`` on
+    batches of ``_LANES`` pixels (idle lanes zero, as in the fit), K a closure constant as in the fit."""
+    from bgsub.kernels import em
+
+    lanes = em._LANES
+    k = n_components
+
+    @numba.njit
+    def run(pixels):  # noqa: ANN001, ANN202
+        n_pixels, _, n_frames = pixels.shape
+        X = np.empty(3 * n_frames * lanes)
+        W = np.empty((3 * k + n_frames) * lanes)
+        cen, near, pick = np.empty(3 * k * lanes), np.empty(n_frames * lanes), np.empty(4 * lanes)
+        sums = np.empty(4 * k * lanes)
+        centres = np.empty((n_pixels, k, 3))
+        labels = np.empty((n_pixels, n_frames), dtype=np.int64)
+        for start in range(0, n_pixels, lanes):
+            X[:] = 0.0
+            count = min(lanes, n_pixels - start)
+            for i in range(count):
+                for c in range(3):
+                    for t in range(n_frames):
+                        X[em._ix(c * n_frames + t, i)] = pixels[start + i, c, t]
+            em._kmeans_lanes(X, n_frames, k, W, cen, near, pick, sums)
+            for i in range(count):
+                for j in range(3 * k):
+                    centres[start + i, j // 3, j % 3] = W[em._ix(j, i)]
+                for t in range(n_frames):
+                    labels[start + i, t] = np.int64(W[em._ix(3 * k + t, i)])
+        return centres, labels
+
+    return run
+
+
+@functools.cache
+def per_pixel_kmeans3():  # noqa: ANN201
+    """A compiled ``(pixels (P, 3, T), K) -> (centres (P, K, 3), labels (P, T))`` running ``_kmeans3``
+    (the time axis as SIMD axis) on each pixel."""
+    from bgsub.kernels.em import _kmeans3
+
+    @numba.njit
+    def run(pixels, n_components):  # noqa: ANN001, ANN202
+        n_pixels, _, n_frames = pixels.shape
+        centres = np.empty((n_pixels, n_components, 3))
+        labels = np.empty((n_pixels, n_frames), dtype=np.int64)
+        new_labels = np.empty(n_frames, dtype=np.int64)
+        work = np.empty((2, n_frames))
+        for p in range(n_pixels):
+            _kmeans3(pixels[p], centres[p], labels[p], new_labels, work)
+        return centres, labels
+
+    return run
+
+
+def kmeans3_per_pixel(pixels: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    return per_pixel_kmeans3()(pixels, n_components)
+
+
+def kmeans_pixels(rng: np.random.Generator, n_pixels: int, n_frames: int) -> np.ndarray:
+    """``(P, 3, T)`` uint8-valued float64: uniform noise, noisy clusters, a constant and a two-colour pixel."""
+    pixels = rng.integers(0, 256, (n_pixels, 3, n_frames)).astype(np.float64)
+    half = n_pixels // 2
+    centre = rng.integers(0, 256, (half, 3, 3))[..., rng.integers(0, 3, n_frames)]  # 3 colours over time
+    pixels[:half] = np.clip(np.round(rng.normal(centre, 6.0)), 0, 255)
+    pixels[0] = 17.0
+    pixels[1] = np.where(rng.random(n_frames) < 0.3, 200.0, 40.0)
+    return pixels
+
+
+@pytest.mark.parametrize("n_components", [1, 2, 3, 5])
+def test_lanes_kmeans_is_kmeans3_pixel_by_pixel(n_components: int) -> None:
+    rng = np.random.default_rng(n_components)
+    run = lanes_kmeans(n_components)
+    for n_frames in (7, 48, 65):
+        pixels = kmeans_pixels(rng, 70, n_frames)  # a full batch and one with idle lanes
+        centres, labels = run(pixels)
+        want_centres, want_labels = kmeans3_per_pixel(pixels, n_components)
+        np.testing.assert_array_equal(labels, want_labels)
+        np.testing.assert_array_equal(centres, want_centres)
+        assert np.all(np.isfinite(centres))
+    # float samples: sums in another order may differ in the last bit, labels only at exact ties
+    pixels = rng.normal(128, 40, (70, 3, 48)).astype(np.float32).astype(np.float64)
+    centres, labels = run(pixels)
+    want_centres, want_labels = kmeans3_per_pixel(pixels, n_components)
+    np.testing.assert_array_equal(labels, want_labels)
+    np.testing.assert_allclose(centres, want_centres, rtol=1e-13)
+
+
+def test_lanes_kmeans_is_kmeans3_pixel_by_pixel_on_real_pixels(shared_data: Path) -> None:
+    from bgsub.io import iter_video
+
+    path = shared_data / "traffic.gif"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    frames = np.stack([frame for _, frame in zip(range(48), iter_video(path), strict=False)])
+    pixels = np.ascontiguousarray(frames[..., :3].reshape(48, -1, 3).transpose(1, 2, 0), dtype=np.float64)
+    for n_components in (2, 3):
+        centres, labels = lanes_kmeans(n_components)(pixels)
+        want_centres, want_labels = kmeans3_per_pixel(pixels, n_components)
+        np.testing.assert_array_equal(labels, want_labels)
+        np.testing.assert_array_equal(centres, want_centres)
 
 
 # 3. classification ------------------------------------------------------------------------------
