@@ -1443,6 +1443,16 @@ def _km_nearest(
     return label, x0, x1, x2
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+def _km_member_add(
+    acc: tuple[float, float, float, float], member: bool, x0: float, x1: float, x2: float
+) -> tuple[float, float, float, float]:
+    """``acc`` (count, sums of the three channels) plus the sample ``x`` if ``member``: products by 0 or
+    1, not selects, so that the lane loop vectorises."""
+    r = 1.0 if member else 0.0
+    return acc[0] + r, acc[1] + r * x0, acc[2] + r * x1, acc[3] + r * x2
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, W: NDArray, sums: NDArray) -> None:
     """Nearest centre of every sample of ``X (3 T L)`` into the label rows of ``W``, and in the same pass
@@ -1468,44 +1478,24 @@ def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, 
             W[_ix(rows + t + 3, lane)] = ld
             for k in range(n_components):
                 kf = np.float64(k)
-                ra = 1.0 if la == kf else 0.0  # products, not selects: vectorises
-                rb = 1.0 if lb == kf else 0.0
-                rc = 1.0 if lc == kf else 0.0
-                rd = 1.0 if ld == kf else 0.0
-                n = sums[_ix(4 * k, lane)]
-                s0 = sums[_ix(4 * k + 1, lane)]
-                s1 = sums[_ix(4 * k + 2, lane)]
-                s2 = sums[_ix(4 * k + 3, lane)]
-                n += ra
-                s0 += ra * a0
-                s1 += ra * a1
-                s2 += ra * a2
-                n += rb
-                s0 += rb * b0
-                s1 += rb * b1
-                s2 += rb * b2
-                n += rc
-                s0 += rc * c0
-                s1 += rc * c1
-                s2 += rc * c2
-                n += rd
-                s0 += rd * d0
-                s1 += rd * d1
-                s2 += rd * d2
-                sums[_ix(4 * k, lane)] = n
-                sums[_ix(4 * k + 1, lane)] = s0
-                sums[_ix(4 * k + 2, lane)] = s1
-                sums[_ix(4 * k + 3, lane)] = s2
+                acc = (sums[_ix(4 * k, lane)], sums[_ix(4 * k + 1, lane)],
+                       sums[_ix(4 * k + 2, lane)], sums[_ix(4 * k + 3, lane)])  # fmt: skip
+                acc = _km_member_add(acc, la == kf, a0, a1, a2)
+                acc = _km_member_add(acc, lb == kf, b0, b1, b2)
+                acc = _km_member_add(acc, lc == kf, c0, c1, c2)
+                acc = _km_member_add(acc, ld == kf, d0, d1, d2)
+                for j in range(4):
+                    sums[_ix(4 * k + j, lane)] = acc[j]
     for t in range(4 * n_steps, n_frames):
         for lane in range(_LANES):
             la, a0, a1, a2 = _km_nearest(X, n_frames, n_components, cen, t, lane)
             W[_ix(rows + t, lane)] = la
             for k in range(n_components):
-                ra = 1.0 if la == np.float64(k) else 0.0
-                sums[_ix(4 * k, lane)] += ra
-                sums[_ix(4 * k + 1, lane)] += ra * a0
-                sums[_ix(4 * k + 2, lane)] += ra * a1
-                sums[_ix(4 * k + 3, lane)] += ra * a2
+                acc = (sums[_ix(4 * k, lane)], sums[_ix(4 * k + 1, lane)],
+                       sums[_ix(4 * k + 2, lane)], sums[_ix(4 * k + 3, lane)])  # fmt: skip
+                acc = _km_member_add(acc, la == np.float64(k), a0, a1, a2)
+                for j in range(4):
+                    sums[_ix(4 * k + j, lane)] = acc[j]
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
