@@ -227,7 +227,7 @@ def test_compiled_fit_is_deterministic_and_free_of_threads_and_chunks() -> None:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
-# k-means initialisation of the lane kernel: pixels as lanes == _kmeans3 pixel by pixel ----------
+# k-means initialisation of the lane kernel: pixels as lanes == _kmeans pixel by pixel -----------
 
 
 @functools.cache
@@ -267,10 +267,10 @@ def lanes_kmeans(n_components: int):  # noqa: ANN201
 
 
 @functools.cache
-def per_pixel_kmeans3():  # noqa: ANN201
-    """A compiled ``(pixels (P, 3, T), K) -> (centres (P, K, 3), labels (P, T))`` running ``_kmeans3``
-    (the time axis as SIMD axis) on each pixel."""
-    from bgsub.kernels.em import _kmeans3
+def per_pixel_kmeans():  # noqa: ANN201
+    """A compiled ``(pixels (P, 3, T), K) -> (centres (P, K, 3), labels (P, T))`` running ``_kmeans``
+    (one pixel at a time, the time axis as SIMD axis, as the float64 kernel) on each pixel."""
+    from bgsub.kernels.em import _kmeans
 
     @numba.njit
     def run(pixels, n_components):  # noqa: ANN001, ANN202
@@ -280,14 +280,14 @@ def per_pixel_kmeans3():  # noqa: ANN201
         new_labels = np.empty(n_frames, dtype=np.int64)
         work = np.empty((2, n_frames))
         for p in range(n_pixels):
-            _kmeans3(pixels[p], centres[p], labels[p], new_labels, work)
+            _kmeans(pixels[p], centres[p], labels[p], new_labels, work)
         return centres, labels
 
     return run
 
 
-def kmeans3_per_pixel(pixels: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
-    return per_pixel_kmeans3()(pixels, n_components)
+def kmeans_per_pixel(pixels: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    return per_pixel_kmeans()(pixels, n_components)
 
 
 def kmeans_pixels(rng: np.random.Generator, n_pixels: int, n_frames: int) -> np.ndarray:
@@ -302,25 +302,25 @@ def kmeans_pixels(rng: np.random.Generator, n_pixels: int, n_frames: int) -> np.
 
 
 @pytest.mark.parametrize("n_components", [1, 2, 3, 5])
-def test_lanes_kmeans_is_kmeans3_pixel_by_pixel(n_components: int) -> None:
+def test_lanes_kmeans_is_kmeans_pixel_by_pixel(n_components: int) -> None:
     rng = np.random.default_rng(n_components)
     run = lanes_kmeans(n_components)
     for n_frames in (7, 48, 65):
         pixels = kmeans_pixels(rng, 70, n_frames)  # a full batch and one with idle lanes
         centres, labels = run(pixels)
-        want_centres, want_labels = kmeans3_per_pixel(pixels, n_components)
+        want_centres, want_labels = kmeans_per_pixel(pixels, n_components)
         np.testing.assert_array_equal(labels, want_labels)
         np.testing.assert_array_equal(centres, want_centres)
         assert np.all(np.isfinite(centres))
     # float samples: sums in another order may differ in the last bit, labels only at exact ties
     pixels = rng.normal(128, 40, (70, 3, 48)).astype(np.float32).astype(np.float64)
     centres, labels = run(pixels)
-    want_centres, want_labels = kmeans3_per_pixel(pixels, n_components)
+    want_centres, want_labels = kmeans_per_pixel(pixels, n_components)
     np.testing.assert_array_equal(labels, want_labels)
     np.testing.assert_allclose(centres, want_centres, rtol=1e-13)
 
 
-def test_lanes_kmeans_is_kmeans3_pixel_by_pixel_on_real_pixels(shared_data: Path) -> None:
+def test_lanes_kmeans_is_kmeans_pixel_by_pixel_on_real_pixels(shared_data: Path) -> None:
     from bgsub.io import iter_video
 
     path = shared_data / "traffic.gif"
@@ -330,7 +330,7 @@ def test_lanes_kmeans_is_kmeans3_pixel_by_pixel_on_real_pixels(shared_data: Path
     pixels = np.ascontiguousarray(frames[..., :3].reshape(48, -1, 3).transpose(1, 2, 0), dtype=np.float64)
     for n_components in (2, 3):
         centres, labels = lanes_kmeans(n_components)(pixels)
-        want_centres, want_labels = kmeans3_per_pixel(pixels, n_components)
+        want_centres, want_labels = kmeans_per_pixel(pixels, n_components)
         np.testing.assert_array_equal(labels, want_labels)
         np.testing.assert_array_equal(centres, want_centres)
 

@@ -25,7 +25,7 @@ C = 3 (colour), the fast path, :func:`_fit3_lanes_kernel` (one compiled kernel p
 * the k-means initialisation is float64 (labels must agree with the reference), with pixels as
   lanes too, a batch of ``_LANES`` pixels at once: maximin seeding (argmin/argmax as select chains),
   Lloyd iterations until no lane changes (a lane that stopped changing is at a fixed point, so each
-  pixel gets the result of the per-pixel :func:`_kmeans3`, bit for bit for integer samples), then
+  pixel gets the result of the per-pixel :func:`_kmeans`, bit for bit for integer samples), then
   the M-step on the one-hot labels and the Cholesky factors. At 120x160, 48 frames, one thread, the
   whole initialisation took 15 ms (K = 2) and 19 ms (K = 3) one pixel at a time (Lloyd iterations
   stopping pixel by pixel), 6.5 and 10 ms now, although a batch runs 4.4 (K = 2) and 5.1 (K = 3)
@@ -246,79 +246,6 @@ def _kmeans(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, 
         for t in range(n_frames):
             if new_labels[t] != labels[t]:
                 changed = True
-            labels[t] = new_labels[t]
-        if not changed:
-            break
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _label_pass3(X: NDArray, centres: NDArray, labels: NDArray, best: NDArray) -> None:
-    """Nearest centre (first on ties) of every sample of ``X (3, T)``: one pass per centre, the
-    three channels together (same sums as :func:`_sq_dist_to`)."""
-    n_frames = X.shape[1]
-    x0, x1, x2 = X[0], X[1], X[2]
-    for k in range(centres.shape[0]):
-        c0, c1, c2 = centres[k, 0], centres[k, 1], centres[k, 2]
-        for t in range(n_frames):
-            e0 = x0[t] - c0
-            e1 = x1[t] - c1
-            e2 = x2[t] - c2
-            d = e0 * e0
-            d += e1 * e1
-            d += e2 * e2
-            closer = k == 0 or d < best[t]
-            best[t] = d if closer else best[t]
-            labels[t] = k if closer else labels[t]
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _kmeans3(X: NDArray, centres: NDArray, labels: NDArray, new_labels: NDArray, work: NDArray) -> None:
-    """:func:`_kmeans` for C = 3 with fused passes: the same seeding, then Lloyd iterations whose
-    label and centre updates take one pass over the samples per centre each. The kernels run
-    :func:`_kmeans_lanes` (pixels as lanes); this one is its reference in the tests."""
-    n_frames = X.shape[1]
-    n_components = centres.shape[0]
-    nearest, dist = work[0], work[1]
-    x0, x1, x2 = X[0], X[1], X[2]
-    mean = centres[0]  # the temporal mean, until the first centre replaces it (no allocation per pixel)
-    for c in range(3):
-        total = 0.0
-        for t in range(n_frames):
-            total += X[c, t]
-        mean[c] = total / n_frames
-    _sq_dist_to(X, mean, nearest)
-    first = _argmin_first(nearest)
-    for c in range(3):
-        centres[0, c] = X[c, first]
-    _sq_dist_to(X, centres[0], nearest)
-    for k in range(1, n_components):
-        far = _argmax_first(nearest)
-        for c in range(3):
-            centres[k, c] = X[c, far]
-        _sq_dist_to(X, centres[k], dist)
-        for t in range(n_frames):
-            nearest[t] = min(nearest[t], dist[t])
-    _label_pass3(X, centres, labels, nearest)
-    for _ in range(_KMEANS_MAX_ITER):
-        for k in range(n_components):
-            count = 0.0
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            for t in range(n_frames):
-                r = 1.0 if labels[t] == k else 0.0  # products, not selects: the reductions vectorise
-                count += r
-                s0 += r * x0[t]
-                s1 += r * x1[t]
-                s2 += r * x2[t]
-            if count > 0:
-                centres[k, 0] = s0 / count
-                centres[k, 1] = s1 / count
-                centres[k, 2] = s2 / count
-        _label_pass3(X, centres, new_labels, nearest)
-        changed = False
-        for t in range(n_frames):
-            changed |= new_labels[t] != labels[t]
             labels[t] = new_labels[t]
         if not changed:
             break
@@ -1381,7 +1308,7 @@ def _km_pick(
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, near: NDArray, pick: NDArray) -> None:
-    """Maximin seeding of :func:`_kmeans3` in every lane of ``X (3 T L)``: the sample nearest the temporal
+    """Maximin seeding of :func:`_kmeans` in every lane of ``X (3 T L)``: the sample nearest the temporal
     mean, then each time the sample farthest from the centres so far (first index on ties), into ``cen
     (3 K L)`` rows ``3 k + c``. ``near (T L)`` keeps each sample's distance to the nearest centre and
     ``pick (4 L)`` the select chain's best distance and sample."""
@@ -1428,7 +1355,7 @@ def _km_seed_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, n
 def _km_nearest(
     X: NDArray, n_frames: int, n_components: int, cen: NDArray, t: int, lane: int
 ) -> tuple[float, float, float, float]:
-    """Nearest centre of ``cen (3 K L)`` (first on ties, as :func:`_label_pass3`) of sample ``t`` of
+    """Nearest centre of ``cen (3 K L)`` (first on ties, as :func:`_nearest_labels`) of sample ``t`` of
     ``lane`` of ``X (3 T L)``: its label (as a float) and the sample."""
     x0 = X[_ix(t, lane)]
     x1 = X[_ix(n_frames + t, lane)]
@@ -1457,7 +1384,7 @@ def _km_member_add(
 def _km_label_lanes(X: NDArray, n_frames: int, n_components: int, cen: NDArray, W: NDArray, sums: NDArray) -> None:
     """Nearest centre of every sample of ``X (3 T L)`` into the label rows of ``W``, and in the same pass
     the member counts and sums of the new labels into ``sums (4 K L)`` (each over the samples in time
-    order: exact for integer samples, as the sums of :func:`_kmeans3`).
+    order: exact for integer samples, as the sums of :func:`_kmeans`).
 
     Four samples per step, so that each step loads and stores the sums once (stores bound the loop)."""
     rows = _km_rows(n_components)
@@ -1519,13 +1446,13 @@ def _km_centres_lanes(n_components: int, sums: NDArray, cen: NDArray) -> float:
 def _kmeans_lanes(
     X: NDArray, n_frames: int, n_components: int, W: NDArray, cen: NDArray, near: NDArray, pick: NDArray, sums: NDArray
 ) -> int:
-    """:func:`_kmeans3` of every lane of ``X (3 T L)``: centres into ``W`` rows ``3 k + c``, labels (as
+    """:func:`_kmeans` of every lane of ``X (3 T L)``: centres into ``W`` rows ``3 k + c``, labels (as
     floats) into its rows ``3 K + t``; ``cen (3 K L)``, ``near (T L)``, ``pick (4 L)``, ``sums (4 K L)``
     scratch. Returns the number of label passes after the first (those of the batch's slowest pixel).
 
     All lanes run until no lane changes: a lane whose labels stopped changing is at a fixed point (same
-    labels, same centres, same labels), so its result is that of :func:`_kmeans3`. The test is on the
-    centres, before the label pass: :func:`_kmeans3` stops at the first iteration ``i`` with labels
+    labels, same centres, same labels), so its result is that of :func:`_kmeans`. The test is on the
+    centres, before the label pass: :func:`_kmeans` stops at the first iteration ``i`` with labels
     ``L_i = L_(i-1)``, so ``C_(i+1) = C_i``; conversely ``C_i = C_(i-1)`` gives ``L_i = L_(i-1)``, the
     labels already in ``W``. So the same passes run, without comparing every label."""
     _km_seed_lanes(X, n_frames, n_components, cen, near, pick)
