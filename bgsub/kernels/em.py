@@ -1674,57 +1674,10 @@ def _lanes_run(
     n_pixels = samples.shape[1]
     following = engine * _LANES
     stop = min(following + _LANES, n_pixels)  # end of the current batch
-    for lane in range(_LANES):
-        if following < stop:
-            q = following
-            if not have_init:
-                if slot == in_batch:
-                    in_batch = min(_LANES, stop - following)
-                    slot = 0
-                    _init_batch(
-                        samples, n_components, following, in_batch, reg_covar, Xd, W, km, sums, moments, w0, m0, p0
-                    )
-                q = slot
-                slot += 1
-            _lanes_load(samples, following, lane, w0[q], m0[q], p0[q], X, S, D)
-            pixel[lane] = following
-            it[lane] = 0
-            previous[lane] = -np.inf
-            following += 1
-            if following == stop:  # next batch of this engine
-                following += (n_engines - 1) * _LANES
-                stop = min(following + _LANES, n_pixels)
-    busy = pixel[0] >= 0
-    while busy:
-        _lanes_pass(X, n_frames, n_components, S, A, D)
-        if _lanes_m_step(reg_covar, n_components, S, D):
-            _lanes_recentre(n_components, S, D)  # same E-step, sums about the new means
-            _lanes_pass(X, n_frames, n_components, S, A, D)
-            _lanes_m_step(reg_covar, n_components, S, D)
-        _lanes_publish(n_components, S, D)
+    while True:
         busy = False
-        for lane in range(_LANES):
-            p = pixel[lane]
-            if p < 0:
-                continue
-            it[lane] += 1
-            value = D[_ix(bound, lane)] / n_frames
-            change = value - previous[lane]
-            previous[lane] = value
-            if keep_history:
-                history[p, it[lane] - 1] = value
-            done = abs(change) < tol
-            if not (done or it[lane] == max_iter):
-                busy = True
-                continue
-            _lanes_store(p, lane, D, order, weights, means, cov, prec)
-            converged[p] = done
-            n_iter[p] = it[lane]
-            lower_bound[p] = value
-            if keep_history:
-                for i in range(it[lane], max_iter):
-                    history[p, i] = value
-            if following < stop:
+        for lane in range(_LANES):  # free lanes take the next pixels (all lanes, the first time)
+            if pixel[lane] < 0 and following < stop:
                 q = following
                 if not have_init:
                     if slot == in_batch:
@@ -1743,10 +1696,36 @@ def _lanes_run(
                 if following == stop:  # next batch of this engine
                     following += (n_engines - 1) * _LANES
                     stop = min(following + _LANES, n_pixels)
-                busy = True
-            else:
-                pixel[lane] = -1
-
+            busy |= pixel[lane] >= 0
+        if not busy:
+            break
+        _lanes_pass(X, n_frames, n_components, S, A, D)
+        if _lanes_m_step(reg_covar, n_components, S, D):
+            _lanes_recentre(n_components, S, D)  # same E-step, sums about the new means
+            _lanes_pass(X, n_frames, n_components, S, A, D)
+            _lanes_m_step(reg_covar, n_components, S, D)
+        _lanes_publish(n_components, S, D)
+        for lane in range(_LANES):
+            p = pixel[lane]
+            if p < 0:
+                continue
+            it[lane] += 1
+            value = D[_ix(bound, lane)] / n_frames
+            change = value - previous[lane]
+            previous[lane] = value
+            if keep_history:
+                history[p, it[lane] - 1] = value
+            done = abs(change) < tol
+            if not (done or it[lane] == max_iter):
+                continue
+            _lanes_store(p, lane, D, order, weights, means, cov, prec)
+            converged[p] = done
+            n_iter[p] = it[lane]
+            lower_bound[p] = value
+            if keep_history:
+                for i in range(it[lane], max_iter):
+                    history[p, i] = value
+            pixel[lane] = -1
 
 _LANES_KERNELS: dict[int, object] = {}
 
