@@ -31,11 +31,11 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import scipy.special
 from numpy.typing import NDArray
 
 from bgsub.base import BackgroundMethod
 from bgsub.kernels import Backend, resolve_backend
+from bgsub.ranking import chi2_threshold
 
 try:  # scikit-learn's class when it is installed, so users can filter one warning class
     from sklearn.exceptions import ConvergenceWarning
@@ -87,34 +87,6 @@ _EPS10 = 10.0 * np.finfo(np.float64).eps
 #: (given or random: ~0.6 KB per pixel at K=3, plus the float64 samples of the random M-step); with
 #: the k-means initialisation the kernel reads the frames in place and runs all pixels in one call.
 _COMPILED_CHUNK = 1 << 14
-
-
-def chi2_threshold(n_channels: int = 3, quantile: float = 0.999) -> float:
-    """Chi-square quantile with ``n_channels`` degrees of freedom.
-
-    A background pixel drawn from a Gaussian component has a squared Mahalanobis distance that
-    follows a chi-square law with C degrees of freedom, so this quantile is the threshold whose
-    per-pixel false-positive rate is ``1 - quantile`` under the model.
-
-    Parameters
-    ----------
-    n_channels : int
-        Degrees of freedom C (1 for grey, 3 for RGB).
-    quantile : float
-        Probability in (0, 1).
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> round(chi2_threshold(3, 0.999), 2)
-    16.27
-    """
-    if n_channels < 1 or not 0.0 < quantile < 1.0:
-        raise ValueError(f"need n_channels >= 1 and 0 < quantile < 1, got {n_channels}, {quantile}")
-    return float(2.0 * scipy.special.gammaincinv(n_channels / 2.0, quantile))
 
 
 #: Default threshold of the ``gmm`` method (squared Mahalanobis units): the 0.999 quantile of

@@ -27,7 +27,8 @@ from bgsub.kernels import set_num_threads
 from bgsub.methods import make_method
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, compute_metrics
 from bgsub.models import load_model, save_model
-from bgsub.postprocess import check_postprocess, postprocess_scores
+from bgsub.postprocess import check_postprocess
+from bgsub.scoring import score_blocks
 from bgsub.synth import make_scene, write_cdnet
 from bgsub.tally import ScoreTally
 
@@ -204,13 +205,8 @@ def score(
     tmp_dir = masks_dir.with_name(f".{masks_dir.name}.tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
-    for numbers, frames in sequence.source.iter_blocks(sequence.test_numbers(), block_size):
-        scores = method.foreground_scores(frames)
-        if postprocess:
-            scores = postprocess_scores(scores, postprocess)
-        if not np.all(np.isfinite(scores)):
-            raise RuntimeError(f"{kind} produced non-finite scores on {name}")
-        masks = scores > tally.threshold
+    blocks = sequence.source.iter_blocks(sequence.test_numbers(), block_size)
+    for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold, postprocess=postprocess):
         for number, mask in zip(numbers, masks):
             write_image(tmp_dir / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
         tally.add(numbers, scores, masks, sequence.labels, sequence.roi)

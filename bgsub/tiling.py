@@ -41,6 +41,7 @@ from bgsub.io import atomic_path, write_image
 from bgsub.methods import make_method, method_class
 from bgsub.models import load_model, save_model
 from bgsub.pipeline import open_split, write_background
+from bgsub.scoring import score_blocks
 from bgsub.tally import ScoreTally
 
 __all__ = [
@@ -263,11 +264,8 @@ def score_tile(
             tmp, mode="w+", dtype=np.uint8, shape=(len(test_numbers), r1 - r0, (w + 7) // 8)
         )
         at = 0
-        for numbers, frames in sequence.source.iter_blocks(test_numbers, block_size):
-            scores = method.foreground_scores(np.ascontiguousarray(frames[:, r0:r1]))
-            if not np.all(np.isfinite(scores)):
-                raise RuntimeError(f"{kind} produced non-finite scores on {name} rows {r0}-{r1}")
-            masks = scores > tally.threshold
+        blocks = sequence.source.iter_blocks(test_numbers, block_size)
+        for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold, band=rows):
             strips[at : at + len(numbers)] = np.packbits(masks, axis=-1)
             at += len(numbers)
             tally.add(numbers, scores, masks, lambda n: sequence.labels(n)[r0:r1], roi)

@@ -1,0 +1,66 @@
+"""The one scoring loop: test frames in, filtered score maps and masks out, a block at a time.
+
+Every consumer of a fitted method's scores goes through :func:`score_blocks`: the pipeline's score
+step, a tile's band of rows, the ablation and the command line. What they do with the blocks
+(write PNGs, pack strips, tally counts, encode a video) is theirs; how a block is scored is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bgsub.base import BackgroundMethod
+from bgsub.postprocess import postprocess_scores
+
+__all__ = ["score_blocks"]
+
+
+def score_blocks(
+    method: BackgroundMethod,
+    blocks: Iterable[tuple[list[int], NDArray]],
+    *,
+    threshold: float,
+    postprocess: dict[str, Any] | None = None,
+    band: tuple[int, int] | None = None,
+) -> Iterator[tuple[list[int], NDArray[np.float32], NDArray[np.bool_]]]:
+    """Score blocks of test frames in order.
+
+    Parameters
+    ----------
+    method : BackgroundMethod
+        A fitted method (an adaptive one learns from the blocks, so give each frame once, in order).
+    blocks : iterable of (list of int, ndarray of shape (T, H, W, C))
+        Frame numbers and frames, e.g. ``Source.iter_blocks``.
+    threshold : float
+        Masks are ``scores > threshold``.
+    postprocess : dict or None
+        Score-map filters (:func:`bgsub.postprocess.postprocess_scores`); they commute with
+        thresholding, so a sweep over the filtered scores stays exact.
+    band : (int, int) or None
+        Rows ``[r0, r1)`` to score (a tile); None = the whole frame.
+
+    Yields
+    ------
+    numbers : list of int
+    scores : ndarray of shape (T, rows, W), float32
+    masks : ndarray of shape (T, rows, W), bool
+
+    Raises
+    ------
+    RuntimeError
+        When the method produces a non-finite score.
+    """
+    for numbers, frames in blocks:
+        if band is not None:
+            frames = np.ascontiguousarray(frames[:, band[0] : band[1]])
+        scores = method.foreground_scores(frames)
+        if postprocess:
+            scores = postprocess_scores(scores, postprocess)
+        if not np.all(np.isfinite(scores)):
+            where = "" if band is None else f" rows {band[0]}-{band[1]}"
+            raise RuntimeError(f"{method.kind} produced non-finite scores on frames {numbers[0]}-{numbers[-1]}{where}")
+        yield numbers, scores, scores > threshold
