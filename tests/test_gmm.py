@@ -9,12 +9,9 @@ import pytest
 from scipy import special, stats
 from sklearn.mixture import GaussianMixture
 
-from bgsub.gmm import (
-    DEFAULT_THRESHOLD,
-    ConvergenceWarning,
-    GMMBackgroundMethod,
-    GMMMethod,
-    PixelGaussianMixture,
+from bgsub.gmm import DEFAULT_THRESHOLD, GMMBackgroundMethod, GMMMethod
+from bgsub.mixture import ConvergenceWarning, PixelGaussianMixture
+from bgsub.ranking import (
     background_mask,
     chi2_threshold,
     min_background_mahalanobis,

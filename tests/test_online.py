@@ -13,7 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from bgsub.online import NO_MODEL_SCORE, AdaptiveGaussianMixture, OnlineGMMMethod
+from bgsub.online import NO_MODEL_SCORE, AdaptiveGaussianMixture
+from bgsub.online_method import OnlineGMMMethod
 
 BG_COLOUR = np.array([120.0, 90.0, 60.0])
 
