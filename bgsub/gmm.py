@@ -9,21 +9,24 @@ levers of :mod:`bgsub.spatial` when they are on.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bgsub.base import BackgroundMethod
+from bgsub.base import BackgroundMethod, ResourceCost, mixture_cost
 from bgsub.mixture import DEFAULT_REG_COVAR, PixelGaussianMixture
 from bgsub.mixture_em import (
     _SCORE_FRAMES_PER_BLOCK,
+    COVARIANCE_TYPES,
     DEFAULT_CHUNK_SIZE,
     CovarianceType,
     _check_frames,
     _check_grid,
     _cov_shape,
 )
+from bgsub.params import BOOLEAN, Interval, Options
 from bgsub.ranking import (
     DEFAULT_BACKGROUND_RATIO,
     DEFAULT_RANK_BY,
@@ -69,6 +72,19 @@ _STATE_KEYS = (
 class _PixelGMMMethod(BackgroundMethod):
     """Shared settings, fitting and state of the two GMM methods."""
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_components": [Interval(Integral, 1, None)],
+        "covariance_type": [Options(*COVARIANCE_TYPES)],
+        "reg_covar": [Interval(Real, 0, None)],
+        "tol": [Interval(Real, 0, None)],
+        "max_iter": [Interval(Integral, 1, None)],
+        "init_params": [Options("kmeans", "random")],
+        "random_state": [None, Interval(Integral, None, None)],
+        "background_ratio": [Interval(Real, 0, 1, closed="right")],
+        "rank_by": [Options(*RANKINGS)],
+        "chunk_size": [None, Interval(Integral, 1, None)],
+    }
+
     def __init__(
         self,
         *,
@@ -83,10 +99,6 @@ class _PixelGMMMethod(BackgroundMethod):
         rank_by: RankBy = DEFAULT_RANK_BY,
         chunk_size: int | None = DEFAULT_CHUNK_SIZE,
     ) -> None:
-        if rank_by not in RANKINGS:
-            raise ValueError(f"rank_by must be one of {RANKINGS}, got {rank_by!r}")
-        if not 0.0 < background_ratio <= 1.0:
-            raise ValueError(f"background_ratio must be in (0, 1], got {background_ratio}")
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
@@ -99,20 +111,10 @@ class _PixelGMMMethod(BackgroundMethod):
         self.chunk_size = chunk_size
         self.model_: PixelGaussianMixture | None = None
 
-    def get_params(self) -> dict[str, Any]:
-        """Return the constructor settings."""
-        return {
-            "n_components": self.n_components,
-            "covariance_type": self.covariance_type,
-            "reg_covar": self.reg_covar,
-            "tol": self.tol,
-            "max_iter": self.max_iter,
-            "init_params": self.init_params,
-            "random_state": self.random_state,
-            "background_ratio": self.background_ratio,
-            "rank_by": self.rank_by,
-            "chunk_size": self.chunk_size,
-        }
+    @classmethod
+    def resource_cost(cls, n_components: int, n_channels: int) -> ResourceCost:
+        """Cost of a per-pixel mixture (:func:`bgsub.base.mixture_cost`)."""
+        return mixture_cost(n_components, n_channels)
 
     def _new_model(self) -> PixelGaussianMixture:
         return PixelGaussianMixture(
@@ -279,6 +281,23 @@ class GMMMethod(_PixelGMMMethod):
 
     kind: ClassVar[str] = "gmm"
     default_threshold: ClassVar[float] = DEFAULT_THRESHOLD
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_PixelGMMMethod._parameter_constraints,
+        "var_min": [None, Interval(Real, None, None)],
+        "var_max": [None, Interval(Real, None, None)],
+        "spatial_radius": [Interval(Integral, 0, None)],
+        "gain_compensation": [BOOLEAN],
+        "shadow_tau": [None, Interval(Real, 0, 1, closed="neither")],
+        "shadow_var_threshold": [Interval(Real, None, None)],
+        "learning_rate": [Interval(Real, 0, 1)],
+        "update_threshold": [Interval(Real, None, None)],
+        "shadow_texture": [None, Interval(Real, 0, None, closed="neither")],
+        "shadow_max": [Interval(Real, 0, 1, closed="right")],
+        "spatial_gate": [None, Interval(Real, 0, 1)],
+        "adaptive_threshold": [None, Interval(Real, 1, None)],
+        "adaptive_quantile": [Interval(Real, 0, 1, closed="neither")],
+        "dynamics_threshold": [Interval(Real, None, None)],
+    }
 
     def __init__(
         self,
@@ -300,22 +319,10 @@ class GMMMethod(_PixelGMMMethod):
         **params: Any,
     ) -> None:
         super().__init__(**params)
-        if spatial_gate is not None and not 0.0 <= spatial_gate <= 1.0:
-            raise ValueError(f"spatial_gate must be in [0, 1] or None, got {spatial_gate}")
-        if adaptive_threshold is not None and adaptive_threshold < 1.0:
-            raise ValueError(f"adaptive_threshold must be >= 1 or None, got {adaptive_threshold}")
-        if not 0.0 < adaptive_quantile < 1.0:
-            raise ValueError(f"adaptive_quantile must be in (0, 1), got {adaptive_quantile}")
-        if shadow_texture is not None and shadow_texture <= 0:
-            raise ValueError(f"shadow_texture must be positive or None, got {shadow_texture}")
         if var_min is not None and var_max is not None and var_max < var_min:
             raise ValueError(f"var_max ({var_max}) must not be below var_min ({var_min})")
-        if int(spatial_radius) != spatial_radius or spatial_radius < 0:
-            raise ValueError(f"spatial_radius must be a non-negative integer, got {spatial_radius}")
-        if not 0.0 <= learning_rate <= 1.0:
-            raise ValueError(f"learning_rate must be in [0, 1], got {learning_rate}")
-        if shadow_tau is not None and not 0.0 < shadow_tau < shadow_max <= 1.0:
-            raise ValueError(f"need 0 < shadow_tau < shadow_max <= 1, got {shadow_tau}, {shadow_max}")
+        if shadow_tau is not None and not shadow_tau < shadow_max:
+            raise ValueError(f"shadow_tau ({shadow_tau}) must be below shadow_max ({shadow_max})")
         self.var_min = None if var_min is None else float(var_min)
         self.var_max = None if var_max is None else float(var_max)
         self.spatial_radius = int(spatial_radius)
@@ -342,26 +349,6 @@ class GMMMethod(_PixelGMMMethod):
     def adaptive(self) -> bool:  # type: ignore[override]
         """True when the model keeps learning while it scores (``learning_rate > 0``)."""
         return self.learning_rate > 0
-
-    def get_params(self) -> dict[str, Any]:
-        """Return the constructor settings."""
-        return {
-            **super().get_params(),
-            "var_min": self.var_min,
-            "var_max": self.var_max,
-            "spatial_radius": self.spatial_radius,
-            "gain_compensation": self.gain_compensation,
-            "shadow_tau": self.shadow_tau,
-            "shadow_var_threshold": self.shadow_var_threshold,
-            "learning_rate": self.learning_rate,
-            "update_threshold": self.update_threshold,
-            "shadow_texture": self.shadow_texture,
-            "shadow_max": self.shadow_max,
-            "spatial_gate": self.spatial_gate,
-            "adaptive_threshold": self.adaptive_threshold,
-            "adaptive_quantile": self.adaptive_quantile,
-            "dynamics_threshold": self.dynamics_threshold,
-        }
 
     @property
     def needs_dynamics(self) -> bool:

@@ -77,14 +77,16 @@ pixels and ``n_frames`` the number of frames learned. Memory is
 from __future__ import annotations
 
 import logging
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bgsub.kernels import Backend, resolve_backend
+from bgsub.kernels import BACKENDS, Backend, resolve_backend
 from bgsub.kernels import online as online_kernel
 from bgsub.online_reference import _F32, _FLT_EPSILON, NO_MODEL_SCORE, MOG2NumpyUpdate
+from bgsub.params import BOOLEAN, Interval, Options, Parametrised
 
 __all__ = ["AdaptiveGaussianMixture", "NO_MODEL_SCORE"]
 
@@ -129,7 +131,7 @@ def _frame_to_pixels(frame: NDArray) -> NDArray[np.uint8] | NDArray[np.float32]:
     return data
 
 
-class AdaptiveGaussianMixture(MOG2NumpyUpdate):
+class AdaptiveGaussianMixture(Parametrised, MOG2NumpyUpdate):
     """Adaptive per-pixel Gaussian mixture background model (OpenCV's MOG2 algorithm).
 
     Parameters
@@ -192,6 +194,23 @@ class AdaptiveGaussianMixture(MOG2NumpyUpdate):
     255
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "history": [Interval(Integral, 1, None)],
+        "var_threshold": [Interval(Real, None, None)],
+        "n_mixtures": [Interval(Integral, 1, 255)],
+        "background_ratio": [Interval(Real, None, None)],
+        "var_threshold_gen": [Interval(Real, None, None)],
+        "var_init": [Interval(Real, 0, None, closed="neither")],
+        "var_min": [Interval(Real, 0, None, closed="neither")],
+        "var_max": [Interval(Real, 0, None, closed="neither")],
+        "complexity_reduction_threshold": [Interval(Real, None, None)],
+        "detect_shadows": [BOOLEAN],
+        "shadow_value": [Interval(Integral, 0, 255)],
+        "shadow_threshold": [Interval(Real, None, None)],
+        "backend": [Options(*BACKENDS)],
+    }
+    _non_params: ClassVar[tuple[str, ...]] = ("backend",)
+
     def __init__(
         self,
         history: int = 500,
@@ -208,16 +227,6 @@ class AdaptiveGaussianMixture(MOG2NumpyUpdate):
         shadow_threshold: float = 0.5,
         backend: Backend = "auto",
     ) -> None:
-        if int(history) < 1:
-            raise ValueError(f"history must be >= 1; got {history}")
-        if not 1 <= int(n_mixtures) <= 255:
-            raise ValueError(f"n_mixtures must be in [1, 255]; got {n_mixtures}")
-        if var_init <= 0 or min(var_min, var_max) <= 0:
-            raise ValueError(
-                f"var_init, var_min and var_max must be > 0; got {var_init}, {var_min}, {var_max}"
-            )
-        if not 0 <= int(shadow_value) <= 255:
-            raise ValueError(f"shadow_value must be in [0, 255]; got {shadow_value}")
         self.history = int(history)
         self.var_threshold = float(var_threshold)
         self.n_mixtures = int(n_mixtures)
@@ -232,28 +241,11 @@ class AdaptiveGaussianMixture(MOG2NumpyUpdate):
         self.shadow_value = int(shadow_value)
         self.shadow_threshold = float(shadow_threshold)
         self.backend = backend
-        resolve_backend(backend)  # reject unknown names early
+        resolve_backend(backend)  # BGSUB_BACKEND must be valid, and numba installed if asked for
         self.frame_shape_: tuple[int, int, int] | None = None
         self.n_frames_ = 0
 
     # ------------------------------------------------------------------ parameters and state
-    def get_params(self) -> dict[str, Any]:
-        """Return the constructor parameters."""
-        return {
-            "history": self.history,
-            "var_threshold": self.var_threshold,
-            "n_mixtures": self.n_mixtures,
-            "background_ratio": self.background_ratio,
-            "var_threshold_gen": self.var_threshold_gen,
-            "var_init": self.var_init,
-            "var_min": self.var_min,
-            "var_max": self.var_max,
-            "complexity_reduction_threshold": self.complexity_reduction_threshold,
-            "detect_shadows": self.detect_shadows,
-            "shadow_value": self.shadow_value,
-            "shadow_threshold": self.shadow_threshold,
-        }
-
     def reset(self, frame_shape: tuple[int, int, int]) -> AdaptiveGaussianMixture:
         """Forget everything and prepare an empty model for frames of shape ``(H, W, C)``."""
         h, w, c = (int(s) for s in frame_shape)

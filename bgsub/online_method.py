@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bgsub.base import BackgroundMethod
+from bgsub.base import BackgroundMethod, ResourceCost, mixture_cost
 from bgsub.mixture import PixelGaussianMixture
 from bgsub.online import AdaptiveGaussianMixture
+from bgsub.params import BOOLEAN, Interval, Options
 
 __all__ = ["OnlineGMMMethod"]
 
@@ -49,6 +51,13 @@ class OnlineGMMMethod(BackgroundMethod):
     kind: ClassVar[str] = "online_gmm"
     adaptive: ClassVar[bool] = True
     default_sweep: ClassVar[tuple[float, float, int]] = (0.0, 64.0, 129)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "learning_rate": [Interval(Real, None, None)],
+        "warm_start": [BOOLEAN],
+        "covariance_type": [Options("spherical", "diag", "full")],
+        "warm_start_replay": [BOOLEAN],
+        "shadows_as_background": [BOOLEAN],
+    }
 
     def __init__(
         self,
@@ -60,10 +69,6 @@ class OnlineGMMMethod(BackgroundMethod):
         shadows_as_background: bool = True,
         **params: Any,
     ) -> None:
-        if covariance_type not in ("spherical", "diag", "full"):
-            raise ValueError(
-                f"covariance_type must be 'spherical', 'diag' or 'full'; got {covariance_type!r}"
-            )
         self.learning_rate = float(learning_rate)
         self.shadows_as_background = bool(shadows_as_background)
         self.warm_start = bool(warm_start)
@@ -78,15 +83,13 @@ class OnlineGMMMethod(BackgroundMethod):
         return self.model_.var_threshold
 
     def get_params(self) -> dict[str, Any]:
-        """Return the constructor settings (JSON-serialisable)."""
-        return {
-            "learning_rate": self.learning_rate,
-            "warm_start": self.warm_start,
-            "covariance_type": self.covariance_type,
-            "warm_start_replay": self.warm_start_replay,
-            "shadows_as_background": self.shadows_as_background,
-            **self.model_.get_params(),
-        }
+        """Return the constructor settings, with those of the adaptive model (``**params``)."""
+        return {**super().get_params(), **self.model_.get_params()}
+
+    @classmethod
+    def resource_cost(cls, n_components: int, n_channels: int) -> ResourceCost:
+        """Cost of a per-pixel mixture (:func:`bgsub.base.mixture_cost`)."""
+        return mixture_cost(n_components, n_channels)
 
     def fit(self, frames: NDArray) -> OnlineGMMMethod:
         """Learn the training frames ``(T, H, W, C)`` in order (cold start) or warm-start from a batch GMM."""

@@ -321,11 +321,8 @@ def gather_scores(
     tally.save(Path(counts_path))
 
 
-# Measured costs, one core (Snakemake benchmark files of a tiles: 4 run on a 240x320 synthetic scene, 100 train and
-# 100 test frames, on this project's 2-core machine; README "Scale-out"). Seconds per pixel x frame.
-_GMM_FIT_PER_COMPONENT = 1.7e-6  # EM (kmeans init, full covariance), per component
-_GMM_SCORE_PER_COMPONENT = 1.2e-6  # Mahalanobis distances, per component
-_IMAGE_PER_PIXEL_FRAME = 3e-8  # mean/median fit and score, beyond reading the frames
+# Measured cost of reading a frame, one core (the methods' own costs: BackgroundMethod.resource_cost; README
+# "Scale-out"). Seconds per pixel of the whole frame.
 _DECODE_PER_PIXEL = 2.5e-7  # reading a frame (PNG/JPEG decode, labels), per pixel of the whole frame
 
 
@@ -345,7 +342,8 @@ def estimate_resources(
     n_train, n_test : int
         Training frames used (after ``max_train_frames``) and test frames.
     kind, n_components :
-        The method; GMM state and time grow with ``n_components``.
+        The method, whose declared :meth:`~bgsub.base.BackgroundMethod.resource_cost` gives its state,
+        working memory and time per pixel; GMM state and time grow with ``n_components``.
     tiles, block_size : int
     attempt : int
         Snakemake's attempt number; memory and time double on each retry.
@@ -364,21 +362,18 @@ def estimate_resources(
     k = n_components or 1
     rows = math.ceil(height / tiles) if step in ("fit", "score") else height
     pixels = rows * width
-    per_pixel_state = 4 * channels * (k * (2 + channels) if kind.startswith(("gmm", "online")) else 1)
+    cost = method_class(kind).resource_cost(k, channels)
+    per_pixel_state = cost.state_bytes
     state_mb = pixels * per_pixel_state / 2**20
     full_frame_mb = height * width * channels / 2**20
     if step == "fit":
         frames_mb = n_train * pixels * channels / 2**20
-        work_mb = frames_mb * (2 if kind == "mean" else 9)  # float64 sums / float64 EM chunks
-        seconds = n_train * height * width * _DECODE_PER_PIXEL + n_train * pixels * (
-            _GMM_FIT_PER_COMPONENT * k if kind.startswith(("gmm", "online")) else _IMAGE_PER_PIXEL_FRAME
-        )
+        work_mb = frames_mb * cost.fit_memory
+        seconds = n_train * height * width * _DECODE_PER_PIXEL + n_train * pixels * cost.fit_seconds
     elif step == "score":
         frames_mb = block_size * full_frame_mb  # a block of whole frames is decoded, then cut to the band
         work_mb = block_size * pixels * (4 * 4 * max(k, 1)) / 2**20  # float32 scores and per-component terms
-        seconds = n_test * height * width * _DECODE_PER_PIXEL + n_test * pixels * (
-            _GMM_SCORE_PER_COMPONENT * k if kind.startswith(("gmm", "online")) else _IMAGE_PER_PIXEL_FRAME
-        )
+        seconds = n_test * height * width * _DECODE_PER_PIXEL + n_test * pixels * cost.score_seconds
     elif step == "gather":
         frames_mb = full_frame_mb * 2
         work_mb = 2 * state_mb * (1 + 1 / max(tiles, 1))

@@ -211,6 +211,17 @@ def test_resources_grow_with_frame_size_and_components_and_shrink_with_tiles():
     assert big["mem_mb"] > 3 * frames_mb and tiled["mem_mb"] > 3 * frames_mb / 8
 
 
+def test_resources_come_from_the_methods_declared_costs():
+    """Each class declares its cost (no branching on kind names); the estimates are those of the
+    name-based model it replaced (values computed with c39a1d0)."""
+    size = {"height": 240, "width": 320, "n_train": 500, "n_test": 1000}
+    assert estimate_resources("fit", **size, kind="gmm", n_components=3) == {"mem_mb": 1639, "runtime": 12}
+    assert estimate_resources("fit", **size, kind="mean") == {"mem_mb": 833, "runtime": 6}
+    assert estimate_resources("fit", **size, kind="median") == {"mem_mb": 1602, "runtime": 6}
+    assert estimate_resources("score", **size, kind="online_gmm", tiles=4, attempt=2) == {"mem_mb": 1074, "runtime": 14}
+    assert method_class("gmm_background").resource_cost(3, 3) == method_class("gmm").resource_cost(3, 3)
+
+
 def test_split_json_matches_what_estimates_read(tmp_path: Path, tiny_cdnet: Path):
     _, split_path = _split(tiny_cdnet, tmp_path)
     info = json.loads(split_path.read_text())
