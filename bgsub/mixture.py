@@ -118,8 +118,8 @@ class PixelGaussianMixture:
         Record ``lower_bounds_ (H, W, max_iter)``, the lower bound after every iteration;
         entries past ``n_iter_`` repeat the last value.
     backend : {"auto", "numpy", "numba"}, default="auto"
-        Where full-covariance EM and :func:`min_background_mahalanobis` run: ``"numpy"`` is the
-        reference code of this module, ``"numba"`` the compiled kernels of
+        Where full-covariance EM and :func:`bgsub.ranking.min_background_mahalanobis` run: ``"numpy"`` is the
+        reference code of :mod:`bgsub.mixture_em`, ``"numba"`` the compiled kernels of
         :mod:`bgsub.kernels.em` (same results within rounding; pixels as SIMD lanes, see there),
         ``"auto"`` numba when installed (``BGSUB_BACKEND`` overrides it, see
         :func:`bgsub.kernels.resolve_backend`). Diagonal and spherical covariances always use

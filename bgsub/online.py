@@ -158,7 +158,7 @@ class AdaptiveGaussianMixture(Parametrised, MOG2NumpyUpdate):
     shadow_threshold : float
         Lowest brightness ratio of a shadow to its background (tau).
     backend : {"auto", "numpy", "numba"}
-        Where the per-frame update runs: the numpy code of this module (the reference), the
+        Where the per-frame update runs: the numpy code of :mod:`bgsub.online_reference`, the
         compiled kernel :func:`bgsub.kernels.online.update` (same bytes; frames of 32768 pixels or
         more are split over ``bgsub.kernels.set_num_threads`` threads), or numba when installed
         (``"auto"``; ``BGSUB_BACKEND`` overrides it). Not a model parameter: not in

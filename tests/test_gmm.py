@@ -1,4 +1,4 @@
-"""Tests of the batch per-pixel GMM (bgsub.gmm) against scikit-learn, scipy and hand computations."""
+"""Tests of the batch per-pixel GMM (mixture, ranking, gmm) against scikit-learn, scipy and hand computations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The compiled kernels (bgsub.kernels) against the numpy reference paths of bgsub.gmm and bgsub.online.
+"""The compiled kernels (bgsub.kernels) against the numpy reference paths (mixture_em, ranking, online_reference).
 
 The numpy code is itself tested against scikit-learn and OpenCV (test_gmm.py, test_online.py);
 here the compiled path must give the same fits (parameters and log-likelihoods within 1e-4
