@@ -1,5 +1,4 @@
-"""Lane layout of the struct-of-arrays slabs: pixels as SIMD lanes, rows of ``_LANES`` values.
-"""
+"""Lane layout of the struct-of-arrays slabs: pixels as SIMD lanes, rows of ``_LANES`` values."""
 
 from __future__ import annotations
 
