@@ -467,6 +467,7 @@ class _Mover:
     stopped: NDArray[np.bool_]  # (T,) standing still (an intermittent object)
     shadow: bool  # casts a shadow on the ground (cars)
     stride: float  # pixels travelled per change of pose (walking people); inf = rigid
+    speed: float  # pixels per frame, signed
 
 
 def _path(
@@ -522,7 +523,7 @@ def _mover(
         duration = (width + w) / abs(speed)
         start = float(rng.integers(-int(duration) // 2, n_frames))
     x, stopped = _path(n_frames, start, x_start, speed, width, w)
-    return _Mover(poses, lane.bottom, x, stopped, lane.kind == "car", stride)
+    return _Mover(poses, lane.bottom, x, stopped, lane.kind == "car", stride, speed)
 
 
 def _stopping_mover(
@@ -532,7 +533,7 @@ def _stopping_mover(
     """A mover that arrives, stands still from frame ``stop_at`` for ``stop_for`` frames, then goes on."""
     mover = _mover(rng, lane, n_frames, width, unit, ground, start=0.0)
     w = mover.poses[0][0].shape[1]
-    speed = (mover.x[1] - mover.x[0]) if n_frames > 1 else lane.direction
+    speed = mover.speed
     x_stop = rng.uniform(0.25, 0.75 - w / width) * width if width > 2 * w else (width - w) / 2
     x_start = -w if lane.direction > 0 else width
     start = stop_at - (x_stop - x_start) / speed
@@ -591,7 +592,7 @@ class _Water:
 
     def paint(self, image: NDArray[np.float64], t: int) -> None:
         height = np.tensordot(self.amplitudes, np.sin(self.phases - self.omegas[:, None, None] * t), axes=1)
-        water = self.base * (1 + 0.12 * height)[..., None]
+        water = self.base * (1 + 0.2 * height)[..., None]
         spec = np.clip((height * self.patchiness - 1.0) / 0.8, 0, 1) ** 2
         image[self.top :] = water + (self.glint - water) * (0.9 * spec)[..., None]
 
@@ -668,6 +669,7 @@ def _waterside(
     image[rows[0] : rows[1]] = tx.pavement(rng, rows[1] - rows[0], width, tile=max(int(10 * height / 120), 3))
     image[rows[1] - 1 : rows[1] + 1] = np.array([120.0, 115.0, 105.0])  # the stone edge of the bank
     water = _water(rng, rows[1] + 1, height, width)
+    water.paint(image, 0)  # the water at rest fills the background (low-contrast boats take its colour)
     canopy = _canopy(rng, rows[0], width)
     lanes = [
         _Lane(rows[1] - 1, -1 if rng.random() < 0.5 else 1, 0.6, "person"),
