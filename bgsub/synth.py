@@ -26,9 +26,47 @@ moving objects; the scenes differ in what the background does:
     that cast shadows (labelled 50), half of them dark grey with their own texture
     (the colour of a shadow on the road, but not one).
 
+The kinds of :data:`NEW_SCENES` stand for CDnet 2014's challenge categories. They are
+drawn with procedural textures (:mod:`bgsub.textures`: multi-octave value noise, asphalt,
+paving, grass, brick, sky, leaves, water) and textured movers of varied colours, a
+quarter of them low-contrast (close to the ground they pass over): side-view cars with
+cabins, windows, wheels and a cast shadow (labelled 50), walking people in two poses,
+boats; 10-60 px at 160x120, smaller far away. ``n_objects`` is their number per 100 frames.
+
+``jitter`` (cameraJitter)
+    a street (brick building or sky and trees, sidewalk, two-lane road, verge) filmed by a
+    shaking camera: every frame, incl. its objects, is the scene moved by a random
+    sub-pixel offset 1-3 px from the rest position in any direction (Keys cubic
+    resampling); the ground truth moves with it. ``info["shifts"]`` holds the offsets.
+``water`` (dynamicBackground)
+    a lake below a paved bank: travelling waves shade the water and break into moving
+    specular glints; tree crowns above sway by a smooth, time-varying warp of up to 2 px;
+    people walk on the bank, boats cross the water.
+``weather`` (badWeather)
+    the street under falling snow (small, fast, bright flakes living 2-7 frames, drawn as
+    motion-blurred streaks; labelled background, ``info["particles"]``) and haze that
+    blends every pixel with light grey, more far away (lower contrast).
+``intermittent`` (intermittentObjectMotion)
+    the street with traffic in the training frames too, plus a car and a person that
+    arrive in the test frames and stand still for 50-150 frames (fewer if the clip is
+    shorter), labelled 255 while they stand (as CDnet does); the car then drives off,
+    uncovering the road. ``info["stopped"]`` marks their pixels while they stand.
+``exposure`` (CDnet has no such category: "illuminationChange")
+    the street under a slow global light drift, cloud shadows drifting across it and
+    auto-exposure gain steps (a jump of 12-30 %, then a partial recovery over 5-15
+    frames; one in the test frames at least). ``info["gain"]`` holds the global gain.
+
 Ground-truth labels follow CDnet 2014: 0 static, 50 shadow, 85 outside the
 temporal ROI (training frames), 170 unknown (a 1-pixel band on object
 boundaries, where the truth is ambiguous), 255 moving object.
+
+Seeds. :data:`SCENE_SEEDS` declares, in this one place, a validation seed and a
+different test seed for every kind: choose on the validation seeds, report on the
+test seeds (held out). The older kinds' validation seeds are the seeds config.yaml
+has used since they were written (0-6), as defaults were already chosen on them;
+:data:`CDNET_CATEGORY` maps every kind to the CDnet 2014 category it stands for.
+Older kinds keep their arrays: for a given seed they are byte-identical to what
+the generator produced before the newer kinds were added.
 """
 
 from __future__ import annotations
