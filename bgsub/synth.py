@@ -146,7 +146,8 @@ class Scene:
     labels : ndarray of shape (T, H, W), uint8
         CDnet labels; training frames are all 85 (outside the temporal ROI).
     background : ndarray of shape (H, W, 3), uint8
-        The true background at the first frame, without noise.
+        The true background at the first frame, without noise (``jitter``: with the camera at rest,
+        which no frame is exactly).
     n_train : int
         Frames ``1..n_train`` are for training; the rest are the temporal ROI.
     info : dict of str to ndarray
