@@ -646,13 +646,16 @@ def _water(rng: np.random.Generator, top: int, height: int, width: int) -> _Wate
     yy, xx = np.mgrid[0:h, 0:width].astype(float)
     unit = width / 160
     phases = np.empty((n_waves, h, width))
+    # perspective: the surface seen at a grazing angle, far rows (top) compressed, more so vertically;
+    # depth and breadth are increasing functions of the row, so crests never fold back on themselves
+    depth = (2.5 * yy - 0.75 * yy**2 / max(h - 1, 1))
+    breadth = xx * (1.5 - 0.5 * yy / max(h - 1, 1))
     for i in range(n_waves):
         wavelength = rng.uniform(5, 18) * unit
-        angle = rng.uniform(-0.6, 0.6) + (np.pi / 2 if rng.random() < 0.3 else 0.0)
+        # crests mostly across the view (horizontal bands), a few oblique ones
+        angle = np.pi / 2 + rng.uniform(-0.4, 0.4) + (rng.uniform(-0.8, 0.8) if i >= 4 else 0.0)
         k = 2 * np.pi / wavelength
-        # perspective: waves far away look compressed vertically
-        y_scale = 2.5 - 1.5 * yy / max(h - 1, 1)
-        phases[i] = k * (np.cos(angle) * xx + np.sin(angle) * yy * y_scale) + rng.uniform(0, 2 * np.pi)
+        phases[i] = k * (np.cos(angle) * breadth + np.sin(angle) * depth) + rng.uniform(0, 2 * np.pi)
     omegas = rng.uniform(0.25, 0.8, n_waves) * rng.choice([-1, 1], n_waves)
     amplitudes = rng.uniform(0.5, 1.0, n_waves)
     amplitudes /= np.sqrt(0.5 * np.sum(amplitudes**2))  # unit standard deviation
