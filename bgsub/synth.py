@@ -555,7 +555,7 @@ def _mover(
     size = lane.scale * unit
     poses, stride = _sprite_for(rng, lane, size, ground)
     w = poses[0][0].shape[1]
-    lo, hi = {"car": (1.5, 4.0), "person": (0.5, 1.2), "boat": (0.6, 1.6)}[lane.kind]
+    lo, hi = {"car": (1.5, 4.0), "person": (0.5, 1.2), "boat": (1.0, 2.5)}[lane.kind]
     speed = lane.direction * rng.uniform(lo, hi) * size
     x_start = -w if lane.direction > 0 else width
     if start is None:
@@ -631,8 +631,8 @@ class _Water:
 
     def paint(self, image: NDArray[np.float64], t: int) -> None:
         height = np.tensordot(self.amplitudes, np.sin(self.phases - self.omegas[:, None, None] * t), axes=1)
-        water = self.base * (1 + 0.2 * height)[..., None]
-        spec = np.clip((height * self.patchiness - 1.0) / 0.8, 0, 1) ** 2
+        water = self.base * (1 + 0.12 * height)[..., None]
+        spec = np.clip((height * self.patchiness - 1.3) / 0.8, 0, 1) ** 2
         image[self.top :] = water + (self.glint - water) * (0.9 * spec)[..., None]
 
 
