@@ -243,10 +243,9 @@ def test_water_ripples_and_glints_are_background():
     s = make_scene("water", seed=scene_seed("water", "validation"), height=48, width=64, n_train=10, n_test=20,
                    n_objects=0)
     frames = s.frames.astype(float)
-    change = np.abs(np.diff(frames, axis=0)).max(axis=-1)  # (T-1, H, W)
-    water, path = change[:, 30:, :], change[:, 22:25, :]
-    assert np.mean(water > 20) > 0.1  # the surface moves far beyond sensor noise ...
-    assert np.mean(path > 20) < 0.02  # ... the bank path does not
+    spread = frames.std(axis=0).max(axis=-1)  # (H, W) over time, sensor noise alone gives about 3
+    assert np.median(spread[30:]) > 9  # the surface moves far beyond sensor noise ...
+    assert np.median(spread[22:25]) < 4.5  # ... the bank path does not
     assert (frames[:, 30:].max(axis=-1) > 220).mean() > 0.005  # specular glints
     assert np.all(s.labels[10:] == 0)
 
