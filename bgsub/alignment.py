@@ -39,6 +39,7 @@ FFT pair per pass, 2-4 passes).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -134,7 +135,23 @@ def _parabola_vertex(left: float, centre: float, right: float) -> float:
     return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
 
 
-def _phase_correlation(grey_f: NDArray[np.float64], grey_r: NDArray[np.float64], window: NDArray[np.float64],
+@dataclass(frozen=True)
+class _Reference:
+    """What every frame's estimate needs of the reference: computed once per reference."""
+
+    grey: NDArray[np.float64]
+    window: NDArray[np.float64]
+    conj_spectrum: NDArray[np.complex128]
+    textured: bool
+
+
+def _prepare_reference(reference: NDArray) -> _Reference:
+    grey = _grey(reference)
+    window = _hann2d(*grey.shape)
+    return _Reference(grey, window, np.conj(_windowed_spectrum(grey, window)), bool(grey.std() >= _MIN_STD))
+
+
+def _phase_correlation(grey_f: NDArray[np.float64], ref: _Reference,
                        search: float | None, upsample: int, residual: bool) -> tuple[float, float]:
     """One pass of phase correlation on grey images, peak searched within ``search`` px (see the module docstring).
 
@@ -142,7 +159,7 @@ def _phase_correlation(grey_f: NDArray[np.float64], grey_r: NDArray[np.float64],
     0.2 px); a residual pass with the upsampled DFT over the peak's +-1 px.
     """
     height, width = grey_f.shape
-    cross = _windowed_spectrum(grey_f, window) * np.conj(_windowed_spectrum(grey_r, window))
+    cross = _windowed_spectrum(grey_f, ref.window) * ref.conj_spectrum
     magnitude = np.abs(cross)
     if magnitude.max() == 0.0:
         return 0.0, 0.0
@@ -206,24 +223,26 @@ def estimate_shift(
     >>> abs(dy - 1.5) < 0.05 and abs(dx + 2.25) < 0.05
     True
     """
-    grey_f = _grey(frame)
-    grey_r = _grey(reference)
-    if grey_f.shape != grey_r.shape:
-        raise ValueError(f"frame of shape {grey_f.shape} and reference of shape {grey_r.shape} differ")
     if upsample < 1 or refine < 0:
         raise ValueError(f"need upsample >= 1 and refine >= 0, got {upsample} and {refine}")
-    if grey_f.std() < _MIN_STD or grey_r.std() < _MIN_STD:
+    return _estimate(_grey(frame), _prepare_reference(reference), max_shift, upsample, refine)
+
+
+def _estimate(grey_f: NDArray[np.float64], ref: _Reference, max_shift: float | None, upsample: int,
+              refine: int) -> tuple[float, float]:
+    if grey_f.shape != ref.grey.shape:
+        raise ValueError(f"frame of shape {grey_f.shape} and reference of shape {ref.grey.shape} differ")
+    if not ref.textured or grey_f.std() < _MIN_STD:
         return 0.0, 0.0
-    window = _hann2d(*grey_f.shape)
-    dy, dx = _phase_correlation(grey_f, grey_r, window, max_shift, upsample, residual=False)
+    dy, dx = _phase_correlation(grey_f, ref, max_shift, upsample, residual=False)
     for _ in range(refine):
         back = ndimage.shift(grey_f, (-dy, -dx), order=1, mode="nearest", prefilter=False)
         # pixels that still differ a lot from the reference belong to moving objects: show the reference there
-        residual = np.abs(back - grey_r)
+        residual = np.abs(back - ref.grey)
         outlier = residual > max(_OUTLIER_MIN, _OUTLIER_SIGMAS * 1.4826 * float(np.median(residual)))
         outlier = ndimage.binary_dilation(outlier, iterations=2)
-        back = np.where(outlier, grey_r, back)
-        ry, rx = _phase_correlation(back, grey_r, window, 1.0, upsample, residual=True)
+        back = np.where(outlier, ref.grey, back)
+        ry, rx = _phase_correlation(back, ref, 1.0, upsample, residual=True)
         dy, dx = dy + ry, dx + rx
         if max(abs(ry), abs(rx)) < _REFINE_TOL:
             break
@@ -320,9 +339,12 @@ def align_frames(
         raise ValueError(f"fill must be 'reference' or 'edge', got {fill!r}")
     aligned = np.empty_like(frames)
     shifts = np.zeros((len(frames), 2), np.float32)
+    if upsample < 1 or refine < 0:
+        raise ValueError(f"need upsample >= 1 and refine >= 0, got {upsample} and {refine}")
     fill_image = reference if fill == "reference" else None
+    ref = _prepare_reference(reference)
     for t, frame in enumerate(frames):
-        dy, dx = estimate_shift(frame, reference, max_shift=max_shift, upsample=upsample, refine=refine)
+        dy, dx = _estimate(_grey(frame), ref, max_shift, upsample, refine)
         shifts[t] = dy, dx
         aligned[t] = frame if dy == 0.0 and dx == 0.0 else shift_frame(frame, (-dy, -dx), fill=fill_image)
     return aligned, shifts
