@@ -45,7 +45,7 @@ REL_THRESHOLD = 0.333
 #: SuBSENSE's default descriptor-distance offset (BGSSUBSENSE_DEFAULT_DESC_DIST_THRESHOLD_OFFSET).
 DESC_DIST_OFFSET = 3
 #: Set bits of every 16-bit value.
-_POPCOUNT16 = np.array([bin(i).count("1") for i in range(1 << 16)], np.uint8)
+_POPCOUNT16 = np.unpackbits(np.arange(1 << 16, dtype=np.uint16).view(np.uint8)).reshape(-1, 16).sum(1, dtype=np.uint8)
 
 
 def _channels(image: NDArray) -> NDArray[np.float32]:

@@ -89,6 +89,17 @@ def test_grey_frames_and_shift_frame_round_trip() -> None:
     assert estimate_shift(frame, ref) == pytest.approx((2.0, -1.0), abs=0.05)
 
 
+def test_noisy_grey_uint8_frames_are_aligned() -> None:
+    rng = np.random.default_rng(11)
+    ref = _texture(seed=6)[..., 0]
+    truth = [(0.3, -1.7), (-2.2, 0.9), (1.0, 1.0)]
+    frames = np.stack([np.clip(np.rint(ndimage.shift(ref, s, order=1, mode="nearest") + rng.normal(0, 3, ref.shape)),
+                               0, 255) for s in truth]).astype(np.uint8)
+    aligned, shifts = align_frames(frames, np.rint(ref).astype(np.uint8), max_shift=4)
+    assert aligned.shape == frames.shape and aligned.dtype == np.uint8
+    np.testing.assert_allclose(shifts, truth, atol=0.1)
+
+
 def test_shape_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="differ"):
         estimate_shift(np.zeros((8, 8)), np.zeros((8, 9)))
