@@ -153,3 +153,41 @@ def test_bad_shapes_are_errors() -> None:
         FeedbackState((2, 2)).update(np.zeros((2, 3)), np.zeros((2, 2), bool))
     with pytest.raises(ValueError, match="t_lower"):
         FeedbackState((2, 2), t_lower=10, t_upper=5)
+
+
+def test_closing_the_loop_quiets_rippling_water_and_keeps_a_mover() -> None:
+    """A one-Gaussian model whose variance (4^2) misses a ripple of amplitude 20 on the left half.
+
+    Without feedback the water is foreground almost everywhere; with the per-pixel threshold
+    ``threshold * R(x)**2`` it falls quiet, and a bright object crossing the still right half
+    afterwards is found as well as without feedback.
+    """
+    rng = np.random.default_rng(0)
+    h, w, threshold = 32, 48, 3.84  # chi-square 0.95 quantile, 1 degree of freedom
+    bg = ndimage.gaussian_filter(rng.uniform(0, 255, (h, w)), 1.5)
+    bg = 60 + 120 * (bg - bg.min()) / (bg.max() - bg.min())
+    phase, freq = rng.uniform(0, 2 * np.pi, (h, w)), rng.uniform(0.3, 0.9, (h, w))
+    water = np.zeros((h, w), bool)
+    water[:, :24] = True
+    results = {}
+    for use_feedback in (False, True):
+        state = FeedbackState((h, w))
+        noise = np.random.default_rng(1)
+        false_pos, recall = [], []
+        for t in range(400):
+            frame = bg + noise.normal(0, 2, (h, w)) + np.where(water, 20 * np.sin(phase + freq * t), 0)
+            obj = np.zeros((h, w), bool)
+            if t >= 300:
+                obj[10:18, 24 + (t - 300) % 20:28 + (t - 300) % 20] = True
+                frame[obj] = 250
+            scores = (frame - bg) ** 2 / 16.0
+            raw = scores > threshold * (state.score_threshold_factor if use_feedback else 1.0)
+            final = ndimage.median_filter(raw, 3)
+            state.update(normalised_distance(scores, threshold, foreground=raw), raw, final)
+            if 200 <= t < 300:
+                false_pos.append(final[water].mean())
+            elif t >= 300:
+                recall.append(final[obj].mean())
+        results[use_feedback] = np.mean(false_pos), np.mean(recall)
+    assert results[False][0] > 0.8 and results[True][0] < 0.05
+    assert results[True][1] > 0.85 and results[True][1] >= results[False][1] - 0.02
