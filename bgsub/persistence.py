@@ -97,6 +97,25 @@ def boundary_step(image: NDArray, mask: NDArray[np.bool_], *, window: int = 5) -
     return step
 
 
+def _ghost_blobs(frame: NDArray[np.float64], background: NDArray[np.float64], mask: NDArray[np.bool_],
+                 stopped: NDArray[np.bool_], *, window: int, edge_ratio: float, min_step: float) -> NDArray[np.bool_]:
+    """The ghost test of every stopped blob, on whole arrays (see :meth:`GhostDetector.ghost_candidates`)."""
+    labels, n_blobs = ndimage.label(stopped, np.ones((3, 3), bool))
+    if n_blobs == 0:
+        return np.zeros(mask.shape, bool)
+    step_frame = boundary_step(frame, mask, window=window)
+    step_bg = boundary_step(background, mask, window=window)
+    boundary = mask & ndimage.binary_dilation(~mask, np.ones((3, 3), bool))
+    ids = np.arange(1, n_blobs + 1)
+    on_boundary = np.where(boundary, labels, 0)
+    n_boundary = np.asarray(ndimage.sum(np.ones(mask.shape), on_boundary, ids))
+    mean_frame = np.asarray(ndimage.sum(step_frame, on_boundary, ids)) / np.maximum(n_boundary, 1)
+    mean_bg = np.asarray(ndimage.sum(step_bg, on_boundary, ids)) / np.maximum(n_boundary, 1)
+    # a blob with no boundary pixel (it fills the frame's foreground around it) cannot be judged: not a ghost
+    is_ghost = (n_boundary > 0) & (mean_frame < np.maximum(edge_ratio * mean_bg, min_step))
+    return np.concatenate([[False], is_ghost])[labels]
+
+
 class GhostDetector:
     """Find foreground blobs that are revealed background, frame after frame (see the module docstring).
 
@@ -164,20 +183,21 @@ class GhostDetector:
         -------
         ghost : ndarray of shape (H, W), bool
         """
-        labels, n_blobs = ndimage.label(stopped, np.ones((3, 3), bool))
-        if n_blobs == 0:
-            return np.zeros(self.shape, bool)
-        step_frame = boundary_step(frame, mask, window=self.window)
-        step_bg = boundary_step(background, mask, window=self.window)
-        boundary = mask & ndimage.binary_dilation(~mask, np.ones((3, 3), bool))
-        ids = np.arange(1, n_blobs + 1)
-        on_boundary = np.where(boundary, labels, 0)
-        n_boundary = ndimage.sum(np.ones(self.shape), on_boundary, ids)
-        mean_frame = np.asarray(ndimage.sum(step_frame, on_boundary, ids)) / np.maximum(n_boundary, 1)
-        mean_bg = np.asarray(ndimage.sum(step_bg, on_boundary, ids)) / np.maximum(n_boundary, 1)
-        # a blob with no boundary pixel (it fills the frame's foreground around it) cannot be judged: not a ghost
-        is_ghost = (n_boundary > 0) & (mean_frame < np.maximum(self.edge_ratio * mean_bg, self.min_step))
-        return np.concatenate([[False], is_ghost])[labels]
+        img, bg = _as_float_image(frame), _as_float_image(background)
+        mask, stopped = np.asarray(mask, bool), np.asarray(stopped, bool)
+        ghost = np.zeros(self.shape, bool)
+        rows, cols = np.nonzero(stopped)
+        if len(rows) == 0:
+            return ghost
+        # only the stopped blobs' surroundings matter: a margin of the window's half-side (and one more
+        # for the boundary test) around them gives the same statistics as the whole frame
+        margin = self.window // 2 + 2
+        y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin + 1, self.shape[0])
+        x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin + 1, self.shape[1])
+        box = (slice(y0, y1), slice(x0, x1))
+        ghost[box] = _ghost_blobs(img[box], bg[box], mask[box], stopped[box], window=self.window,
+                                  edge_ratio=self.edge_ratio, min_step=self.min_step)
+        return ghost
 
     def update(self, frame: NDArray, background: NDArray, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """Feed one frame, in temporal order; return the pixels to absorb into the background now.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bgsub.persistence import GhostDetector, boundary_step
+from bgsub.persistence import GhostDetector, _ghost_blobs, boundary_step
 
 H, W = 48, 64
 THRESHOLD = 30.0  # colour distance of the stand-in model's decision
@@ -124,6 +124,25 @@ def test_boundary_step_ignores_texture_and_sees_colour_steps() -> None:
     flat_step = boundary_step(texture, mask)
     stepped = texture + 60 * mask
     assert flat_step[mask].max() < 25 and boundary_step(stepped, mask)[mask & (flat_step > 0)].min() > 35
+
+
+def test_cropped_candidates_equal_the_whole_frame_test() -> None:
+    rng = np.random.default_rng(13)
+    det = GhostDetector((H, W), ghost_frames=5)
+    for seed in range(6):
+        road = _road(seed=seed)
+        background = road.copy()
+        frame = road.copy()
+        background[5:15, 8:20] = _car(size=10, seed=seed)[:, :10].repeat(2, axis=1)[:, :12]  # a ghost
+        y, x = rng.integers(18, 34), rng.integers(20, 50)
+        frame[y:y + 12, x:x + 12] = _car(size=12, seed=seed + 20)  # an object
+        frame = _noisy(frame, rng)
+        mask = _mask(frame, background)
+        stopped = mask & (rng.uniform(size=mask.shape) < 0.97)
+        expected = _ghost_blobs(frame, background, mask, stopped, window=det.window, edge_ratio=det.edge_ratio,
+                                min_step=det.min_step)
+        np.testing.assert_array_equal(det.ghost_candidates(frame, background, mask, stopped), expected)
+        assert expected[5:15, 8:20].mean() > 0.8 and not expected[y:y + 12, x:x + 12].any()
 
 
 def test_shape_mismatch_is_an_error() -> None:
