@@ -42,8 +42,9 @@ How this departs from SuBSENSE
   running average takes the rate ``1/T(x)`` directly (:attr:`FeedbackState.learning_rate`,
   in ``[1/256, 1/2]``); a caller may scale it.
 - **Left out:** the frame-level analysis that resets the model and lowers the ``T`` caps on
-  sudden global change, and the LBSP threshold adaptation; the "unstable region" flag is
-  kept only where it changes ``v``'s decrement.
+  sudden global change, and the LBSP threshold adaptation; the "unstable region" flag only
+  changes ``v``'s decrement here (SuBSENSE also loosens its thresholds and spreads updates
+  to a 5 x 5 neighbourhood there); it is exposed as :attr:`FeedbackState.unstable`.
 - Divisions by ``D_min`` use ``max(D_min, 1e-6)``: SuBSENSE divides by zero on a perfect
   match (and clamps the infinite result); here the result is the same clamp, without NaN.
 """
@@ -168,6 +169,7 @@ class FeedbackState:
         self._last_blink = np.zeros(self.shape, bool)
         self._last_raw = np.zeros(self.shape, bool)
         self._last_final = np.zeros(self.shape, bool)
+        self._unstable = np.zeros(self.shape, bool)
 
     def update(self, distance: NDArray, raw_mask: NDArray[np.bool_], final_mask: NDArray[np.bool_] | None = None,
                ) -> None:
@@ -197,6 +199,7 @@ class FeedbackState:
         unstable = ((self._r > UNSTABLE_REG_RDIST_MIN)
                     | (self._raw_lt - self._final_lt > UNSTABLE_REG_RATIO_MIN)
                     | (self._raw_st - self._final_st > UNSTABLE_REG_RATIO_MIN))
+        self._unstable = unstable
         self._dmin_lt += rate_lt * (d - self._dmin_lt)
         self._dmin_st += rate_st * (d - self._dmin_st)
         self._raw_lt += rate_lt * (raw - self._raw_lt)
@@ -257,6 +260,17 @@ class FeedbackState:
     def variation(self) -> NDArray[np.float32]:
         """The blinking accumulator ``v(x) >= V_DECR``, ``(H, W)`` float32."""
         return self._v.astype(np.float32)
+
+    @property
+    def unstable(self) -> NDArray[np.bool_]:
+        """SuBSENSE's unstable-region flag of the last update, ``(H, W)`` bool.
+
+        ``R > 3``, or the raw mask's foreground rate exceeds the final mask's by more than 0.1
+        (short- or long-term): post-processing keeps removing noise there. SuBSENSE then
+        loosens its colour threshold and adds 2 to its descriptor threshold; here only ``v``'s
+        decrement uses it, and it is exposed for such uses.
+        """
+        return self._unstable.copy()
 
     @property
     def mean_min_distance(self) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
