@@ -96,10 +96,10 @@ class Run:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
         """The run of :meth:`to_dict`; a fit's dict gets the kind's default threshold and sweep."""
-        kind_class = method_class(data["kind"])
-        sweep = data.get("sweep", kind_class.default_sweep)
+        instance = make_method(data["kind"], **data["params"])  # some kinds' defaults depend on settings
+        sweep = data.get("sweep", instance.default_sweep)
         return cls(data["name"], data["method"], data["kind"], data["n_components"], dict(data["params"]),
-                   float(data.get("threshold", kind_class.default_threshold)),
+                   float(data.get("threshold", instance.default_threshold)),
                    (float(sweep[0]), float(sweep[1]), int(sweep[2])), dict(data.get("postprocess") or {}))
 
     @property
