@@ -29,7 +29,7 @@ from bgsub.metrics import sweep_thresholds
 from bgsub.postprocess import check_postprocess
 from bgsub.presets import apply_preset
 
-__all__ = ["SCHEMA_RESOURCE", "load_schema", "Run", "Dataset", "validate_config", "expand_runs",
+__all__ = ["SCHEMA_RESOURCE", "load_schema", "Run", "Dataset", "validate_config", "expand_runs", "overlay_config",
            "dataset_has_ground_truth"]
 
 logger = logging.getLogger(__name__)
@@ -246,6 +246,23 @@ def expand_runs(methods: dict[str, dict[str, Any]]) -> list[Run]:
     if methods and not runs:
         raise InputError("config key methods: no method can run (their optional modules are missing)")
     return runs
+
+
+def overlay_config(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overlay`` merged in key by key, as Snakemake merges a ``--configfile`` (a copy).
+
+    Examples
+    --------
+    >>> overlay_config({"methods": {"mean": {"threshold": 5}}}, {"methods": {"mean": {}, "median": {}}})
+    {'methods': {'mean': {'threshold': 5}, 'median': {}}}
+    """
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = overlay_config(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def dataset_has_ground_truth(spec: dict[str, Any], root: Path = Path(".")) -> bool:
