@@ -242,9 +242,10 @@ def error_breakdown(config: dict[str, Any], masks_dir: Path, *, first: int = 900
 
 def _snakemake(targets: list[str], overlay: Path, cores: str, extra: list[str]) -> int:
     exe = Path(sys.executable).parent / "snakemake"
-    command = [str(exe) if exe.exists() else (shutil.which("snakemake") or "snakemake"), "--cores", cores,
-               "--rerun-incomplete", "--configfile", str(overlay), *extra, *targets]
-    logger.info("running %s ... (%d targets)", " ".join(command[:6]), len(targets))
+    # targets first: --configfile (and some other options) take several values and would swallow them
+    command = [str(exe) if exe.exists() else (shutil.which("snakemake") or "snakemake"), *targets, "--cores", cores,
+               "--rerun-incomplete", *extra, "--configfile", str(overlay)]
+    logger.info("running snakemake on %d targets with --configfile %s", len(targets), overlay)
     return subprocess.run(command, env=os.environ.copy()).returncode
 
 

@@ -95,3 +95,17 @@ def test_assemble_sums_per_frame_counts_by_slice(config: dict, tmp_path: Path):
         assert rows.loc["synthetic", "fn"] == synthetic
         assert rows.loc["wavingtrees", "tp"] == truth["wavingtrees", runs[variant].name][0, 1]
         assert {f"synthetic_{d}" for d in plan.datasets["synthetic"]} <= set(rows.index)
+
+
+def test_snakemake_gets_the_targets_before_options_that_take_several_values(monkeypatch: pytest.MonkeyPatch):
+    seen: list = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(ablation.subprocess, "run", lambda command, **kwargs: seen.append(command) or Done())
+    ablation._snakemake(["results/a/r/counts.npz", "results/b/r/counts.npz"], Path("config/ablation.yaml"), "2",
+                        ["--dry-run"])
+    (command,) = seen
+    assert command[1:3] == ["results/a/r/counts.npz", "results/b/r/counts.npz"]
+    assert command[-2:] == ["--configfile", "config/ablation.yaml"]  # nothing after it for --configfile to swallow
