@@ -61,6 +61,10 @@ def test_end_to_end_outputs_and_rerun_scope(tmp_path: Path, tiny_cdnet: Path, gi
     assert (work / "results" / "dyn" / "figures" / "f_threshold.png").is_file()
     sweep = pd.read_csv(work / "results" / "dyn" / "sweep.csv")
     assert len(sweep) == 2 * 16 and list(sweep.columns) == SUMMARY_COLUMNS
+    # progress lines in the rule logs: frames done / total, fps, ETA
+    for step, line in (("fit", "reading training frames: 30/30 frames"), ("score", "scoring: 10/10 frames")):
+        log = (work / "results" / "logs" / step / "cdnet" / "mean.log").read_text()
+        assert re.search(rf"cdnet/mean: {line}, [\d.]+ fps, \S+ elapsed, ETA 0:00:00", log), log
 
     # nothing to do when nothing changed
     again = run_snakemake(work, config, "--dry-run")
@@ -89,6 +93,7 @@ def _error_line(result) -> str:
         (lambda c: c["datasets"]["cdnet"].update(path="/no/such/folder"), "/no/such/folder"),
         (lambda c: c["methods"]["mean"].update(kind="nonsense"), "unknown method kind 'nonsense'"),
         (lambda c: c["methods"]["mean"].update(colour=3), "config key methods.mean"),
+        (lambda c: c["methods"]["mean"].update(preset="nonsense"), "config key methods.mean.preset: unknown preset"),
     ],
 )
 def test_bad_config_one_line_error_no_results(tmp_path: Path, tiny_cdnet: Path, gif: Path, change, key):
@@ -112,3 +117,19 @@ def test_bad_ground_truth_stops_before_any_result(tmp_path: Path, tiny_cdnet: Pa
     assert "gt000035.png is 10x10, expected 32x24" in _error_line(result)
     assert not (work / "results" / "cdnet" / "split.json").exists()
     assert not list((work / "results").glob("cdnet/*/model.npz"))
+
+
+def test_runs_come_from_presets_and_travel_as_plain_data():
+    from bgsub.config import Run, expand_runs
+    from bgsub.presets import preset_settings
+
+    runs = expand_runs({"gmm": {"preset": "default", "n_components": [1, 3]}, "online": {"preset": "online"}})
+    assert [r.name for r in runs] == ["gmm_k1", "gmm_k3", "online"]
+    preset = preset_settings("default")
+    assert runs[1].threshold == preset["threshold"] and runs[1].postprocess == preset["postprocess"]
+    assert runs[1].params["var_min"] == preset["var_min"] and runs[2].kind == "online_gmm"
+    for run in runs:  # what a rule's params carry: repr-able data (Snakemake reruns a job when it changes)
+        assert Run.from_dict(run.to_dict()) == run
+        fit_only = run.to_dict(fit=True)
+        assert "threshold" not in fit_only and "sweep" not in fit_only and "postprocess" not in fit_only
+        assert Run.from_dict(fit_only).model_params == run.model_params
