@@ -41,6 +41,7 @@ import pandas as pd
 
 from bgsub.datasets import Sequence, open_sequence
 from bgsub.gmm import GMMMethod
+from bgsub.io import atomic_write
 from bgsub.metrics import COUNT_NAMES, compute_metrics, confusion_counts
 from bgsub.postprocess import postprocess_scores
 from bgsub.synth import make_scene
@@ -172,9 +173,8 @@ def _fitted_state(data: _Data, settings: dict[str, Any], cache: Path) -> dict[st
     logger.info("fitted %s %s in %.0f s", data.name, tag, time.perf_counter() - start)
     state = method.get_state()
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **state)
-    tmp.replace(path)
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **state)
     return state
 
 
@@ -339,15 +339,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")
     table = run_ablation({v: VARIANTS[v] for v in names}, args.cache, slices=slices)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False, float_format="%.4f")
+    with atomic_write(args.out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
     wide = table.pivot(index="variant", columns="slice", values="f_measure").reindex(names)
     wide = wide[[c for c in ALL_SLICES if c in wide.columns]]
     print(wide.to_string(float_format=lambda x: f"{x:.3f}"))
     if args.errors is not None:
         errors = error_breakdown(DEFAULTS, args.cache)
-        args.errors.parent.mkdir(parents=True, exist_ok=True)
-        errors.to_csv(args.errors, index=False, float_format="%.4f")
+        with atomic_write(args.errors) as tmp:
+            errors.to_csv(tmp, index=False, float_format="%.4f")
         print(errors.to_string(float_format=lambda x: f"{x:.3f}"))
     return 0
 

@@ -22,7 +22,7 @@ import pandas as pd
 from bgsub.base import BackgroundMethod
 from bgsub.datasets import Sequence, open_sequence
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, write_image
+from bgsub.io import atomic_write, write_image
 from bgsub.kernels import set_num_threads
 from bgsub.methods import make_method
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, compute_metrics
@@ -81,13 +81,8 @@ def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
     The temporary file is removed when writing fails, so nothing that looks finished is left.
     """
-    tmp = atomic_path(Path(path))
-    try:
+    with atomic_write(Path(path)) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_json(path: Path, data: Any) -> None:

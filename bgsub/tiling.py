@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from bgsub.datasets import FrameSource
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, write_image
+from bgsub.io import atomic_path, replace_file, write_image
 from bgsub.methods import make_method, method_class
 from bgsub.models import load_model, save_model
 from bgsub.pipeline import open_split, write_background
@@ -271,7 +271,7 @@ def score_tile(
             tally.add(numbers, scores, masks, lambda n: sequence.labels(n)[r0:r1], roi)
         strips.flush()
         del strips
-        os.replace(tmp, strip_path)
+        replace_file(tmp, strip_path)
     finally:
         if tmp.exists():
             tmp.unlink()
