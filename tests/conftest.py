@@ -64,6 +64,41 @@ def run_snakemake(workdir: Path, config: dict, *args: str, timeout: float = 300)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+# The shipped config.yaml's methods (the default `gmm`, its preset, at K=3 only, to save time) on one tiny
+# generated scene: swaying leaves beside a road with shadows. Blocks of 4 test frames, so a score job writes
+# its masks in three steps (tests/test_interrupt.py stops one inside).
+SHIPPED_SCENE = {"scene": "foliage", "seed": 6, "height": 24, "width": 32, "n_train": 30, "n_test": 12, "n_objects": 3}
+SHIPPED_TARGET = "results/summary.csv"
+
+
+def shipped_config(runs: tuple[str, ...] | None = None) -> dict:
+    """``config.yaml``'s methods (``gmm`` at K=3; only ``runs`` when given) on the scene ``shipped``."""
+    methods = yaml.safe_load((ROOT / "config.yaml").read_text())["methods"]
+    methods["gmm"]["n_components"] = [3]
+    if runs is not None:
+        methods = {name: methods[name] for name in runs}
+    return {"datasets": {"shipped": {"synthetic": dict(SHIPPED_SCENE)}}, "methods": methods, "block_size": 4}
+
+
+def result_files(workdir: Path) -> dict[str, bytes]:
+    """Every file under ``results/`` but the logs and benchmarks (which hold times), by relative path."""
+    results = workdir / "results"
+    return {
+        str(p.relative_to(results)): p.read_bytes()
+        for p in sorted(results.rglob("*"))
+        if p.is_file() and p.relative_to(results).parts[0] not in {"logs", "benchmarks"}
+    }
+
+
+@pytest.fixture(scope="session")
+def shipped_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted ``--cores 2`` run of :func:`shipped_config` up to ``results/summary.csv``."""
+    work = tmp_path_factory.mktemp("shipped")
+    done = run_snakemake(work, shipped_config(), SHIPPED_TARGET, "--cores", "2", timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return work
+
+
 def random_frames(rng: np.random.Generator, t: int, h: int, w: int, c: int = 3) -> np.ndarray:
     return rng.integers(0, 256, (t, h, w, c), dtype=np.uint8)
 
