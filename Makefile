@@ -16,6 +16,7 @@ SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*  # whatever was installed before (locked or latest) is replaced
 	$(BIN)/python -m pip install -q --upgrade pip
 ifneq ($(strip $(LOCK)),)
 	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
@@ -86,6 +87,7 @@ SLURM_STATE ?= /tmp/bgsub-slurm
 
 $(SLURM_STAMP): pyproject.toml $(if $(LOCK),$(SLURM_LOCK))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*
 ifneq ($(strip $(LOCK)),)
 	$(BIN)/python -m pip install -q --require-hashes -r $(SLURM_LOCK)
 	$(BIN)/python -m pip install -q --no-deps -e .
