@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from bgsub.synth import make_scene, write_cdnet
 
@@ -21,7 +21,11 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 # flake of one unlucky draw); locally each run explores new random examples. HYPOTHESIS_PROFILE=ci|dev overrides.
 # (Hypothesis loads a built-in "ci" profile of its own when it sees CI; both are set here from its plain
 # "default" so the choice below is the only one.)
-settings.register_profile("ci", settings.get_profile("default"), derandomize=True, database=None, print_blob=True)
+# CI's machine is shared and slow: like Hypothesis's own CI profile, no deadline and no too_slow health check.
+settings.register_profile(
+    "ci", settings.get_profile("default"), derandomize=True, database=None, print_blob=True, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.register_profile("dev", settings.get_profile("default"), derandomize=False, print_blob=True)
 
 
