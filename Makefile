@@ -4,17 +4,36 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= test,peers
 comma := ,
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# Exact versions (Python 3.11, with hashes) of the `test` and `peers` extras; `make LOCK=` installs the latest
+# releases the bounds in pyproject.toml allow instead (`make lock` rewrites the lock files, README "Development").
+LOCK ?= requirements.lock
+SLURM_LOCK ?= requirements-slurm.lock
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))$(if $(LOCK),-locked)
 CORES ?= all
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 
-.PHONY: run resume test report figures ablation lint clean
+.PHONY: run resume test report figures ablation lint clean lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*  # whatever was installed before (locked or latest) is replaced
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+ifneq ($(strip $(LOCK)),)
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+else
+	$(BIN)/python -m pip install -q --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+endif
 	@touch $@
+
+## rewrite the lock files from pyproject.toml with uv, keeping the versions they pin where they still fit;
+## `make lock LOCK_ARGS=--upgrade` moves every package to its latest release
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --custom-compile-command 'make lock' -q
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install -q uv
+	$(UV_COMPILE) --extra test --extra peers $(LOCK_ARGS) -o requirements.lock
+	$(UV_COMPILE) --extra test --extra peers --extra slurm -c requirements.lock $(LOCK_ARGS) -o requirements-slurm.lock
 
 ## run the whole experiment (config.yaml; add ARGS="--configfile config/cdnet.yaml" for an overlay)
 run: $(STAMP)
@@ -63,13 +82,19 @@ clean:
 	rm -rf results resources .snakemake
 
 ## SLURM (README "Scale-out"). The `slurm` extra adds snakemake-executor-plugin-slurm.
-SLURM_STAMP := $(VENV)/.installed-slurm
+SLURM_STAMP := $(VENV)/.installed-slurm$(if $(LOCK),-locked)
 SLURM_STATE ?= /tmp/bgsub-slurm
 .PHONY: slurm-test slurm-run slurm-start slurm-stop
 
-$(SLURM_STAMP): pyproject.toml
+$(SLURM_STAMP): pyproject.toml $(if $(LOCK),$(SLURM_LOCK))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[test,peers,slurm]'
+	@rm -f $(VENV)/.installed-*
+ifneq ($(strip $(LOCK)),)
+	$(BIN)/python -m pip install -q --require-hashes -r $(SLURM_LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+else
+	$(BIN)/python -m pip install -q --upgrade --upgrade-strategy eager -e '.[test,peers,slurm]'
+endif
 	@touch $@
 
 ## start a one-node SLURM cluster here (root; apt-get installs slurm-wlm/munge), run the tiled pipeline through it,

@@ -44,6 +44,7 @@ import pandas as pd
 import yaml
 
 from bgsub.config import Run, expand_runs, overlay_config, validate_config
+from bgsub.io import atomic_write
 from bgsub.metrics import COUNT_NAMES, compute_metrics
 from bgsub.tally import ScoreTally
 
@@ -279,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         return status
     table = assemble(config, names, the_plan)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False, float_format="%.4f")
+    with atomic_write(args.out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
     wide = table.pivot(index="variant", columns="slice", values="f_measure").reindex(names)
     wide = wide[[c for c in ALL_SLICES if c in wide.columns]]
     print(wide.to_string(float_format=lambda x: f"{x:.3f}"))
@@ -287,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         masks = Path("results") / HIGHWAY / variants(config)["default"].name / "masks"
         errors = error_breakdown(config, masks)
         args.errors.parent.mkdir(parents=True, exist_ok=True)
-        errors.to_csv(args.errors, index=False, float_format="%.4f")
+        with atomic_write(args.errors) as tmp:
+            errors.to_csv(tmp, index=False, float_format="%.4f")
         print(errors.to_string(float_format=lambda x: f"{x:.3f}"))
     return 0
 

@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -32,6 +33,8 @@ __all__ = [
     "conversion_note",
     "write_image",
     "atomic_path",
+    "atomic_write",
+    "replace_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -220,13 +223,64 @@ def atomic_path(path: Path) -> Path:
     return Path(tmp)
 
 
-def write_image(path: Path, image: NDArray) -> None:
-    """Write an image atomically (temporary file, then rename)."""
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    """Flush ``path``'s data (a file's, or a folder's entries) to the disk; folders where the OS allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        if directory:
+            return  # a folder that cannot be opened (e.g. on Windows) is not synced
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:  # some file systems refuse fsync on folders; a file's fsync must work
+            raise
+    finally:
+        os.close(fd)
+
+
+def replace_file(tmp: Path, path: Path) -> None:
+    """Make a finished temporary file ``tmp`` durable, rename it onto ``path`` and sync the folder.
+
+    ``tmp`` must be closed (its writer flushed it). Its data reach the disk before the rename, so
+    after a crash ``path`` is either the old file or the whole new one, never a truncated one.
+    """
+    _fsync_path(Path(tmp))
+    os.replace(tmp, path)
+    _fsync_path(Path(path).parent, directory=True)
+
+
+@contextmanager
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends without error, put it in place.
+
+    Write the whole file to the yielded path (and close it); on leaving the block it is synced
+    to the disk and renamed onto ``path`` (:func:`replace_file`). When the block raises, the
+    temporary file is removed and ``path`` is left as it was. This is the one way files are
+    written in bgsub: a reader (or a resumed run) never sees a half-written output.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with atomic_write(folder / "a.txt") as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> (folder / "a.txt").read_text(), sorted(p.name for p in folder.iterdir())
+    ('done', ['a.txt'])
+    """
     path = Path(path)
     tmp = atomic_path(path)
     try:
-        iio.imwrite(tmp, np.asarray(image), extension=path.suffix)
-        os.replace(tmp, path)
+        yield tmp
+        replace_file(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_image(path: Path, image: NDArray) -> None:
+    """Write an image atomically (:func:`atomic_write`)."""
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        iio.imwrite(tmp, np.asarray(image), extension=path.suffix)

@@ -29,7 +29,7 @@ from bgsub.base import BackgroundMethod
 from bgsub.config import Dataset, Run
 from bgsub.datasets import FrameSource, Sequence, open_sequence
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, write_image
+from bgsub.io import atomic_path, atomic_write, replace_file, write_image
 from bgsub.kernels import set_num_threads
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, compute_metrics
 from bgsub.models import load_model, save_model
@@ -88,13 +88,8 @@ def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
     The temporary file is removed when writing fails, so nothing that looks finished is left.
     """
-    tmp = atomic_path(Path(path))
-    try:
+    with atomic_write(Path(path)) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -266,7 +261,7 @@ class _MaskStrip:
     def commit(self) -> None:
         self.strips.flush()
         del self.strips
-        os.replace(self.tmp, self.path)
+        replace_file(self.tmp, self.path)
 
     def abort(self) -> None:
         self.__dict__.pop("strips", None)

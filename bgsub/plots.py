@@ -7,7 +7,6 @@ Every function writes one PNG (or GIF) atomically and returns nothing.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pandas as pd  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
 from bgsub.aggregate import average_precision  # noqa: E402
-from bgsub.io import atomic_path, read_image  # noqa: E402
+from bgsub.io import atomic_write, read_image  # noqa: E402
 from bgsub.pipeline import open_split  # noqa: E402
 
 __all__ = [
@@ -45,10 +44,11 @@ TUNED_LABEL = "best over the sweep (tuned on the test frames)"
 
 def save_figure(fig: plt.Figure, path: Path, dpi: int) -> None:
     """Save a figure as PNG atomically and close it."""
-    tmp = atomic_path(Path(path))
-    fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(Path(path)) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
+    finally:
+        plt.close(fig)
 
 
 def _show(ax: plt.Axes, image: NDArray, title: str) -> None:
@@ -321,13 +321,8 @@ def _write_gif(path: Path, movie: NDArray[np.uint8], *, fps: float, colors: int 
     sample = np.concatenate(list(movie[:: max(1, len(movie) // 8)]), axis=0)
     palette = Image.fromarray(sample).quantize(colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     images = [Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE) for frame in movie]
-    tmp = atomic_path(Path(path))
-    try:
+    with atomic_write(Path(path)) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_mask_overlay(dataset: str, spec: dict[str, Any], split_path: Path, masks_dir: Path, output: Path, *,

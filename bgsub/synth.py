@@ -80,7 +80,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bgsub import textures as tx
-from bgsub.io import write_image
+from bgsub.io import atomic_write, write_image
 
 __all__ = [
     "SCENES",
@@ -433,7 +433,8 @@ def write_cdnet(scene: Scene, folder: Path) -> None:
         write_image(folder / "groundtruth" / f"gt{i:06d}.png", labels)
     write_image(folder / "ROI.bmp", np.full(scene.labels.shape[1:], 255, np.uint8))
     write_image(folder / "background.png", scene.background)
-    (folder / "temporalROI.txt").write_text(f"{scene.n_train + 1} {len(scene.frames)}")
+    with atomic_write(folder / "temporalROI.txt") as tmp:
+        tmp.write_text(f"{scene.n_train + 1} {len(scene.frames)}")
 
 
 def generator_digest() -> str:

@@ -270,3 +270,18 @@ def test_object_borders_are_unknown(scene):
     for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
         neighbour = padded[:, dy : dy + labels.shape[1], dx : dx + labels.shape[2]]
         assert np.all(np.isin(neighbour[motion], (170, 255)))
+
+
+def test_the_config_schema_accepts_every_scene_kind():
+    from bgsub.config import load_schema
+
+    datasets = load_schema()["properties"]["datasets"]
+    enums = [v for v in _walk(datasets) if isinstance(v, dict) and "scene" in v.get("properties", {})]
+    assert enums and all(set(e["properties"]["scene"]["enum"]) == set(SCENES) for e in enums)
+
+
+def _walk(node):
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    for child in children:
+        yield from _walk(child)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -133,3 +134,53 @@ def test_runs_come_from_presets_and_travel_as_plain_data():
         fit_only = run.to_dict(fit=True)
         assert "threshold" not in fit_only and "sweep" not in fit_only and "postprocess" not in fit_only
         assert Run.from_dict(fit_only).model_params == run.model_params
+
+
+# The default path, checked from the outside on the shipped config's run (tests/conftest.py `shipped_run`):
+# each run's masks are its scores, post-processed as configured, above its threshold, computed here from the
+# stored model in one pass over the test frames (the workflow scores blocks of 4); its summary counts are
+# those of the mask PNGs against the ground truth by CDnet's rules, counted here by hand.
+SHIPPED_RUNS = ["gmm_k3", "gmm_batch_k3", "gmm_background_k3", "mean", "median", "online_gmm", "online_gmm_warm",
+                "online_gmm_noshadow"]
+
+
+def _stack(folder: Path, pattern: str, numbers: range) -> np.ndarray:
+    return np.stack([iio.imread(folder / (pattern % n)) for n in numbers])
+
+
+@pytest.mark.parametrize("run", SHIPPED_RUNS)
+def test_masks_are_thresholded_postprocessed_scores_and_counts_are_the_masks(shipped_run: Path, run: str):
+    from bgsub.models import load_model
+    from bgsub.postprocess import postprocess_scores
+    from tests.conftest import shipped_config
+
+    results = shipped_run / "results" / "shipped"
+    data = shipped_run / "resources" / "synthetic" / "shipped"
+    method_name = run.removesuffix("_k3")
+    settings = shipped_config()["methods"][method_name]
+    first, last = json.loads((results / "split.json").read_text())["test"]
+    numbers = range(first, last + 1)
+    frames = _stack(data / "input", "in%06d.png", numbers)
+
+    masks = _stack(results / run / "masks", "bin%06d.png", numbers)
+    assert masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 255}
+    raw = load_model(results / run / "model.npz").foreground_scores(frames)  # adaptive ones learn: a fresh copy each
+    scores = postprocess_scores(load_model(results / run / "model.npz").foreground_scores(frames),
+                                settings.get("postprocess"))
+    want = scores > settings["threshold"]
+    np.testing.assert_array_equal(masks == 255, want)
+    assert 0 < want.sum() < want.size
+    if run == "gmm_k3":  # the default's post-processing (5x5 median, blobs under 30 px removed) changes masks here
+        assert (want != (raw > settings["threshold"])).sum() > 50
+
+    # CDnet counts by hand: frames of the test range inside temporalROI.txt; pixels inside ROI.bmp whose label is
+    # 255 (motion, positive), 0 or 50 (static, shadow: negative); 85 and 170 are not counted
+    roi_first, roi_last = map(int, (data / "temporalROI.txt").read_text().split())
+    scored = [i for i, n in enumerate(numbers) if roi_first <= n <= roi_last]
+    labels = _stack(data / "groundtruth", "gt%06d.png", numbers)[scored]
+    fg, inside = masks[scored] == 255, (iio.imread(data / "ROI.bmp") > 0)[None]
+    positive, negative = inside & (labels == 255), inside & ((labels == 0) | (labels == 50))
+    counts = {"tp": fg & positive, "fp": fg & negative, "fn": ~fg & positive, "tn": ~fg & negative}
+    row = pd.read_csv(shipped_run / "results" / "summary.csv").set_index("run").loc[run]
+    assert {k: int(row[k]) for k in counts} == {k: int(v.sum()) for k, v in counts.items()}
+    assert row["tp"] > 0 and row["fp"] + row["fn"] > 0  # not a trivial scene
