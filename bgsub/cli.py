@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from bgsub.config import Run, expand_runs
 from bgsub.datasets import Sequence, open_sequence
 from bgsub.errors import InputError
-from bgsub.io import VIDEO_SUFFIXES, list_images, write_image
+from bgsub.io import VIDEO_SUFFIXES, VideoWriter, list_images, write_image
 from bgsub.methods import METHOD_KINDS, method_class
 from bgsub.metrics import METRIC_NAMES
 from bgsub.presets import DESCRIPTIONS, PRESETS, preset_settings
@@ -284,40 +284,6 @@ def input_fps(path: Path) -> float:
 # --------------------------------------------------------------------------------------------- outputs
 
 
-class VideoWriter:
-    """Write ``(H, W, C)`` uint8 frames as an H.264 mp4 with imageio-ffmpeg, one at a time.
-
-    H.264 in yuv420p needs an even width and height: an odd edge is padded by repeating its
-    last row or column (no rescaling, ``macro_block_size=1``). Gray frames (C = 1) are sent as gray.
-    """
-
-    def __init__(self, path: Path, *, fps: float) -> None:
-        self.path = Path(path)
-        self.fps = fps
-        self._writer: Any = None
-
-    def write(self, frame: NDArray[np.uint8]) -> None:
-        frame = frame if frame.ndim == 3 else frame[..., None]
-        h, w, c = frame.shape
-        pad_h, pad_w = h % 2, w % 2
-        if pad_h or pad_w:
-            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        if self._writer is None:
-            import imageio_ffmpeg
-
-            self._writer = imageio_ffmpeg.write_frames(
-                str(self.path), (w + pad_w, h + pad_h), pix_fmt_in="gray" if c == 1 else "rgb24", fps=self.fps,
-                quality=6, macro_block_size=1, output_params=["-preset", "veryfast"],
-            )
-            self._writer.send(None)
-        self._writer.send(np.ascontiguousarray(frame))
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-
 @contextlib.contextmanager
 def _staging(out: Path) -> Iterator[Path]:
     """A temporary folder beside ``out``, renamed onto it when the block succeeds and removed when it fails."""
@@ -386,29 +352,26 @@ def segment(
         write_background(tmp / "background.png", method, (h, w, c))
         (tmp / "masks").mkdir()
         tally = ScoreTally(run.thresholds(), run.threshold, scored)
-        masks_video, overlay_video = VideoWriter(tmp / "masks.mp4", fps=fps_out), VideoWriter(
-            tmp / "overlay.mp4", fps=fps_out
-        )
         score_start = time.monotonic()
-        try:
-            with Progress(len(test_numbers), "segment", enabled=progress) as bar:
-                blocks = _Remember(sequence.source.iter_blocks(test_numbers, block_size))
-                for numbers, scores, masks in score_blocks(
-                    method, blocks, threshold=tally.threshold, postprocess=run.postprocess
-                ):
-                    block = blocks.last
-                    images = masks.astype(np.uint8) * 255
-                    for number, image in zip(numbers, images):
-                        write_image(tmp / "masks" / f"bin{number:06d}.png", image)
-                        masks_video.write(image)
-                    for frame in overlay_frames(block, masks):
-                        overlay_video.write(frame)
-                    if scored:
-                        tally.add(numbers, scores, masks, sequence.labels, sequence.roi)
-                    bar.update(len(numbers))
-        finally:
-            masks_video.close()
-            overlay_video.close()
+        with (
+            VideoWriter(tmp / "masks.mp4", fps=fps_out) as masks_video,
+            VideoWriter(tmp / "overlay.mp4", fps=fps_out) as overlay_video,
+            Progress(len(test_numbers), "segment", enabled=progress) as bar,
+        ):
+            blocks = _Remember(sequence.source.iter_blocks(test_numbers, block_size))
+            for numbers, scores, masks in score_blocks(
+                method, blocks, threshold=tally.threshold, postprocess=run.postprocess
+            ):
+                block = blocks.last
+                images = masks.astype(np.uint8) * 255
+                for number, image in zip(numbers, images):
+                    write_image(tmp / "masks" / f"bin{number:06d}.png", image)
+                    masks_video.write(image)
+                for frame in overlay_frames(block, masks):
+                    overlay_video.write(frame)
+                if scored:
+                    tally.add(numbers, scores, masks, sequence.labels, sequence.roi)
+                bar.update(len(numbers))
         seconds = time.monotonic() - score_start
         metrics = None
         if scored:

@@ -20,6 +20,7 @@ from bgsub.errors import InputError
 from bgsub.methods import method_class
 from bgsub.metrics import sweep_thresholds
 from bgsub.postprocess import check_postprocess
+from bgsub.presets import preset_settings
 
 __all__ = ["SCHEMA_PATH", "Run", "validate_config", "expand_runs", "dataset_has_ground_truth"]
 
@@ -78,6 +79,8 @@ def validate_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> 
     dict
         A copy of the config with defaults set.
     """
+    if "methods" not in config:  # a user's own config (make run CONFIG=mine.yaml) may name datasets only
+        config = {**config, "methods": {"gmm": preset_settings("default")}}
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
