@@ -8,6 +8,7 @@ plus a last line: at most about a dozen lines whatever the length of the video.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import IO, Any
@@ -77,8 +78,10 @@ class Progress:
         if self.enabled and _isatty(self.file):
             from tqdm import tqdm
 
+            # a terminal of unknown size (0x0, e.g. a bare pty) would get an empty bar: assume 100x40
+            width = {"dynamic_ncols": True} if _columns(self.file) > 0 else {"ncols": 100, "nrows": 40}
             self._bar = tqdm(
-                total=self.total, desc=f"bgsub: {desc}", file=self.file, unit=" frames", dynamic_ncols=True,
+                total=self.total, desc=f"bgsub: {desc}", file=self.file, unit=" frames", **width,
                 bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames "
                 "[{elapsed}<{remaining}, {rate_noinv_fmt}]",
                 mininterval=0.5,
@@ -138,3 +141,10 @@ def _isatty(file: IO[str]) -> bool:
         return bool(file.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def _columns(file: IO[str]) -> int:
+    try:
+        return os.get_terminal_size(file.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
