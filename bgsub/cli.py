@@ -127,7 +127,8 @@ def _kind_note(kind: str) -> str:
         module, extra = _OPTIONAL[kind]
         return f"needs {module}: pip install -e '.[{extra}]'"
     doc = (cls.__doc__ or "").strip().splitlines()
-    return f"{doc[0].rstrip('.') if doc else kind}; threshold {resolve_method(kind).threshold:g}"
+    line = doc[0].rstrip(".").replace("``", "") if doc else kind
+    return f"{line}; threshold {resolve_method(kind).threshold:g}"
 
 
 def _has_module(name: str) -> bool:
