@@ -312,10 +312,11 @@ def overlay_frames(frames: NDArray[np.uint8], masks: NDArray[np.bool_], *, alpha
     >>> out[0, 0].tolist()
     [[255, 0, 0], [0, 0, 0]]
     """
-    rgb = np.broadcast_to(frames, (*frames.shape[:3], 3)).astype(np.float32)
+    rgb = np.array(np.broadcast_to(frames, (*frames.shape[:3], 3)), np.uint8)
     red = np.array([255.0, 0.0, 0.0], np.float32)
-    rgb = np.where(masks[..., None], (1 - alpha) * rgb + alpha * red, rgb)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    masks = np.asarray(masks, bool)
+    rgb[masks] = np.clip(np.rint((1 - alpha) * rgb[masks].astype(np.float32) + alpha * red), 0, 255)
+    return rgb
 
 
 def _downscale(frames: NDArray[np.uint8], max_width: int) -> NDArray[np.uint8]:
