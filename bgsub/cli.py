@@ -28,6 +28,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -108,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="bgsub: %(levelname)s: %(message)s", stream=sys.stderr)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except InputError as exc:
         sys.stderr.write(f"bgsub: error: {exc}\n")
         sys.stderr.flush()
@@ -116,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("bgsub: interrupted; nothing written\n")
         return 130
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A warning as one line (``bgsub: warning: ConvergenceWarning: ...``), without the source line."""
+    sys.stderr.write(f"bgsub: warning: {category.__name__}: {message}\n")
 
 
 # --------------------------------------------------------------------------------------------- methods
