@@ -45,11 +45,29 @@ TUNED_LABEL = "best over the sweep (tuned on the test frames)"
 
 
 def save_figure(fig: plt.Figure, path: Path, dpi: int) -> None:
-    """Save a figure as PNG atomically and close it."""
-    tmp = atomic_path(Path(path))
-    fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
+    """Save a figure as a 256-colour PNG atomically and close it.
+
+    A palette of 256 colours (median cut, no dithering) keeps plots and image panels looking the
+    same at a third of the size of matplotlib's RGBA PNG, which matters in the report: Snakemake
+    embeds every figure in ``report.html``.
+    """
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png", metadata={"Software": None})
     plt.close(fig)
-    os.replace(tmp, path)
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        palette = image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    tmp = atomic_path(Path(path))
+    try:
+        palette.save(tmp, format="PNG", optimize=True)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _show(ax: plt.Axes, image: NDArray, title: str) -> None:
