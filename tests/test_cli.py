@@ -219,3 +219,13 @@ def test_progress_on_a_terminal_is_a_tqdm_bar() -> None:
     with Progress(100, "segment", file=out) as bar:
         bar.update(100)
     assert "\r" in out.getvalue() and "100/100 frames" in out.getvalue()
+
+
+def test_a_config_without_methods_runs_the_default_preset(tmp_path: Path) -> None:
+    from bgsub.config import expand_runs, validate_config
+    from bgsub.presets import preset_settings
+
+    config = validate_config({"datasets": {"street": {"path": str(tmp_path / "street.mp4")}}})
+    assert config["methods"] == {"gmm": preset_settings("default")}
+    (run,) = expand_runs(config["methods"])
+    assert (run.name, run.threshold, run.postprocess) == ("gmm_k3", 7.81, {"median": 5, "min_area": 30})
