@@ -6,7 +6,8 @@ EXTRAS ?= test,peers
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 CORES ?= all
-## the config Snakemake starts from: CONFIG=mine.yaml runs only its datasets (and, without `methods:`, the default gmm)
+## the config Snakemake starts from: CONFIG=mine.yaml runs only its datasets (and, without `methods:`, the default gmm);
+## the tests write their own configs, so they run with BGSUB_CONFIG empty
 CONFIG ?= config.yaml
 export BGSUB_CONFIG := $(CONFIG)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) --rerun-incomplete
@@ -40,7 +41,7 @@ endif
 
 ## run the tests
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	BGSUB_CONFIG= $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## run the experiment, then write Snakemake's report: results/report.html (same ARGS as `make run`)
 ##   the real sequences and OpenCV peers too: make report ARGS="--configfile config/cdnet.yaml"
@@ -79,7 +80,7 @@ $(SLURM_STAMP): pyproject.toml
 ## stop the cluster, compare results/summary.csv and masks with a local untiled run. Skips (exit 0) with the reason
 ## when the cluster cannot start.
 slurm-test: $(SLURM_STAMP)
-	BGSUB_SLURM=1 BGSUB_SLURM_INSTALL=1 $(BIN)/python -m pytest -p no:cacheprovider -rs -s tests/test_slurm.py $(PYTEST_ARGS)
+	BGSUB_CONFIG= BGSUB_SLURM=1 BGSUB_SLURM_INSTALL=1 $(BIN)/python -m pytest -p no:cacheprovider -rs -s tests/test_slurm.py $(PYTEST_ARGS)
 
 ## run the experiment on a SLURM cluster (profiles/slurm; set your partition there or in ARGS)
 slurm-run: $(SLURM_STAMP)
