@@ -152,6 +152,8 @@ def validate_config(config: dict[str, Any], schema_path: Path | None = None) -> 
         A copy of the config with defaults set. Method settings are checked further
         (presets, values the schema cannot express) by :func:`expand_runs`.
     """
+    if "methods" not in config:  # a user's own config (make run CONFIG=mine.yaml) may name datasets only
+        config = {**config, "methods": {"gmm": {"preset": "default"}}}
     schema = load_schema() if schema_path is None else yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))

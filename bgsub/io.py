@@ -6,12 +6,15 @@ Frames come out as ``(H, W, C)`` uint8 arrays: 16-bit images are scaled to
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
@@ -35,6 +38,8 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "replace_file",
+    "replace_folder",
+    "VideoWriter",
 ]
 
 logger = logging.getLogger(__name__)
@@ -251,6 +256,22 @@ def replace_file(tmp: Path, path: Path) -> None:
     _fsync_path(Path(path).parent, directory=True)
 
 
+def replace_folder(tmp: Path, folder: Path) -> None:
+    """Put a finished temporary folder ``tmp`` in place of ``folder`` (which may exist) and sync the parent.
+
+    An existing ``folder`` is first renamed aside and removed only once ``tmp`` stands in its place,
+    so a failure never leaves neither. The files inside ``tmp`` are the writer's to sync.
+    """
+    tmp, folder = Path(tmp), Path(folder)
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_path(folder.parent, directory=True)
+
+
 @contextmanager
 def atomic_write(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block ends without error, put it in place.
@@ -284,3 +305,75 @@ def write_image(path: Path, image: NDArray) -> None:
     path = Path(path)
     with atomic_write(path) as tmp:
         iio.imwrite(tmp, np.asarray(image), extension=path.suffix)
+
+
+class VideoWriter:
+    """Write ``(H, W, C)`` uint8 frames one at a time as an H.264 mp4 (imageio-ffmpeg), for browsers and players.
+
+    H.264 in yuv420p needs an even width and height: an odd edge is padded by repeating its last
+    row or column (no rescaling: ``macro_block_size=1``). Gray frames (C = 1 or 2-D) are sent as gray.
+    The file appears only when :meth:`close` is called (written beside it, then renamed).
+
+    Parameters
+    ----------
+    path : Path
+    fps : float
+        Frames per second of the video.
+    quality : float
+        imageio-ffmpeg's quality, 0-10 (10 = best, largest).
+    """
+
+    def __init__(self, path: Path, *, fps: float, quality: float = 6) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.quality = quality
+        self._tmp: Path | None = None
+        self._writer: Any = None
+
+    def write(self, frame: NDArray[np.uint8]) -> None:
+        """Append one frame ``(H, W)`` or ``(H, W, C)`` uint8, C = 1 or 3."""
+        frame = frame if frame.ndim == 3 else frame[..., None]
+        h, w, c = frame.shape
+        pad_h, pad_w = h % 2, w % 2
+        if pad_h or pad_w:
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        if self._writer is None:
+            import imageio_ffmpeg
+
+            self._tmp = atomic_path(self.path)
+            self._writer = imageio_ffmpeg.write_frames(
+                str(self._tmp), (w + pad_w, h + pad_h), pix_fmt_in="gray" if c == 1 else "rgb24", fps=self.fps,
+                quality=self.quality, macro_block_size=1, output_params=["-preset", "veryfast", "-f", "mp4"],
+            )
+            self._writer.send(None)
+        self._writer.send(np.ascontiguousarray(frame))
+
+    def close(self) -> None:
+        """Finish the video and move it onto ``path`` (nothing is written when no frame was)."""
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        try:
+            writer.close()
+            replace_file(self._tmp, self.path)  # type: ignore[arg-type]
+        finally:
+            if self._tmp is not None and self._tmp.exists():
+                self._tmp.unlink()
+
+    def abort(self) -> None:
+        """Stop ffmpeg and remove the partial file."""
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            with contextlib.suppress(Exception):
+                writer.close()
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self.abort()

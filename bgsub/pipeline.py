@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -29,7 +28,7 @@ from bgsub.base import BackgroundMethod
 from bgsub.config import Dataset, Run
 from bgsub.datasets import FrameSource, Sequence, open_sequence
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, atomic_write, replace_file, write_image
+from bgsub.io import atomic_path, atomic_write, replace_file, replace_folder, write_image
 from bgsub.kernels import set_num_threads
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, compute_metrics
 from bgsub.models import load_model, save_model
@@ -108,8 +107,7 @@ def synthesize(folder: Path, scene: str, **options: Any) -> None:
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     write_cdnet(make_scene(scene, **options), tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    replace_folder(tmp, folder)
 
 
 def split(name: str, spec: dict[str, Any], output: Path, *, max_train_frames: int, root: Path = Path(".")) -> None:
@@ -198,8 +196,8 @@ def fit(
     numbers = info["train_frames"]
     where = "" if band is None else f" rows {band[0]}-{band[1]}"
     label = f"{dataset.name}/{run.name}"
-    frames = read_frames(sequence.source, numbers, rows=band, block_size=block_size,
-                         progress=Progress(logger, f"{label}: reading training frames{where}", len(numbers)))
+    with Progress(len(numbers), f"{label}: reading training frames{where}", logger=logger, min_interval=5) as bar:
+        frames = read_frames(sequence.source, numbers, rows=band, block_size=block_size, progress=bar)
     method = run.new_method()
     logger.info("%s: fitting %s%s on %d frames of %dx%d", label, run.kind, where, len(frames), info["width"],
                 info["height"])
@@ -237,8 +235,7 @@ class _MaskFolder:
             write_image(self.tmp / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
 
     def commit(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-        os.replace(self.tmp, self.path)
+        replace_folder(self.tmp, self.path)
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -250,8 +247,8 @@ class _MaskStrip:
     def __init__(self, path: Path, shape: tuple[int, int, int]) -> None:
         t, rows, w = shape
         self.path = Path(path)
-        self.tmp = atomic_path(self.path)
-        self.strips = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.uint8, shape=(t, rows, (w + 7) // 8))
+        tmp = self.tmp = atomic_path(self.path)
+        self.strips = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(t, rows, (w + 7) // 8))
         self.at = 0
 
     def add(self, numbers: list[int], masks: NDArray[np.bool_]) -> None:
@@ -312,14 +309,15 @@ def score(
         roi = None if roi is None else roi[r0:r1]
         where, sink = f" rows {r0}-{r1}", _MaskStrip(masks_path, (len(test_numbers), r1 - r0, w))
     tally = ScoreTally(run.thresholds(), run.threshold, info["scored_frames"])
-    progress = Progress(logger, f"{dataset.name}/{run.name}: scoring{where}", len(test_numbers))
     blocks = sequence.source.iter_blocks(test_numbers, block_size)
     try:
-        for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold,
-                                                   postprocess=run.postprocess, band=band):
-            sink.add(numbers, masks)
-            tally.add(numbers, scores, masks, labels_of, roi)
-            progress.update(len(numbers))
+        with Progress(len(test_numbers), f"{dataset.name}/{run.name}: scoring{where}", logger=logger,
+                      min_interval=5) as progress:
+            for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold,
+                                                       postprocess=run.postprocess, band=band):
+                sink.add(numbers, masks)
+                tally.add(numbers, scores, masks, labels_of, roi)
+                progress.update(len(numbers))
         sink.commit()
     finally:
         sink.abort()

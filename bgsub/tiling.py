@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 from collections.abc import Sequence as SequenceABC
 from pathlib import Path
@@ -39,7 +38,7 @@ from numpy.typing import NDArray
 from bgsub.config import Dataset, Run
 from bgsub.datasets import FrameSource
 from bgsub.errors import InputError
-from bgsub.io import write_image
+from bgsub.io import replace_folder, write_image
 from bgsub.methods import method_class
 from bgsub.models import load_model, save_model
 from bgsub.pipeline import fit, read_frames, score, write_background
@@ -268,8 +267,7 @@ def gather_scores(
         mask = np.unpackbits(packed, axis=-1, count=w).astype(bool)
         write_image(tmp_dir / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
     del strips
-    shutil.rmtree(masks_dir, ignore_errors=True)
-    os.replace(tmp_dir, masks_dir)
+    replace_folder(tmp_dir, masks_dir)
     tally.save(Path(counts_path))
 
 

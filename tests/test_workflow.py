@@ -62,10 +62,10 @@ def test_end_to_end_outputs_and_rerun_scope(tmp_path: Path, tiny_cdnet: Path, gi
     assert (work / "results" / "dyn" / "figures" / "f_threshold.png").is_file()
     sweep = pd.read_csv(work / "results" / "dyn" / "sweep.csv")
     assert len(sweep) == 2 * 16 and list(sweep.columns) == SUMMARY_COLUMNS
-    # progress lines in the rule logs: frames done / total, fps, ETA
-    for step, line in (("fit", "reading training frames: 30/30 frames"), ("score", "scoring: 10/10 frames")):
+    # progress lines in the rule logs: frames done / total, fps, time left (the last line: the time taken)
+    for step, line in (("fit", "reading training frames 30/30"), ("score", "scoring 10/10")):
         log = (work / "results" / "logs" / step / "cdnet" / "mean.log").read_text()
-        assert re.search(rf"cdnet/mean: {line}, [\d.]+ fps, \S+ elapsed, ETA 0:00:00", log), log
+        assert re.search(rf"cdnet/mean: {line} frames \(100 %\), [\d.]+ fps in \d+:\d\d", log), log
 
     # nothing to do when nothing changed
     again = run_snakemake(work, config, "--dry-run")
