@@ -420,6 +420,18 @@ def score_frames(
         raise ValueError(f"frames of shape {frames.shape} do not match a model of {model.means.shape}")
     if radius < 0 or learning_rate < 0 or learning_rate > 1:
         raise ValueError(f"need radius >= 0 and 0 <= learning_rate <= 1, got {radius}, {learning_rate}")
+    # -- compiled path (issue 16): bgsub.kernels.default_path; the code below is the reference (BGSUB_BACKEND=numpy)
+    from bgsub.kernels import default_path, resolve_backend
+
+    if resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window):
+        return default_path.score_frames(
+            frames, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
+            spatial_gate=spatial_gate, gain=gain, shadow_tau=shadow_tau, shadow_var_threshold=shadow_var_threshold,
+            shadow_max=shadow_max, shadow_texture=shadow_texture, shadow_window=shadow_window,
+            shadow_min_score=shadow_min_score, score_scale=score_scale, learning_rate=learning_rate,
+            update_threshold=update_threshold,
+        )
+    # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]
     out = np.empty((n_frames, height, width), np.float32)
     own_d2 = np.empty((height, width), np.float32)
