@@ -90,16 +90,25 @@ def default_method() -> tuple[Any, dict[str, Any], float]:
 
 
 def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each run over ``repeats`` turns (after a warm-up turn), runs taking turns."""
+    """Median wall seconds of each run over ``repeats`` turns (after a warm-up turn), runs taking turns;
+    the medians of the process's CPU seconds go to ``CPU`` (the machine is shared: CPU time shows the work
+    when other users' jobs stretch the wall time)."""
     times: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for run in runs.values():
         run()
     for _ in range(repeats):
         for name, run in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run()
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    CPU.clear()
+    CPU.update({name: statistics.median(t) for name, t in cpu.items()})
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+CPU: dict[str, float] = {}
 
 
 def set_backend(backend: str) -> None:
@@ -139,7 +148,7 @@ def mog2(frames: np.ndarray, threads: int) -> None:
         model.apply(frame)
 
 
-def end_to_end_table(sizes: dict[str, dict[str, Any]], repeats: int) -> None:
+def end_to_end_table(sizes: dict[str, dict[str, Any]], repeats: int, skip_numpy: bool = False) -> None:
     print(f"== 1. end to end, frames per second (medians of {repeats}, columns in turns); default = scores +"
           " post-processing + threshold, blocks of 64 frames")
     print(f"   {'size':>8} {'T':>4} {'MOG2 1':>8} {'MOG2 all':>9} {'numpy 1':>8} {'numpy all':>9} {'nb 1':>8}"
@@ -148,21 +157,30 @@ def end_to_end_table(sizes: dict[str, dict[str, Any]], repeats: int) -> None:
     for name, case in sizes.items():
         frames, model = case["test"], case["model"]
         runs: dict[str, Callable[[], object]] = {
-            "MOG2 1": lambda: mog2(frames, 1), "MOG2 all": lambda: mog2(frames, ALL),
-            "numpy 1": lambda: model.end_to_end(frames, "numpy", 1),
-            "numpy all": lambda: model.end_to_end(frames, "numpy", ALL),
-            "nb 1": lambda: model.end_to_end(frames, "numba", 1),
-            "nb all": lambda: model.end_to_end(frames, "numba", ALL),
+            "MOG2 1": lambda f=frames: mog2(f, 1), "MOG2 all": lambda f=frames: mog2(f, ALL),
+            "numpy 1": lambda f=frames, m=model: m.end_to_end(f, "numpy", 1),
+            "numpy all": lambda f=frames, m=model: m.end_to_end(f, "numpy", ALL),
+            "nb 1": lambda f=frames, m=model: m.end_to_end(f, "numba", 1),
+            "nb all": lambda f=frames, m=model: m.end_to_end(f, "numba", ALL),
         }
+        if skip_numpy:
+            del runs["numpy 1"], runs["numpy all"]
         with threadpool_limits(limits=1):
             sec = interleaved(runs, repeats)
+        cpu = dict(CPU)
         cv2.setNumThreads(cv_threads)
         numba.set_num_threads(ALL)
         fps = {k: len(frames) / v for k, v in sec.items()}
+        fps.setdefault("numpy 1", float("nan"))
+        fps.setdefault("numpy all", float("nan"))
         print(f"   {name:>8} {len(frames):4d} {fps['MOG2 1']:8.1f} {fps['MOG2 all']:9.1f} {fps['numpy 1']:8.1f}"
               f" {fps['numpy all']:9.1f} {fps['nb 1']:8.1f} {fps['nb all']:8.1f}"
               f" {fps['numpy 1'] / fps['MOG2 1']:11.3f}x {fps['nb 1'] / fps['MOG2 1']:8.3f}x"
               f" {fps['nb all'] / fps['MOG2 all']:13.3f}x")
+        print(f"   {'':8} CPU-time fps, 1 thread: MOG2 {len(frames) / cpu['MOG2 1']:.1f}, default compiled"
+              f" {len(frames) / cpu['nb 1']:.1f}: {cpu['MOG2 1'] / cpu['nb 1']:.3f}x"
+              + ("" if skip_numpy else f"; numpy path {len(frames) / cpu['numpy 1']:.1f}:"
+                 f" {cpu['MOG2 1'] / cpu['numpy 1']:.3f}x"))
     print("   goal: nb 1 thread >= 0.3x MOG2 1 thread at 240x320")
 
 
@@ -224,6 +242,39 @@ def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     }
 
 
+def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
+    """The compiled path: its scoring kernel with levers switched off one by one (differences = their cost)."""
+    from bgsub.kernels import area, default_path, median
+
+    model: Default = case["model"]
+    meth = model.method
+    frames = case["test"]
+    sm = model.scoring
+    full = {"radius": 1, "spatial_gate": meth._spatial_gate(), "gain": True, "shadow_tau": 0.5,
+            "shadow_var_threshold": 16.0, "shadow_max": 1.0, "shadow_texture": 1.0, "shadow_window": 3,
+            "shadow_min_score": 7.81, "score_scale": None, "learning_rate": 0.01, "update_threshold": 7.81}
+
+    def score(**off: Any) -> None:
+        means = sm.means.copy()
+        for s in range(0, len(frames), BLOCK):
+            default_path.score_frames(frames[s : s + BLOCK], means, sm.whiten, sm.mean_var, sm.is_background,
+                                      sm.first, **{**full, **off})
+
+    set_backend("numba")
+    model.restart()
+    raw = np.concatenate([meth.foreground_scores(frames[s : s + BLOCK]) for s in range(0, len(frames), BLOCK)])
+    med = median.median5(raw)
+    return {
+        "distances (own pixel)": lambda: score(radius=0, gain=False, shadow_tau=None, learning_rate=0.0),
+        "+ gated spatial context": lambda: score(gain=False, shadow_tau=None, learning_rate=0.0),
+        "+ shadow and texture tests": lambda: score(gain=False, learning_rate=0.0),
+        "+ selective update": lambda: score(gain=False),
+        "+ gain compensation = all": lambda: score(),
+        "median 5x5": lambda: median.median5(raw),
+        "area opening 30": lambda: area.area_open(med, 30),
+    }
+
+
 def pipeline_stages(case: dict[str, Any], tmp: Path) -> dict[str, Callable[[], object]]:
     frames = case["test"]
     masks = frames[..., 0] > 128
@@ -246,26 +297,45 @@ def pipeline_stages(case: dict[str, Any], tmp: Path) -> dict[str, Callable[[], o
         for n, m in zip(numbers, masks):
             write_image(tmp / f"bin{n:06d}.png", m.astype(np.uint8) * 255)
 
+    def encode_fast() -> None:  # the same pixels, other bytes: zlib level 1 instead of Pillow's default (6)
+        import imageio.v3 as iio
+
+        for n, m in zip(numbers, masks):
+            iio.imwrite(tmp / f"fast{n:06d}.png", m.astype(np.uint8) * 255, extension=".png", compress_level=1)
+
+    def decode_threads() -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(ALL) as pool:
+            list(pool.map(read_image, case["paths"]))
+
     stages["histograms + counts"] = tally
     stages["PNG encode + write"] = encode
+    stages["PNG encode + write, compress_level=1"] = encode_fast
+    if case.get("paths"):
+        stages[f"decode JPEG frames, {ALL} threads"] = decode_threads
     return stages
 
 
-def stage_table(sizes: dict[str, dict[str, Any]], repeats: int) -> None:
+def stage_table(sizes: dict[str, dict[str, Any]], repeats: int, skip_numpy: bool = False) -> None:
     print()
     print(f"== 2. per stage, 1 thread, ms per frame (medians of {repeats}, stages in turns)")
     with tempfile.TemporaryDirectory() as tmpdir:
         for name, case in sizes.items():
             n = len(case["test"])
             numba.set_num_threads(1)
-            rows: dict[str, Callable[[], object]] = {f"numpy: {k}": v for k, v in reference_stages(case).items()}
+            rows: dict[str, Callable[[], object]] = {}
+            if not skip_numpy:
+                rows.update({f"numpy: {k}": v for k, v in reference_stages(case).items()})
+            rows.update({f"compiled: {k}": v for k, v in compiled_stages(case).items()})
             rows.update({f"job: {k}": v for k, v in pipeline_stages(case, Path(tmpdir)).items()})
             with threadpool_limits(limits=1):
                 sec = interleaved(rows, repeats)
             numba.set_num_threads(ALL)
-            print(f"   {name} ({n} frames)")
+            cpu = dict(CPU)
+            print(f"   {name} ({n} frames)                        wall ms    CPU ms")
             for k, v in sec.items():
-                print(f"     {k:40} {1e3 * v / n:8.3f}")
+                print(f"     {k:40} {1e3 * v / n:8.3f} {1e3 * cpu[k] / n:8.3f}")
 
 
 def main() -> None:
@@ -276,6 +346,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200, help="test frames")
     parser.add_argument("--sizes", default="240x320,480x640")
     parser.add_argument("--no-stages", action="store_true")
+    parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) numpy reference path")
     args = parser.parse_args()
     print(f"numpy {np.__version__}, numba {numba.__version__}, OpenCV {cv2.__version__}, {ALL} cores,"
           f" load average {os.getloadavg()}")
@@ -292,9 +363,9 @@ def main() -> None:
         case["model"] = Default(case["train"])
         print(f"   {size}: fitted on {len(case['train'])} frames in {case['model'].fit_seconds:.1f} s ({ALL} threads)")
         sizes[size] = case
-    end_to_end_table(sizes, args.repeats)
+    end_to_end_table(sizes, args.repeats, args.no_numpy)
     if not args.no_stages:
-        stage_table(sizes, args.repeats)
+        stage_table(sizes, args.repeats, args.no_numpy)
     print(f"load average at the end {os.getloadavg()}")
 
 
