@@ -31,6 +31,8 @@ __all__ = [
     "video_length_hint",
     "conversion_note",
     "write_image",
+    "write_mask",
+    "MASK_PNG_LEVEL",
     "atomic_path",
 ]
 
@@ -218,6 +220,17 @@ def atomic_path(path: Path) -> Path:
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; finished files get the usual permissions
     return Path(tmp)
+
+
+#: zlib level of mask PNGs (issue 16): level 1 encodes a 240x320 mask in ~1.0 ms of CPU where Pillow's
+#: default (6) took ~1.7 ms; the files are ~1.5x larger (a few kB) and decode to the same pixels.
+MASK_PNG_LEVEL = 1
+
+
+def write_mask(path: Path, mask: NDArray[np.bool_]) -> None:
+    """Write a mask ``(H, W)`` bool as a 0/255 PNG at :data:`MASK_PNG_LEVEL`, straight to ``path``: callers
+    write into a temporary folder that is renamed whole when complete, so no file of its own is needed."""
+    iio.imwrite(path, np.asarray(mask, bool).astype(np.uint8) * 255, extension=".png", compress_level=MASK_PNG_LEVEL)
 
 
 def write_image(path: Path, image: NDArray) -> None:

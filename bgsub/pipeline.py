@@ -22,7 +22,7 @@ import pandas as pd
 from bgsub.base import BackgroundMethod
 from bgsub.datasets import Sequence, open_sequence
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, write_image
+from bgsub.io import atomic_path, write_image, write_mask
 from bgsub.kernels import set_num_threads
 from bgsub.methods import make_method
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, compute_metrics
@@ -208,7 +208,7 @@ def score(
     blocks = sequence.source.iter_blocks(sequence.test_numbers(), block_size)
     for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold, postprocess=postprocess):
         for number, mask in zip(numbers, masks):
-            write_image(tmp_dir / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
+            write_mask(tmp_dir / f"bin{number:06d}.png", mask)  # issue 16: PNG level 1, no per-file rename
         tally.add(numbers, scores, masks, sequence.labels, sequence.roi)
     shutil.rmtree(masks_dir, ignore_errors=True)
     os.replace(tmp_dir, masks_dir)

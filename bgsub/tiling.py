@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from bgsub.datasets import FrameSource
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, write_image
+from bgsub.io import atomic_path, write_mask
 from bgsub.methods import make_method, method_class
 from bgsub.models import load_model, save_model
 from bgsub.pipeline import open_split, write_background
@@ -314,7 +314,7 @@ def gather_scores(
     for t, number in enumerate(range(first, last + 1)):
         packed = np.concatenate([strip[t] for strip in strips], axis=0)
         mask = np.unpackbits(packed, axis=-1, count=w).astype(bool)
-        write_image(tmp_dir / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
+        write_mask(tmp_dir / f"bin{number:06d}.png", mask)  # issue 16: as bgsub.pipeline.score writes them
     del strips
     shutil.rmtree(masks_dir, ignore_errors=True)
     os.replace(tmp_dir, masks_dir)
