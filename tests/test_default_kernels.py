@@ -177,3 +177,23 @@ def test_postprocess_backends_agree(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(kernels.ENV_VAR, backend)
         out[backend] = postprocess_scores(maps, {"median": 5, "min_area": 30})
     np.testing.assert_array_equal(out["numba"], out["numpy"])
+
+
+@pytest.mark.parametrize("with_roi", [False, True])
+def test_sweep_histograms_backends_agree(monkeypatch: pytest.MonkeyPatch, with_roi: bool) -> None:
+    from bgsub.metrics import ThresholdSweep
+
+    rng = np.random.default_rng(5)
+    scores = score_maps(6, (3, 21, 26))
+    scores[0, 0, :5] = np.linspace(0, 40, 81, dtype=np.float32)[:5]  # exactly on thresholds
+    labels = rng.choice(np.array([0, 50, 85, 170, 255], np.uint8), scores.shape)
+    roi = rng.random(scores.shape[1:]) < 0.8 if with_roi else None
+    hists = {}
+    for backend in ("numpy", "numba"):
+        monkeypatch.setenv(kernels.ENV_VAR, backend)
+        sweep = ThresholdSweep(np.linspace(0, 40, 81))
+        sweep.update(scores, labels, roi)
+        sweep.update(scores[1], labels[1], roi)
+        hists[backend] = (sweep.positive_hist, sweep.negative_hist)
+    np.testing.assert_array_equal(hists["numba"][0], hists["numpy"][0])
+    np.testing.assert_array_equal(hists["numba"][1], hists["numpy"][1])
