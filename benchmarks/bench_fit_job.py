@@ -77,7 +77,7 @@ def main() -> None:
     print(f"   {'decode training JPEGs, thread pool (all cores)':52} {t['decode_threads']:7.2f} s")
     print(f"   {'first fit (numba kernels loaded or compiled)':52} {t['fit_first']:7.2f} s")
     print(f"   {'second fit, same process (warm)':52} {t['fit_warm']:7.2f} s")
-    print(f"   {'  of which calibrate (training dynamics), warm':52} {t['calibrate_warm']:7.2f} s")
+    print(f"   {'  calibrate alone (part of every fit), warm':52} {t['calibrate_warm']:7.2f} s")
     print(f"   {'save model.npz':52} {t['save']:7.2f} s")
     print(f"   {'kernel load/compile = first - second fit':52} {t['fit_first'] - t['fit_warm']:7.2f} s")
 
