@@ -329,6 +329,15 @@ def training_dynamics(
         The ``quantile`` of the pixel's own training scores.
     """
     frames = np.asarray(frames)
+    # -- compiled path (issue 16): bgsub.kernels.default_path; the code below is the reference (BGSUB_BACKEND=numpy)
+    from bgsub.kernels import default_path, resolve_backend
+
+    if resolve_backend() == "numba":
+        return default_path.training_dynamics(
+            frames, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
+            gain=gain, threshold=threshold, quantile=quantile,
+        )
+    # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]
     rescued = np.zeros((height, width), np.float32)
     own_scores = np.empty((n_frames, height, width), np.float32)

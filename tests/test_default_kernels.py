@@ -197,3 +197,19 @@ def test_sweep_histograms_backends_agree(monkeypatch: pytest.MonkeyPatch, with_r
         hists[backend] = (sweep.positive_hist, sweep.negative_hist)
     np.testing.assert_array_equal(hists["numba"][0], hists["numpy"][0])
     np.testing.assert_array_equal(hists["numba"][1], hists["numpy"][1])
+
+
+def test_training_dynamics_backends_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit's calibration (spatial_gate's "rescued" fraction, the score quantile) on both backends."""
+    from bgsub.spatial import training_dynamics
+
+    train, _ = scene("foliage", seed=4)
+    settings, _, _ = default_settings()
+    method = make_method("gmm", **settings).fit(train)
+    out = {}
+    for backend in ("numpy", "numba"):
+        monkeypatch.setenv(kernels.ENV_VAR, backend)
+        out[backend] = training_dynamics(train, method._new_scoring(), radius=1, gain=True, threshold=7.81)
+    for got, want in zip(out["numba"], out["numpy"]):
+        np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL)
+    assert out["numpy"][0].max() > 0  # some pixels were rescued by a neighbour

@@ -39,7 +39,7 @@ import numpy as np
 from numba import prange
 from numpy.typing import NDArray
 
-__all__ = ["score_frames", "supported"]
+__all__ = ["score_frames", "supported", "training_dynamics"]
 
 #: Backgrounds darker than this luma are left out of the gain estimate (``bgsub.spatial._GAIN_MIN_LUMA``).
 GAIN_MIN_LUMA = 16.0
@@ -343,7 +343,7 @@ def _score_block(
     is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int, gain: bool,
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
     min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float, update_threshold: float,
-    out: NDArray[np.float32],
+    out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool,
 ) -> None:
     n_frames = frames.shape[0]
     height, width = first.shape
@@ -362,12 +362,13 @@ def _score_block(
         if gain:
             g = _gain(row_ratio, row_count, work, work2, count)
             divide = g > 0
+        own = own_out[t] if keep_own else own_d2
         _score_rows(frames[t], g, divide, means, whiten, mean_var, is_bg, first, gate, radius, shadow_tau,
                     shadow_max, shadow_var_threshold, texture, texture_half, min_score, scale, use_scale, out[t],
-                    own_d2, own_k)
+                    own, own_k)
         want = gain and t + 1 < n_frames
         if rate > 0 or want:
-            _update_rows(frames[t], g, divide, means, own_d2, own_k, update_threshold, rate, rate > 0,
+            _update_rows(frames[t], g, divide, means, own, own_k, update_threshold, rate, rate > 0,
                          frames[min(t + 1, n_frames - 1)], first, want, row_ratio, row_count)
 
 
@@ -402,5 +403,28 @@ def score_frames(
         0.0 if shadow_tau is None else float(shadow_tau), float(shadow_max), float(shadow_var_threshold),
         -1.0 if shadow_texture is None else float(shadow_texture), int(shadow_window) // 2,
         float(shadow_min_score), scale, use_scale, float(learning_rate), float(update_threshold), out,
+        np.empty((1, 1, 1), np.float32), False,
     )
     return out
+
+
+def training_dynamics(
+    frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
+    is_background: NDArray[np.bool_], first: NDArray, *, radius: int, gain: bool, threshold: float, quantile: float,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """:func:`bgsub.spatial.training_dynamics` (``rescued``, ``score_quantile``) with the scoring kernel: every
+    pixel's neighbourhood, no shadow test, no update; the quantile is numpy's, on the same own scores."""
+    frames = np.asarray(frames)
+    frames = np.ascontiguousarray(frames) if frames.dtype == np.uint8 else np.ascontiguousarray(frames, np.float32)
+    n_frames, height, width = frames.shape[:3]
+    out = np.empty((n_frames, height, width), np.float32)
+    own = np.empty((n_frames, height, width), np.float32)
+    _score_block(
+        frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
+        np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
+        0.0, 1.0, 0.0, -1.0, 1, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own, True,
+    )
+    t32 = np.float32(threshold)
+    rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)
+    score_quantile = np.quantile(own, quantile, axis=0).astype(np.float32)
+    return rescued / max(n_frames, 1), score_quantile
