@@ -46,10 +46,17 @@ def default_settings(**overrides: object) -> tuple[dict, dict, float]:
     return settings, post, threshold
 
 
+def fit_default(monkeypatch: pytest.MonkeyPatch, train: np.ndarray, settings: dict):
+    """The default fitted on the numpy path: the tiny fits are quick there, and this file then compiles no EM
+    kernel for its K = 1 and grey cases (only the scoring kernels under test)."""
+    monkeypatch.setenv(kernels.ENV_VAR, "numpy")
+    return make_method("gmm", **settings).fit(train)
+
+
 def run_both(monkeypatch: pytest.MonkeyPatch, train: np.ndarray, test: np.ndarray, **overrides: object):
     """Fit the default (with ``overrides``) once, score ``test`` in two blocks on each backend from the same model."""
     settings, post, threshold = default_settings(**overrides)
-    method = make_method("gmm", **settings).fit(train)
+    method = fit_default(monkeypatch, train, settings)
     method.foreground_scores(train[:1])  # builds the scoring model
     fitted = copy.deepcopy(method._scoring)
     out = {}
@@ -116,7 +123,7 @@ def test_grey_frames(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_threads_give_the_same_scores(monkeypatch: pytest.MonkeyPatch) -> None:
     train, test = scene("foliage", seed=1)
     settings, post, _ = default_settings()
-    method = make_method("gmm", **settings).fit(train)
+    method = fit_default(monkeypatch, train, settings)
     method.foreground_scores(train[:1])
     fitted = copy.deepcopy(method._scoring)
     monkeypatch.setenv(kernels.ENV_VAR, "numba")
@@ -205,7 +212,7 @@ def test_training_dynamics_backends_agree(monkeypatch: pytest.MonkeyPatch) -> No
 
     train, _ = scene("foliage", seed=4)
     settings, _, _ = default_settings()
-    method = make_method("gmm", **settings).fit(train)
+    method = fit_default(monkeypatch, train, settings)
     out = {}
     for backend in ("numpy", "numba"):
         monkeypatch.setenv(kernels.ENV_VAR, backend)
