@@ -1,5 +1,9 @@
 # bgsub: background subtraction experiments. See README.md; the config contract is in config.yaml.
-configfile: "config.yaml"
+import os
+
+
+# BGSUB_CONFIG (make run CONFIG=mine.yaml) replaces config.yaml; --configfile overlays merge into it
+configfile: os.environ.get("BGSUB_CONFIG") or "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

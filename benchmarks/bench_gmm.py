@@ -39,13 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bgsub.gmm import (  # noqa: E402
-    DEFAULT_REG_COVAR,
-    DEFAULT_THRESHOLD,
-    ConvergenceWarning,
-    GMMMethod,
-    PixelGaussianMixture,
-)
+from bgsub.gmm import DEFAULT_THRESHOLD, GMMMethod  # noqa: E402
+from bgsub.mixture import DEFAULT_REG_COVAR, ConvergenceWarning, PixelGaussianMixture  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 

@@ -49,14 +49,14 @@ import numba  # noqa: E402
 from bench_gmm import fit_sklearn, seed_clip, structured_clip  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from bgsub.gmm import (  # noqa: E402
+from bgsub.kernels import em  # noqa: E402
+from bgsub.mixture import (  # noqa: E402
     DEFAULT_REG_COVAR,
     ConvergenceWarning,
     PixelGaussianMixture,
-    min_background_mahalanobis,
 )
-from bgsub.kernels import em  # noqa: E402
 from bgsub.online import AdaptiveGaussianMixture  # noqa: E402
+from bgsub.ranking import min_background_mahalanobis  # noqa: E402
 
 ALL = numba.config.NUMBA_NUM_THREADS
 

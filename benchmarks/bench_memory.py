@@ -38,7 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = {"mean": {"threshold": 30.0}, "median": {"threshold": 30.0}}
-THRESHOLDS = np.linspace(0, 150, 151).tolist()
+SWEEP = [0, 150, 151]  # thresholds of the score step (the configured one added)
 MAX_TRAIN_FRAMES = 500
 BLOCK_SIZE = 64
 
@@ -67,6 +67,7 @@ def write_scene_video(path: Path, n_frames: int, height: int, width: int, seed: 
 def run_step(step: dict) -> dict:
     """Run one pipeline step in this process; return its time and this process's peak RSS (kB)."""
     from bgsub import pipeline
+    from bgsub.config import Dataset, expand_runs
 
     work = Path(step["work"])
     spec = {"path": step["video"]}
@@ -76,14 +77,14 @@ def run_step(step: dict) -> dict:
         pipeline.split("video", spec, split_path, max_train_frames=MAX_TRAIN_FRAMES)
     elif step["name"] == "fit":
         run = work / step["method"]
-        pipeline.fit("video", spec, split_path, step["method"], {}, run / "model.npz", run / "background.png")
+        (method,) = expand_runs({step["method"]: {}})
+        pipeline.fit(Dataset("video", spec), method, split_path, run / "model.npz", run / "background.png")
     elif step["name"] == "score":
         run = work / step["method"]
-        pipeline.score(
-            "video", spec, split_path, run / "model.npz", kind=step["method"], params={},
-            threshold=METHODS[step["method"]]["threshold"], thresholds=np.asarray(THRESHOLDS),
-            masks_dir=run / "masks", counts_path=run / "counts.npz", block_size=BLOCK_SIZE,
-        )
+        (method,) = expand_runs({step["method"]: {"threshold": METHODS[step["method"]]["threshold"],
+                                                  "sweep": SWEEP}})
+        pipeline.score(Dataset("video", spec), method, split_path, run / "model.npz", run / "masks",
+                       run / "counts.npz", block_size=BLOCK_SIZE)
     elif step["name"] == "evaluate":
         runs = [{"name": m, "method": m, "n_components": None, "threshold": s["threshold"]} for m, s in METHODS.items()]
         pipeline.evaluate("video", runs, [work / m / "counts.npz" for m in METHODS], work / "sweep.csv",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bgsub.base import BackgroundMethod
+from bgsub.base import BackgroundMethod, ResourceCost
 
 __all__ = ["MeanBackground", "MedianBackground", "euclidean_distance"]
 
@@ -47,9 +48,6 @@ class _ImageBackground(BackgroundMethod):
     def __init__(self) -> None:
         self.background_: NDArray[np.float32] | None = None
 
-    def get_params(self) -> dict[str, Any]:
-        return {}
-
     def _estimate(self, frames: NDArray) -> NDArray[np.float32]:
         raise NotImplementedError
 
@@ -82,6 +80,11 @@ class MeanBackground(_ImageBackground):
     """Background = per-pixel mean of the training frames (float32, summed in float64)."""
 
     kind = "mean"
+
+    @classmethod
+    def resource_cost(cls, n_components: int, n_channels: int) -> ResourceCost:
+        """A background image; the fit's float64 sums need twice the training frames."""
+        return replace(super().resource_cost(n_components, n_channels), fit_memory=2.0)
 
     def _estimate(self, frames: NDArray) -> NDArray[np.float32]:
         return frames.mean(axis=0, dtype=np.float64).astype(np.float32)

@@ -21,7 +21,7 @@ METHOD_KINDS: dict[str, str] = {
     "median": "bgsub.background:MedianBackground",
     "gmm_background": "bgsub.gmm:GMMBackgroundMethod",
     "gmm": "bgsub.gmm:GMMMethod",
-    "online_gmm": "bgsub.online:OnlineGMMMethod",
+    "online_gmm": "bgsub.online_method:OnlineGMMMethod",
     "opencv_mog2": "bgsub.peers:OpenCVMOG2Method",
     "opencv_knn": "bgsub.peers:OpenCVKNNMethod",
 }

@@ -8,7 +8,6 @@ with ``allow_pickle=False``, so loading never runs code.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 
 from bgsub.base import BackgroundMethod
 from bgsub.errors import InputError
-from bgsub.io import atomic_path
+from bgsub.io import atomic_write
 from bgsub.methods import make_method
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
@@ -49,14 +48,8 @@ def save_model(path: Path, method: BackgroundMethod, *, extra: dict[str, Any] | 
     for name, array in state.items():
         if array.dtype == object:
             raise TypeError(f"state array {name!r} of {method.kind} has dtype object; only plain arrays are saved")
-    tmp = atomic_path(Path(path))
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **{_META: np.array(json.dumps(meta, sort_keys=True))}, **state)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(Path(path)) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{_META: np.array(json.dumps(meta, sort_keys=True))}, **state)
 
 
 def load_model(

@@ -73,26 +73,24 @@ pixels and ``n_frames`` the number of frames learned. Memory is
 ``O(H * W * K * C)`` whatever the length of the video.
 """
 
+
 from __future__ import annotations
 
 import logging
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bgsub.base import BackgroundMethod
-from bgsub.kernels import Backend, resolve_backend
+from bgsub.kernels import BACKENDS, Backend, resolve_backend
+from bgsub.kernels import online as online_kernel
+from bgsub.online_reference import _F32, _FLT_EPSILON, NO_MODEL_SCORE, MOG2NumpyUpdate
+from bgsub.params import BOOLEAN, Interval, Options, Parametrised
 
-__all__ = ["AdaptiveGaussianMixture", "OnlineGMMMethod", "NO_MODEL_SCORE"]
+__all__ = ["AdaptiveGaussianMixture", "NO_MODEL_SCORE"]
 
 logger = logging.getLogger(__name__)
-
-NO_MODEL_SCORE = np.float32(np.finfo(np.float32).max)
-"""Score of a pixel that has no background component to test (no model yet)."""
-
-_FLT_EPSILON = np.float32(np.finfo(np.float32).eps)
-_F32 = np.float32
 
 
 def _check_frame(frame: NDArray) -> NDArray:
@@ -133,50 +131,7 @@ def _frame_to_pixels(frame: NDArray) -> NDArray[np.uint8] | NDArray[np.float32]:
     return data
 
 
-def _squared_norm(d: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Sum of squares over the channel axis 0, accumulated channel by channel as MOG2 does."""
-    out = d[0] * d[0]
-    for c in range(1, d.shape[0]):
-        out += d[c] * d[c]
-    return out
-
-
-def _dot(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Dot product over the channel axis 0, accumulated channel by channel."""
-    out = a[0] * b[0]
-    for c in range(1, a.shape[0]):
-        out += a[c] * b[c]
-    return out
-
-
-def _rotate_up(
-    arrays: tuple[NDArray, ...], idx: NDArray[np.intp], src: NDArray[np.intp], dst: NDArray[np.intp]
-) -> None:
-    """Move component ``src`` to position ``dst <= src`` at pixels ``idx``, shifting ``dst..src-1`` down.
-
-    Parameters
-    ----------
-    arrays : tuple of ndarray of shape (K, N) or (K, C, N)
-        Component-first state arrays, modified in place.
-    idx : ndarray of shape (n,)
-        Pixels to rotate.
-    src, dst : ndarray of shape (n,)
-        Old and new position of the moving component at each pixel.
-    """
-    if idx.size == 0:
-        return
-    k = arrays[0].shape[0]
-    pos = np.arange(k)[:, None]
-    order = np.where(pos == dst, src, np.where((pos > dst) & (pos <= src), pos - 1, pos))
-    for a in arrays:
-        sub = a[:, idx] if a.ndim == 2 else a[:, :, idx]
-        if a.ndim == 2:
-            a[:, idx] = np.take_along_axis(sub, order, axis=0)
-        else:
-            a[:, :, idx] = np.take_along_axis(sub, order[:, None, :], axis=0)
-
-
-class AdaptiveGaussianMixture:
+class AdaptiveGaussianMixture(Parametrised, MOG2NumpyUpdate):
     """Adaptive per-pixel Gaussian mixture background model (OpenCV's MOG2 algorithm).
 
     Parameters
@@ -203,7 +158,7 @@ class AdaptiveGaussianMixture:
     shadow_threshold : float
         Lowest brightness ratio of a shadow to its background (tau).
     backend : {"auto", "numpy", "numba"}
-        Where the per-frame update runs: the numpy code of this module (the reference), the
+        Where the per-frame update runs: the numpy code of :mod:`bgsub.online_reference`, the
         compiled kernel :func:`bgsub.kernels.online.update` (same bytes; frames of 32768 pixels or
         more are split over ``bgsub.kernels.set_num_threads`` threads), or numba when installed
         (``"auto"``; ``BGSUB_BACKEND`` overrides it). Not a model parameter: not in
@@ -239,6 +194,23 @@ class AdaptiveGaussianMixture:
     255
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "history": [Interval(Integral, 1, None)],
+        "var_threshold": [Interval(Real, None, None)],
+        "n_mixtures": [Interval(Integral, 1, 255)],
+        "background_ratio": [Interval(Real, None, None)],
+        "var_threshold_gen": [Interval(Real, None, None)],
+        "var_init": [Interval(Real, 0, None, closed="neither")],
+        "var_min": [Interval(Real, 0, None, closed="neither")],
+        "var_max": [Interval(Real, 0, None, closed="neither")],
+        "complexity_reduction_threshold": [Interval(Real, None, None)],
+        "detect_shadows": [BOOLEAN],
+        "shadow_value": [Interval(Integral, 0, 255)],
+        "shadow_threshold": [Interval(Real, None, None)],
+        "backend": [Options(*BACKENDS)],
+    }
+    _non_params: ClassVar[tuple[str, ...]] = ("backend",)
+
     def __init__(
         self,
         history: int = 500,
@@ -255,16 +227,6 @@ class AdaptiveGaussianMixture:
         shadow_threshold: float = 0.5,
         backend: Backend = "auto",
     ) -> None:
-        if int(history) < 1:
-            raise ValueError(f"history must be >= 1; got {history}")
-        if not 1 <= int(n_mixtures) <= 255:
-            raise ValueError(f"n_mixtures must be in [1, 255]; got {n_mixtures}")
-        if var_init <= 0 or min(var_min, var_max) <= 0:
-            raise ValueError(
-                f"var_init, var_min and var_max must be > 0; got {var_init}, {var_min}, {var_max}"
-            )
-        if not 0 <= int(shadow_value) <= 255:
-            raise ValueError(f"shadow_value must be in [0, 255]; got {shadow_value}")
         self.history = int(history)
         self.var_threshold = float(var_threshold)
         self.n_mixtures = int(n_mixtures)
@@ -279,28 +241,11 @@ class AdaptiveGaussianMixture:
         self.shadow_value = int(shadow_value)
         self.shadow_threshold = float(shadow_threshold)
         self.backend = backend
-        resolve_backend(backend)  # reject unknown names early
+        resolve_backend(backend)  # BGSUB_BACKEND must be valid, and numba installed if asked for
         self.frame_shape_: tuple[int, int, int] | None = None
         self.n_frames_ = 0
 
     # ------------------------------------------------------------------ parameters and state
-    def get_params(self) -> dict[str, Any]:
-        """Return the constructor parameters."""
-        return {
-            "history": self.history,
-            "var_threshold": self.var_threshold,
-            "n_mixtures": self.n_mixtures,
-            "background_ratio": self.background_ratio,
-            "var_threshold_gen": self.var_threshold_gen,
-            "var_init": self.var_init,
-            "var_min": self.var_min,
-            "var_max": self.var_max,
-            "complexity_reduction_threshold": self.complexity_reduction_threshold,
-            "detect_shadows": self.detect_shadows,
-            "shadow_value": self.shadow_value,
-            "shadow_threshold": self.shadow_threshold,
-        }
-
     def reset(self, frame_shape: tuple[int, int, int]) -> AdaptiveGaussianMixture:
         """Forget everything and prepare an empty model for frames of shape ``(H, W, C)``."""
         h, w, c = (int(s) for s in frame_shape)
@@ -542,25 +487,11 @@ class AdaptiveGaussianMixture:
         self.n_frames_ += 1
         return alpha
 
-    def _update_numpy(
-        self, data: NDArray[np.float32], alpha: float
-    ) -> tuple[NDArray[np.float32], None, NDArray[np.bool_]]:
-        """:meth:`_update` and :meth:`_shadow_test` of ``data (C, N)`` in numpy (the reference);
-        returns the scores, None (no mask) and the shadow flags ``(N,)``."""
-        scores = self._update(data, alpha)
-        foreground = np.flatnonzero(scores > _F32(self.var_threshold))
-        shadow = np.zeros(scores.size, dtype=bool)
-        if self.detect_shadows and foreground.size:
-            shadow[foreground] = self._shadow_test(data, foreground)
-        return scores, None, shadow
-
     def _update_compiled(
         self, data: NDArray[np.uint8] | NDArray[np.float32], alpha: float
     ) -> tuple[NDArray[np.float32], NDArray[np.uint8], NDArray[np.bool_]]:
         """:meth:`_update_numpy` and the mask of :meth:`apply` of ``data (N, C)`` in the compiled
         kernel (same float32 operations, same order); returns the scores, mask and shadow flags ``(N,)``."""
-        from bgsub.kernels import online as kernel
-
         constants = np.array(
             [
                 alpha,
@@ -580,172 +511,7 @@ class AdaptiveGaussianMixture:
             ],
             dtype=np.float32,
         )
-        return kernel.update(data, self._weights, self._variances, self._means, self.n_modes_, constants)
-
-    def _update(self, data: NDArray[np.float32], alpha: float) -> NDArray[np.float32]:
-        """One MOG2 update of every pixel with ``data (C, N)``; return the scores ``(N,)``."""
-        k_max = self.n_mixtures
-        n = data.shape[1]
-        alpha_t = _F32(alpha)
-        alpha1 = _F32(1) - alpha_t
-        # OpenCV stores fCT as float and forms the product in double before rounding to float.
-        prune = _F32(-alpha * float(_F32(self.complexity_reduction_threshold)))
-        tb, tg = _F32(self.background_ratio), _F32(self.var_threshold_gen)
-        weights = self.weights_
-
-        n_modes = self.n_modes_.astype(np.int16)
-        total = np.zeros(n, dtype=np.float32)
-        fitted = np.zeros(n, dtype=bool)
-        match_pos = np.full(n, -1, dtype=np.intp)
-        scores = np.full(n, NO_MODEL_SCORE, dtype=np.float32)
-
-        for k in range(k_max):
-            visit = n_modes > k
-            n_visit = np.count_nonzero(visit)
-            if n_visit == 0:
-                break
-            wk = weights[k] * alpha1
-            wk += prune
-            tested = visit & ~fitted
-            n_tested = np.count_nonzero(tested)
-            if n_tested:
-                # Dense arrays while most pixels are tested, gathered subsets once few are.
-                sel: slice | NDArray[np.intp] = slice(None) if 2 * n_tested > n else np.flatnonzero(tested)
-                matched = self._test_component(k, sel, tested, data, wk, total, scores, alpha_t, tg, tb)
-                fitted[matched] = True
-                match_pos[matched] = k
-            pruned = visit & (wk < -prune)
-            wk[pruned] = 0
-            n_modes -= pruned
-            wk[~visit] = 0
-            total += wk
-            np.copyto(weights[k], wk, where=visit)
-
-        self._sort_matched(match_pos)
-        inv = np.divide(_F32(1), total, out=np.zeros(n, dtype=np.float32), where=np.abs(total) > _FLT_EPSILON)
-        in_use = np.arange(k_max)[:, None] < n_modes
-        np.multiply(weights, inv, out=weights, where=in_use)
-        if alpha_t > 0:
-            self._add_components(np.flatnonzero(~fitted), data, n_modes, alpha_t, alpha1)
-        self.n_modes_[:] = n_modes
-        return scores
-
-    def _test_component(
-        self,
-        k: int,
-        sel: slice | NDArray[np.intp],
-        tested: NDArray[np.bool_],
-        data: NDArray[np.float32],
-        wk: NDArray[np.float32],
-        total: NDArray[np.float32],
-        scores: NDArray[np.float32],
-        alpha_t: np.float32,
-        tg: np.float32,
-        tb: np.float32,
-    ) -> NDArray[np.intp]:
-        """Test component ``k`` at pixels ``sel``: score it, update it where it matches.
-
-        ``wk`` (the decayed weights of component k) and ``scores`` are updated in
-        place; returns the flat indices of the pixels it matched.
-        """
-        mean_k = self.means_[k]
-        d = mean_k[:, sel] - data[:, sel]
-        dist2 = _squared_norm(d)
-        var = self.variances_[k][sel]
-        is_tested = tested[sel]
-        eligible = is_tested & (total[sel] < tb)
-        ratio = dist2 / var
-        sub_scores = scores[sel]
-        np.minimum(sub_scores, ratio, out=sub_scores, where=eligible)
-        scores[sel] = sub_scores
-        match = is_tested & (dist2 < tg * var)
-        if isinstance(sel, slice):
-            idx = np.flatnonzero(match)
-        else:
-            idx = sel[match]
-        if idx.size == 0:
-            return idx
-        d_m = d[:, match]
-        dist2_m = dist2[match]
-        var_m = var[match]
-        w_m = wk[idx] + alpha_t
-        wk[idx] = w_m
-        rate = alpha_t / w_m
-        mean_k[:, idx] -= rate * d_m
-        var_new = var_m + rate * (dist2_m - var_m)
-        np.clip(var_new, _F32(self.var_min), _F32(self.var_max), out=var_new)
-        self.variances_[k][idx] = var_new
-        return idx
-
-    def _sort_matched(self, match_pos: NDArray[np.intp]) -> None:
-        """Move each matched component up past the components that now weigh no more than it."""
-        idx = np.flatnonzero(match_pos > 0)
-        if idx.size == 0:
-            return
-        src = match_pos[idx]
-        w = self.weights_[:, idx]
-        w_src = np.take_along_axis(w, src[None, :], axis=0)
-        above = (w > w_src) & (np.arange(self.n_mixtures)[:, None] < src)
-        dst = above.sum(axis=0)
-        move = dst < src
-        _rotate_up((self.weights_, self.variances_, self.means_), idx[move], src[move], dst[move])
-
-    def _add_components(
-        self,
-        idx: NDArray[np.intp],
-        data: NDArray[np.float32],
-        n_modes: NDArray[np.int16],
-        alpha_t: np.float32,
-        alpha1: np.float32,
-    ) -> None:
-        """Add a component centred on the sample at unmatched pixels ``idx`` (replacing the weakest)."""
-        if idx.size == 0:
-            return
-        k_max = self.n_mixtures
-        nm = n_modes[idx] + (n_modes[idx] < k_max)
-        n_modes[idx] = nm
-        pos = nm.astype(np.intp) - 1
-        cols = np.arange(idx.size)
-        w = self.weights_[:, idx]
-        older = np.arange(k_max)[:, None] < pos
-        np.multiply(w, alpha1, out=w, where=older)
-        w[pos, cols] = np.where(nm == 1, _F32(1), alpha_t)
-        dst = ((w > alpha_t) & older).sum(axis=0)
-        self.weights_[:, idx] = w
-        self.variances_[pos, idx] = _F32(self.var_init)
-        self.means_[pos, :, idx] = data[:, idx].T
-        move = dst < pos
-        _rotate_up((self.weights_, self.variances_, self.means_), idx[move], pos[move], dst[move])
-
-    def _shadow_test(self, data: NDArray[np.float32], idx: NDArray[np.intp]) -> NDArray[np.bool_]:
-        """MOG2's shadow test (brightness and chromaticity) at pixels ``idx`` against the updated model."""
-        x = data[:, idx]
-        w = self.weights_[:, idx]
-        var = self.variances_[:, idx]
-        means = self.means_[:, :, idx]
-        nm = self.n_modes_[idx]
-        tau, tb, big_tb = _F32(self.shadow_threshold), _F32(self.background_ratio), _F32(self.var_threshold)
-        result = np.zeros(idx.size, dtype=bool)
-        live = np.ones(idx.size, dtype=bool)
-        t_weight = np.zeros(idx.size, dtype=np.float32)
-        for k in range(self.n_mixtures):
-            live &= nm > k
-            if not live.any():
-                break
-            mu = means[k]
-            num = _dot(x, mu)
-            den = _squared_norm(mu)
-            zero = live & (den == 0)
-            live &= ~zero
-            cand = live & (num <= den) & (num >= tau * den)
-            a = np.divide(num, den, out=np.zeros_like(num), where=cand)
-            dist2a = _squared_norm(a * mu - x)
-            hit = cand & (dist2a < big_tb * var[k] * a * a)
-            result |= hit
-            live &= ~hit
-            t_weight += w[k]
-            live &= ~(t_weight > tb)
-        return result
+        return online_kernel.update(data, self._weights, self._variances, self._means, self.n_modes_, constants)
 
     # ------------------------------------------------------------------ outputs
     def background_image(self) -> NDArray[np.uint8]:
@@ -772,142 +538,3 @@ class AdaptiveGaussianMixture:
         mean = acc * inv
         image = np.clip(np.rint(mean), 0, 255).astype(np.uint8)
         return np.ascontiguousarray(image.T.reshape(h, w, c))
-
-
-class OnlineGMMMethod(BackgroundMethod):
-    """The adaptive GMM as a pipeline method (kind ``online_gmm``).
-
-    Parameters
-    ----------
-    learning_rate : float
-        Passed to every :meth:`AdaptiveGaussianMixture.apply_scores` call; -1 = automatic.
-    warm_start : bool
-        Start from a batch ``bgsub.gmm.PixelGaussianMixture`` fitted on the training
-        frames (K = ``n_mixtures``) instead of learning them one by one from nothing.
-    covariance_type : {"spherical", "diag", "full"}
-        Covariance of the batch model used by the warm start.
-    warm_start_replay : bool
-        After a warm start, also run the training frames through the adaptive model.
-        Default True: measured on CDnet highway (train 1-469, scored 470-999, threshold 16,
-        shadows as background), K = 5 spherical: F = 0.616 with replay, 0.577 without,
-        0.616 for a cold start; without replay the batch model ranks frequent passing cars
-        among the background components and starts at the slow rate 1/500.
-    shadows_as_background : bool
-        Score pixels detected as shadows 0 (background), as CDnet counts shadows as
-        background; masks at any threshold then write them as 0. Shadow detection itself
-        is on when ``detect_shadows`` is (the default).
-    **params
-        :class:`AdaptiveGaussianMixture` parameters.
-
-    Attributes
-    ----------
-    model_ : AdaptiveGaussianMixture
-    last_shadows_ : ndarray of shape (T, H, W), bool or None
-        Shadow flags of the frames of the last :meth:`foreground_scores` call.
-    """
-
-    kind: ClassVar[str] = "online_gmm"
-    adaptive: ClassVar[bool] = True
-    default_sweep: ClassVar[tuple[float, float, int]] = (0.0, 64.0, 129)
-
-    def __init__(
-        self,
-        *,
-        learning_rate: float = -1.0,
-        warm_start: bool = False,
-        covariance_type: str = "spherical",
-        warm_start_replay: bool = True,
-        shadows_as_background: bool = True,
-        **params: Any,
-    ) -> None:
-        if covariance_type not in ("spherical", "diag", "full"):
-            raise ValueError(
-                f"covariance_type must be 'spherical', 'diag' or 'full'; got {covariance_type!r}"
-            )
-        self.learning_rate = float(learning_rate)
-        self.shadows_as_background = bool(shadows_as_background)
-        self.warm_start = bool(warm_start)
-        self.covariance_type = covariance_type
-        self.warm_start_replay = bool(warm_start_replay)
-        self.model_ = AdaptiveGaussianMixture(**params)
-        self.last_shadows_: NDArray[np.bool_] | None = None
-
-    @property
-    def default_threshold(self) -> float:
-        """Threshold on the scores that reproduces MOG2's decision (``var_threshold``)."""
-        return self.model_.var_threshold
-
-    def get_params(self) -> dict[str, Any]:
-        """Return the constructor settings (JSON-serialisable)."""
-        return {
-            "learning_rate": self.learning_rate,
-            "warm_start": self.warm_start,
-            "covariance_type": self.covariance_type,
-            "warm_start_replay": self.warm_start_replay,
-            "shadows_as_background": self.shadows_as_background,
-            **self.model_.get_params(),
-        }
-
-    def fit(self, frames: NDArray) -> OnlineGMMMethod:
-        """Learn the training frames ``(T, H, W, C)`` in order (cold start) or warm-start from a batch GMM."""
-        frames = _check_frames(frames)
-        self.model_.frame_shape_ = None
-        self.model_.n_frames_ = 0
-        if self.warm_start:
-            self._fit_warm(frames)
-            if not self.warm_start_replay:
-                return self
-        for frame in frames:
-            self.model_.apply_scores(frame, self.learning_rate)
-        return self
-
-    def _fit_warm(self, frames: NDArray) -> None:
-        from bgsub.gmm import PixelGaussianMixture  # lazy: optional colleague module
-
-        batch = PixelGaussianMixture(
-            n_components=self.model_.n_mixtures, covariance_type=self.covariance_type, random_state=0
-        ).fit(frames)
-        self.model_.warm_start(batch.weights_, batch.means_, batch.covariances_, n_frames=len(frames))
-
-    def foreground_scores(self, frames: NDArray, return_shadows: bool = False) -> Any:
-        """Score frames ``(T, H, W, C)`` in order while learning from them.
-
-        Returns
-        -------
-        scores : ndarray of shape (T, H, W), float32
-        shadows : ndarray of shape (T, H, W), bool
-            Only with ``return_shadows=True``; also kept in ``last_shadows_``.
-        """
-        frames = _check_frames(frames)
-        t, h, w = frames.shape[:3]
-        scores = np.empty((t, h, w), dtype=np.float32)
-        shadows = np.zeros((t, h, w), dtype=bool)
-        for i, frame in enumerate(frames):
-            scores[i], shadows[i] = self.model_.apply_scores(frame, self.learning_rate)
-        if self.shadows_as_background:
-            scores[shadows] = 0.0
-        self.last_shadows_ = shadows
-        return (scores, shadows) if return_shadows else scores
-
-    def background_image(self) -> NDArray[np.uint8] | None:
-        """Return the current background image ``(H, W, C)`` uint8."""
-        return self.model_.background_image() if self.model_.frame_shape_ is not None else None
-
-    def get_state(self) -> dict[str, NDArray]:
-        """Return the model state as plain arrays."""
-        return self.model_.get_state()
-
-    def set_state(self, state: dict[str, NDArray]) -> OnlineGMMMethod:
-        """Restore a state from :meth:`get_state`; return self."""
-        self.model_.set_state(state)
-        return self
-
-
-def _check_frames(frames: NDArray) -> NDArray:
-    """Validate frames ``(T, H, W, C)`` (a ``(T, H, W)`` stack gets ``C = 1``)."""
-    frames = np.asarray(frames)
-    if frames.ndim == 3:
-        frames = frames[..., None]
-    if frames.ndim != 4 or frames.shape[0] == 0:
-        raise ValueError(f"frames must have shape (T, H, W, C) with T >= 1; got {frames.shape}")
-    return frames

@@ -23,6 +23,7 @@ this module without it raises :class:`ModuleNotFoundError` for ``cv2``, which
 from __future__ import annotations
 
 import logging
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import cv2
@@ -30,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bgsub.base import BackgroundMethod
+from bgsub.params import BOOLEAN, Interval
 
 __all__ = ["OpenCVMOG2Method", "OpenCVKNNMethod", "OPENCV_FOREGROUND", "OPENCV_SHADOW"]
 
@@ -70,10 +72,15 @@ class _OpenCVPeer(BackgroundMethod):
     adaptive: ClassVar[bool] = True
     default_threshold: ClassVar[float] = 0.5
     default_sweep: ClassVar[tuple[float, float, int]] = (0.0, 1.0, 2)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "history": [Interval(Integral, 1, None)],
+        "detect_shadows": [BOOLEAN],
+        "var_threshold": [Interval(Real, None, None)],
+        "dist2_threshold": [Interval(Real, None, None)],
+        "random_state": [Interval(Integral, None, None)],
+    }
 
     def __init__(self, history: int = 500, detect_shadows: bool = True) -> None:
-        if int(history) < 1:
-            raise ValueError(f"history must be >= 1, got {history}")
         self.history = int(history)
         self.detect_shadows = bool(detect_shadows)
         self.train_frames_: NDArray[np.uint8] | None = None
@@ -82,9 +89,6 @@ class _OpenCVPeer(BackgroundMethod):
     def _create(self) -> Any:
         """A fresh OpenCV subtractor (called before the training frames are replayed)."""
         raise NotImplementedError
-
-    def get_params(self) -> dict[str, Any]:
-        return {"history": self.history, "detect_shadows": self.detect_shadows}
 
     def _replay(self, frames: NDArray) -> None:
         """A fresh subtractor that has learnt ``frames`` in order."""
@@ -157,9 +161,6 @@ class OpenCVMOG2Method(_OpenCVPeer):
         super().__init__(history, detect_shadows)
         self.var_threshold = float(var_threshold)
 
-    def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "var_threshold": self.var_threshold}
-
     def _create(self) -> Any:
         return cv2.createBackgroundSubtractorMOG2(self.history, self.var_threshold, self.detect_shadows)
 
@@ -191,9 +192,6 @@ class OpenCVKNNMethod(_OpenCVPeer):
         super().__init__(history, detect_shadows)
         self.dist2_threshold = float(dist2_threshold)
         self.random_state = int(random_state)
-
-    def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "dist2_threshold": self.dist2_threshold, "random_state": self.random_state}
 
     def _create(self) -> Any:
         cv2.setRNGSeed(self.random_state)

@@ -2,32 +2,37 @@
 
 Rule scripts in ``workflow/scripts/`` only read ``snakemake.input``/``params``
 and call these functions, so every step can be run and tested without
-Snakemake. Every file is written atomically (temporary file, then rename).
+Snakemake. A fit or score step takes ``(dataset, run, inputs, outputs)``: the
+:class:`~bgsub.config.Dataset` and the :class:`~bgsub.config.Run` the rule hands it,
+checked when the config was read. Every file is written atomically (temporary
+file, then rename).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
+from collections.abc import Sequence as SequenceABC
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from bgsub.base import BackgroundMethod
-from bgsub.datasets import Sequence, open_sequence
+from bgsub.config import Dataset, Run
+from bgsub.datasets import FrameSource, Sequence, open_sequence
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, write_image, write_mask
+from bgsub.io import atomic_path, atomic_write, replace_file, replace_folder, write_image, write_mask
 from bgsub.kernels import set_num_threads
-from bgsub.methods import make_method
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, compute_metrics
 from bgsub.models import load_model, save_model
-from bgsub.postprocess import check_postprocess
+from bgsub.progress import Progress
 from bgsub.scoring import score_blocks
 from bgsub.synth import make_scene, write_cdnet
 from bgsub.tally import ScoreTally
@@ -38,6 +43,7 @@ __all__ = [
     "synthesize",
     "split",
     "open_split",
+    "read_frames",
     "fit",
     "write_background",
     "score",
@@ -81,13 +87,8 @@ def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
     The temporary file is removed when writing fails, so nothing that looks finished is left.
     """
-    tmp = atomic_path(Path(path))
-    try:
+    with atomic_write(Path(path)) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -106,8 +107,7 @@ def synthesize(folder: Path, scene: str, **options: Any) -> None:
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     write_cdnet(make_scene(scene, **options), tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    replace_folder(tmp, folder)
 
 
 def split(name: str, spec: dict[str, Any], output: Path, *, max_train_frames: int, root: Path = Path(".")) -> None:
@@ -151,18 +151,66 @@ def open_split(name: str, spec: dict[str, Any], split_path: Path, root: Path = P
     return open_sequence(name, spec, root=root, known=known), info
 
 
+def _frame_shape(info: dict[str, Any]) -> list[int]:
+    return [info["height"], info["width"], info["channels"]]
+
+
+def read_frames(
+    source: FrameSource, numbers: SequenceABC[int], *, rows: tuple[int, int] | None = None, block_size: int = 64,
+    progress: Progress | None = None,
+) -> NDArray[np.uint8]:
+    """Read the given frames (rows ``[r0, r1)`` of them, or whole), a block at a time.
+
+    Only the band is kept, so memory holds ``len(numbers)`` bands and one block of whole frames.
+
+    Returns
+    -------
+    frames : ndarray of shape (len(numbers), r1 - r0, W, C), uint8
+        In increasing frame order (``numbers`` must be increasing and unique).
+    """
+    numbers = list(numbers)
+    if numbers != sorted(set(numbers)):
+        raise ValueError("frame numbers must be increasing and unique")
+    h, w, c = source.frame_shape
+    r0, r1 = (0, h) if rows is None else rows
+    out = np.empty((len(numbers), r1 - r0, w, c), np.uint8)
+    at = 0
+    for block_numbers, frames in source.iter_blocks(numbers, block_size):
+        out[at : at + len(block_numbers)] = frames[:, r0:r1]
+        at += len(block_numbers)
+        if progress is not None:
+            progress.update(len(block_numbers))
+    return out
+
+
 def fit(
-    name: str, spec: dict[str, Any], split_path: Path, kind: str, params: dict[str, Any],
-    model_path: Path, background_path: Path, *, root: Path = Path("."),
+    dataset: Dataset, run: Run, split_path: Path, model_path: Path, background_path: Path | None = None, *,
+    band: tuple[int, int] | None = None, block_size: int = 64,
 ) -> None:
-    """Fit one run on the training frames; write ``model.npz`` and ``background.png``."""
-    sequence, info = open_split(name, spec, split_path, root)
-    frames = sequence.source.read(info["train_frames"])
-    method = make_method(kind, **params)
-    logger.info("%s: fitting %s on %d frames of %dx%d", name, kind, len(frames), info["width"], info["height"])
+    """Fit ``run`` on the training frames of ``dataset``; write ``model.npz`` and ``background.png``.
+
+    With ``band = (r0, r1)`` only those rows are fitted (a tile of :mod:`bgsub.tiling`): the model
+    records its ``rows`` and no background image is written (the gather writes the whole one).
+    """
+    sequence, info = open_split(dataset.name, dataset.spec, split_path, dataset.root)
+    numbers = info["train_frames"]
+    where = "" if band is None else f" rows {band[0]}-{band[1]}"
+    label = f"{dataset.name}/{run.name}"
+    with Progress(len(numbers), f"{label}: reading training frames{where}", logger=logger, min_interval=5) as bar:
+        frames = read_frames(sequence.source, numbers, rows=band, block_size=block_size, progress=bar)
+    method = run.new_method()
+    logger.info("%s: fitting %s%s on %d frames of %dx%d", label, run.kind, where, len(frames), info["width"],
+                info["height"])
+    start = time.perf_counter()
     method.fit(frames)
-    save_model(model_path, method, extra={"frame_shape": [info["height"], info["width"], info["channels"]]})
-    write_background(background_path, method, (info["height"], info["width"], info["channels"]))
+    seconds = time.perf_counter() - start
+    logger.info("%s: fitted in %.1f s (%.1f frames/s)", label, seconds, len(frames) / max(seconds, 1e-9))
+    extra: dict[str, Any] = {"frame_shape": _frame_shape(info)}
+    if band is not None:
+        extra["rows"] = list(band)
+    save_model(model_path, method, extra=extra)
+    if band is None and background_path is not None:
+        write_background(background_path, method, tuple(_frame_shape(info)))  # type: ignore[arg-type]
 
 
 def write_background(path: Path, method: BackgroundMethod, frame_shape: tuple[int, int, int]) -> None:
@@ -173,46 +221,107 @@ def write_background(path: Path, method: BackgroundMethod, frame_shape: tuple[in
     write_image(path, background.squeeze(-1) if background.shape[-1] == 1 else background)
 
 
-def score(
-    name: str, spec: dict[str, Any], split_path: Path, model_path: Path, *, kind: str, params: dict[str, Any],
-    threshold: float, thresholds: np.ndarray, masks_dir: Path, counts_path: Path, block_size: int = 64,
-    root: Path = Path("."), postprocess: dict[str, Any] | None = None,
-) -> None:
-    """Score the test frames of one run, write its masks and its sweep histograms.
+class _MaskFolder:
+    """Masks as ``bin%06d.png`` (0/255) in a temporary folder renamed onto ``path`` when all are written."""
 
-    Test frames are read and scored ``block_size`` at a time, so memory does not
-    grow with the length of the video. Masks (``bin%06d.png``, 0/255) are
-    written for every test frame into a temporary folder renamed onto
-    ``masks_dir`` at the end. ``counts.npz`` holds the sweep histograms over
-    ``thresholds`` and the confusion counts of each scored frame at ``threshold``.
-    ``postprocess`` (a method's ``postprocess:`` config) filters the score maps before
-    thresholding (:func:`bgsub.postprocess.postprocess_scores`; the filters commute with
-    thresholding, so the sweep stays exact).
-    """
-    if not np.isfinite(threshold) or not np.all(np.isfinite(thresholds)):
-        raise InputError(f"{Path(masks_dir).parent.name}: threshold and sweep must be finite numbers, got {threshold}")
-    try:
-        check_postprocess(postprocess)
-    except ValueError as exc:
-        raise InputError(f"{Path(masks_dir).parent.name}: {exc}") from None
-    sequence, info = open_split(name, spec, split_path, root)
-    method = load_model(
-        model_path, expect_kind=kind, expect_params=make_method(kind, **params).get_params(),
-        expect_extra={"frame_shape": [info["height"], info["width"], info["channels"]]},
-    )
-    tally = ScoreTally(thresholds, threshold, info["scored_frames"])
-    masks_dir = Path(masks_dir)
-    tmp_dir = masks_dir.with_name(f".{masks_dir.name}.tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
-    blocks = sequence.source.iter_blocks(sequence.test_numbers(), block_size)
-    for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold, postprocess=postprocess):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+
+    def add(self, numbers: list[int], masks: NDArray[np.bool_]) -> None:
         for number, mask in zip(numbers, masks):
-            write_mask(tmp_dir / f"bin{number:06d}.png", mask)  # issue 16: PNG level 1, no per-file rename
-        tally.add(numbers, scores, masks, sequence.labels, sequence.roi)
-    shutil.rmtree(masks_dir, ignore_errors=True)
-    os.replace(tmp_dir, masks_dir)
-    tally.save(Path(counts_path))
+            write_mask(self.tmp / f"bin{number:06d}.png", mask)
+
+    def commit(self) -> None:
+        replace_folder(self.tmp, self.path)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class _MaskStrip:
+    """A band's masks as one ``.npy`` of shape ``(T, rows, ceil(W / 8))`` uint8, bit-packed along the width."""
+
+    def __init__(self, path: Path, shape: tuple[int, int, int]) -> None:
+        t, rows, w = shape
+        self.path = Path(path)
+        tmp = self.tmp = atomic_path(self.path)
+        self.strips = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(t, rows, (w + 7) // 8))
+        self.at = 0
+
+    def add(self, numbers: list[int], masks: NDArray[np.bool_]) -> None:
+        self.strips[self.at : self.at + len(numbers)] = np.packbits(masks, axis=-1)
+        self.at += len(numbers)
+
+    def commit(self) -> None:
+        self.strips.flush()
+        del self.strips
+        replace_file(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.__dict__.pop("strips", None)
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+
+def score(
+    dataset: Dataset, run: Run, split_path: Path, model_path: Path, masks_path: Path, counts_path: Path, *,
+    band: tuple[int, int] | None = None, block_size: int = 64,
+) -> None:
+    """Score the test frames of ``run`` on ``dataset``; write its masks and its sweep histograms.
+
+    Test frames are read and scored ``block_size`` at a time (:func:`bgsub.scoring.score_blocks`),
+    so memory does not grow with the length of the video. ``counts.npz`` holds the sweep
+    histograms over ``run.thresholds()`` and the confusion counts of each scored frame at
+    ``run.threshold``; ``run.postprocess`` filters the score maps before thresholding (the
+    filters commute with thresholding, so the sweep stays exact).
+
+    Parameters
+    ----------
+    masks_path : Path
+        Whole frames (``band=None``): the ``masks/`` folder, one ``bin%06d.png`` (0/255) per test
+        frame, written into a temporary folder renamed onto it at the end. A band: the strip
+        file, ``(T_test, r1 - r0, ceil(W / 8))`` uint8 bit-packed along the width
+        (``numpy.packbits``), which :func:`bgsub.tiling.gather_scores` stitches.
+    band : (int, int) or None
+        Rows ``[r0, r1)`` only (a tile of :mod:`bgsub.tiling`), with those rows of ``model.npz``;
+        ``counts.npz`` then counts the band's pixels and records its ``rows``.
+    """
+    sequence, info = open_split(dataset.name, dataset.spec, split_path, dataset.root)
+    h, w = info["height"], info["width"]
+    method = load_model(model_path, expect_kind=run.kind, expect_params=run.model_params,
+                        expect_extra={"frame_shape": _frame_shape(info)})
+    labels_of: Callable[[int], NDArray] = sequence.labels
+    roi = sequence.roi
+    test_numbers = sequence.test_numbers()
+    if band is None:
+        where, sink = "", _MaskFolder(masks_path)
+    else:
+        from bgsub.tiling import slice_state  # tiling builds on this module
+
+        if run.postprocess:
+            raise ValueError(f"{run.name}: score post-processing looks across rows; a band cannot be scored alone")
+        r0, r1 = band
+        method = run.new_method().set_state(slice_state(method.get_state(), h, w, band))
+        labels_of = lambda n: sequence.labels(n)[r0:r1]  # noqa: E731
+        roi = None if roi is None else roi[r0:r1]
+        where, sink = f" rows {r0}-{r1}", _MaskStrip(masks_path, (len(test_numbers), r1 - r0, w))
+    tally = ScoreTally(run.thresholds(), run.threshold, info["scored_frames"])
+    blocks = sequence.source.iter_blocks(test_numbers, block_size)
+    try:
+        with Progress(len(test_numbers), f"{dataset.name}/{run.name}: scoring{where}", logger=logger,
+                      min_interval=5) as progress:
+            for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold,
+                                                       postprocess=run.postprocess, band=band):
+                sink.add(numbers, masks)
+                tally.add(numbers, scores, masks, labels_of, roi)
+                progress.update(len(numbers))
+        sink.commit()
+    finally:
+        sink.abort()
+    tally.save(Path(counts_path), rows=band)
 
 
 def _rows(dataset: str, run: dict[str, Any], thresholds: np.ndarray, counts: dict[str, np.ndarray]) -> list[dict]:

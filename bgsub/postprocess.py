@@ -30,10 +30,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numba
 import numpy as np
 import scipy.ndimage as ndi
 from numpy.typing import NDArray
+
+from bgsub.kernels.area_opening import area_open_2d
 
 __all__ = ["POSTPROCESS_KEYS", "check_postprocess", "area_opening", "postprocess_scores"]
 
@@ -78,60 +79,6 @@ def check_postprocess(config: dict[str, Any] | None) -> dict[str, int]:
     return active
 
 
-@numba.njit(cache=True)
-def _find(parent: NDArray[np.int64], p: int) -> int:
-    root = p
-    while parent[root] != root:
-        root = parent[root]
-    while parent[p] != root:  # path compression
-        nxt = parent[p]
-        parent[p] = root
-        p = nxt
-    return root
-
-
-@numba.njit(cache=True)
-def _area_open_2d(image: NDArray[np.float32], min_area: int) -> NDArray[np.float32]:
-    height, width = image.shape
-    n = height * width
-    flat = image.ravel()
-    order = np.argsort(-flat, kind="mergesort")  # decreasing; stable so ties are deterministic
-    parent = np.empty(n, np.int64)
-    area = np.zeros(n, np.int64)
-    done = np.zeros(n, np.bool_)
-    for i in range(n):
-        p = order[i]
-        parent[p] = p
-        area[p] = 1
-        py, px = p // width, p % width
-        for dy in range(-1, 2):
-            for dx in range(-1, 2):
-                qy, qx = py + dy, px + dx
-                if (dy == 0 and dx == 0) or qy < 0 or qy >= height or qx < 0 or qx >= width:
-                    continue
-                q = qy * width + qx
-                if not done[q]:
-                    continue
-                r = _find(parent, q)
-                if r == p:
-                    continue
-                if flat[r] == flat[p] or area[r] < min_area:
-                    parent[r] = p
-                    area[p] += area[r]
-                else:  # r's component is already large enough: p's component counts as large too
-                    area[p] = max(area[p], min_area)
-        done[p] = True
-    out = np.empty(n, np.float32)
-    for i in range(n - 1, -1, -1):  # increasing order: a parent is resolved before its children
-        p = order[i]
-        r = parent[p]
-        if r == p:
-            out[p] = flat[p]
-        else:
-            out[p] = out[r]
-    return out.reshape(height, width)
-
-
 def area_opening(scores: NDArray, min_area: int) -> NDArray[np.float32]:
     """Grey area opening of each score map, 8-connectivity.
 
@@ -157,8 +104,8 @@ def area_opening(scores: NDArray, min_area: int) -> NDArray[np.float32]:
     if min_area <= 1:
         return scores.copy()
     if scores.ndim == 2:
-        return _area_open_2d(scores, int(min_area))
-    return np.stack([_area_open_2d(frame, int(min_area)) for frame in scores])
+        return area_open_2d(scores, int(min_area))
+    return np.stack([area_open_2d(frame, int(min_area)) for frame in scores])
 
 
 def postprocess_scores(scores: NDArray, config: dict[str, Any] | None) -> NDArray[np.float32]:

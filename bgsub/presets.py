@@ -30,8 +30,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "reg_covar": 4.0,
         "rank_by": "weight_over_sigma",
         "background_ratio": 0.7,
-        "var_min": 16.0,
-        "var_max": 75.0,
+        "var_min": 16,  # written as config.yaml had them (ints), so a model's stored settings do not change
+        "var_max": 75,
         "gain_compensation": True,
         "spatial_radius": 1,  # neighbours' models ...
         "spatial_gate": 0.2,  # ... only where 1 training frame in 5 needed them (swaying leaves)

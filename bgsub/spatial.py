@@ -1,7 +1,7 @@
 """Scoring levers on a fitted per-pixel GMM: variance bounds, spatial context, illumination, shadows, adaptation.
 
 :func:`score_frames` scores frames against a per-pixel mixture (the arrays of
-:class:`bgsub.gmm.PixelGaussianMixture`) like :func:`bgsub.gmm.min_background_mahalanobis`
+:class:`bgsub.mixture.PixelGaussianMixture`) like :func:`bgsub.ranking.min_background_mahalanobis`
 (squared Mahalanobis distance to the nearest background component) with these options:
 
 ``var_min``, ``var_max``
@@ -24,7 +24,7 @@
     component of every pixel whose own distance is below ``update_threshold`` moves its mean
     towards the (compensated) sample by ``learning_rate``. Frames must then come in order.
 
-Every option off gives the same scores as :func:`bgsub.gmm.min_background_mahalanobis`
+Every option off gives the same scores as :func:`bgsub.ranking.min_background_mahalanobis`
 (up to float32 rounding).
 """
 
@@ -33,9 +33,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
+
+from bgsub.kernels.spatial import adapt_means, score_frame
+from bgsub.ranking import background_mask, rank_components
 
 __all__ = ["ScoringModel", "scoring_model", "frame_gains", "training_dynamics", "score_frames"]
 
@@ -108,7 +111,7 @@ def scoring_model(
     covariance_type : {"full", "diag", "spherical"}
     background_ratio : float
     rank_by : {"weight", "weight_over_sigma"}
-        Ranking of :func:`bgsub.gmm.rank_components`, which decides the background components.
+        Ranking of :func:`bgsub.ranking.rank_components`, which decides the background components.
     var_min, var_max : float or None
         Bounds on the covariance eigenvalues (None = unbounded).
 
@@ -116,8 +119,6 @@ def scoring_model(
     -------
     ScoringModel
     """
-    from bgsub.gmm import background_mask, rank_components  # gmm imports this module lazily
-
     means = np.array(means, dtype=np.float32, copy=True)  # adaptation updates these in place
     n_channels = means.shape[-1]
     cov = _full_covariances(covariances, covariance_type, n_channels)
@@ -173,91 +174,6 @@ def frame_gains(frames: NDArray, background: NDArray) -> NDArray[np.float32]:
     return np.median(ratios, axis=1).astype(np.float32)
 
 
-@numba.njit(parallel=True, cache=True)
-def _score_frame(
-    frame: NDArray[np.float32], means: NDArray[np.float32], whiten: NDArray[np.float32],
-    mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], radius: int, gate: NDArray[np.bool_],
-    shadow_tau: float, shadow_max: float, shadow_var_threshold: float, scale_distortion: bool,
-    out: NDArray[np.float32], own_d2: NDArray[np.float32], own_k: NDArray[np.int64],
-    shadow: NDArray[np.bool_],
-) -> None:
-    height, width, n_comp, n_ch = means.shape
-    for y in numba.prange(height):
-        diff = np.empty(n_ch, np.float32)
-        for x in range(width):
-            best = np.inf
-            own_best = np.inf
-            own_idx = -1
-            r = radius if gate[y, x] else 0
-            for dy in range(-r, r + 1):
-                ny = y + dy
-                if ny < 0 or ny >= height:
-                    continue
-                for dx in range(-r, r + 1):
-                    nx = x + dx
-                    if nx < 0 or nx >= width:
-                        continue
-                    for k in range(n_comp):
-                        if not is_bg[ny, nx, k]:
-                            continue
-                        for c in range(n_ch):
-                            diff[c] = frame[y, x, c] - means[ny, nx, k, c]
-                        d2 = 0.0
-                        for i in range(n_ch):
-                            z = 0.0
-                            for c in range(n_ch):
-                                z += whiten[ny, nx, k, i, c] * diff[c]
-                            d2 += z * z
-                        if d2 < best:
-                            best = d2
-                        if dy == 0 and dx == 0 and d2 < own_best:
-                            own_best = d2
-                            own_idx = k
-            is_shadow = False
-            if shadow_tau > 0.0 and best > 0.0:
-                for k in range(n_comp):
-                    if not is_bg[y, x, k]:
-                        continue
-                    num = 0.0
-                    den = 0.0
-                    for c in range(n_ch):
-                        num += frame[y, x, c] * means[y, x, k, c]
-                        den += means[y, x, k, c] * means[y, x, k, c]
-                    if den <= 0.0:
-                        continue
-                    a = num / den
-                    if a < shadow_tau or a >= shadow_max:
-                        continue
-                    dist = 0.0
-                    for c in range(n_ch):
-                        e = frame[y, x, c] - a * means[y, x, k, c]
-                        dist += e * e
-                    bound = shadow_var_threshold * mean_var[y, x, k]
-                    if scale_distortion:
-                        bound *= a * a
-                    if dist < bound:
-                        is_shadow = True
-                        break
-            shadow[y, x] = is_shadow
-            out[y, x] = best
-            own_d2[y, x] = own_best
-            own_k[y, x] = own_idx
-
-
-@numba.njit(parallel=True, cache=True)
-def _adapt_means(
-    frame: NDArray[np.float32], means: NDArray[np.float32], own_d2: NDArray[np.float32],
-    own_k: NDArray[np.int64], update_threshold: float, rate: float,
-) -> None:
-    height, width, _, n_ch = means.shape
-    for y in numba.prange(height):
-        for x in range(width):
-            k = own_k[y, x]
-            if k >= 0 and own_d2[y, x] < update_threshold:
-                for c in range(n_ch):
-                    means[y, x, k, c] += rate * (frame[y, x, c] - means[y, x, k, c])
-
-
 def _texture_preserved(frame: NDArray[np.float32], background: NDArray[np.float32], variance: NDArray[np.float32],
                        candidate: NDArray[np.bool_], window: int, max_residual: float) -> NDArray[np.bool_]:
     """Which shadow candidates are an even darkening of the background around them (a shadow keeps the texture).
@@ -284,8 +200,6 @@ def _texture_preserved(frame: NDArray[np.float32], background: NDArray[np.float3
     -------
     shadow : ndarray of shape (H, W), bool
     """
-    from scipy import ndimage
-
     f = frame.astype(np.float64)
     m = background.astype(np.float64)
 
@@ -347,7 +261,7 @@ def training_dynamics(
     gate = np.ones((height, width), np.bool_)
     for t in range(n_frames):
         frame = _compensated(frames[t], model, gain)
-        _score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
+        score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
                      0.0, 1.0, 0.0, True, out, own_scores[t], own_k, shadow)
         rescued += (own_scores[t] > threshold) & (out <= threshold)
     score_quantile = np.quantile(own_scores, quantile, axis=0).astype(np.float32)
@@ -451,7 +365,7 @@ def score_frames(
     tau = 0.0 if shadow_tau is None else float(shadow_tau)
     for t in range(n_frames):
         frame = _compensated(frames[t], model, gain)
-        _score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
+        score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
                      tau, float(shadow_max), float(shadow_var_threshold), shadow_texture is None,
                      out[t], own_d2, own_k, shadow)
         if tau > 0.0:
@@ -464,5 +378,5 @@ def score_frames(
         if scale is not None:
             out[t] /= scale
         if learning_rate > 0:
-            _adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
+            adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
     return out

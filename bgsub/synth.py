@@ -26,28 +26,112 @@ moving objects; the scenes differ in what the background does:
     that cast shadows (labelled 50), half of them dark grey with their own texture
     (the colour of a shadow on the road, but not one).
 
+The kinds of :data:`NEW_SCENES` stand for CDnet 2014's challenge categories. They are
+drawn with procedural textures (:mod:`bgsub.textures`: multi-octave value noise, asphalt,
+paving, grass, brick, sky, leaves, water) and textured movers of varied colours, a
+quarter of them low-contrast (close to the ground they pass over): side-view cars with
+cabins, windows, wheels and a cast shadow (labelled 50), walking people in two poses,
+boats; 10-60 px at 160x120, smaller far away. ``n_objects`` is their number per 100 frames.
+
+``jitter`` (cameraJitter)
+    a street (brick building or sky and trees, sidewalk, two-lane road, verge) filmed by a
+    shaking camera: every frame, incl. its objects, is the scene moved by a random
+    sub-pixel offset 1-3 px from the rest position in any direction (Keys cubic
+    resampling); the ground truth moves with it. ``info["shifts"]`` holds the offsets.
+``water`` (dynamicBackground)
+    a lake below a paved bank: travelling waves shade the water and break into moving
+    specular glints; tree crowns above sway by a smooth, time-varying warp of up to 2 px;
+    people walk on the bank, boats cross the water.
+``weather`` (badWeather)
+    the street under falling snow (small, fast, bright flakes living 2-7 frames, drawn as
+    motion-blurred streaks; labelled background, ``info["particles"]``) and haze that
+    blends every pixel with light grey, more far away (lower contrast).
+``intermittent`` (intermittentObjectMotion)
+    the street with traffic in the training frames too, plus a car and a person that
+    arrive in the test frames and stand still for 50-150 frames (fewer if the clip is
+    shorter), labelled 255 while they stand (as CDnet does); the car then drives off,
+    uncovering the road. ``info["stopped"]`` marks their pixels while they stand.
+``exposure`` (CDnet has no such category: "illuminationChange")
+    the street under a slow global light drift, cloud shadows drifting across it and
+    auto-exposure gain steps (a jump of 12-30 %, then a partial recovery over 5-15
+    frames; one in the test frames at least). ``info["gain"]`` holds the global gain.
+
 Ground-truth labels follow CDnet 2014: 0 static, 50 shadow, 85 outside the
 temporal ROI (training frames), 170 unknown (a 1-pixel band on object
 boundaries, where the truth is ambiguous), 255 moving object.
+
+Seeds. :data:`SCENE_SEEDS` declares, in this one place, a validation seed and a
+different test seed for every kind: choose on the validation seeds, report on the
+test seeds (held out). The older kinds' validation seeds are the seeds config.yaml
+has used since they were written (0-6), as defaults were already chosen on them;
+:data:`CDNET_CATEGORY` maps every kind to the CDnet 2014 category it stands for.
+Older kinds keep their arrays: for a given seed they are byte-identical to what
+the generator produced before the newer kinds were added.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bgsub.io import write_image
+from bgsub import textures as tx
+from bgsub.io import atomic_write, write_image
 
-__all__ = ["SCENES", "Scene", "make_scene", "write_cdnet", "generator_digest"]
+__all__ = [
+    "SCENES",
+    "NEW_SCENES",
+    "SCENE_SEEDS",
+    "CDNET_CATEGORY",
+    "Scene",
+    "scene_kinds",
+    "scene_seed",
+    "make_scene",
+    "write_cdnet",
+    "generator_digest",
+]
 
 logger = logging.getLogger(__name__)
 
-SCENES = ("static", "dynamic", "illumination", "parked", "departed", "shadows", "foliage")
+NEW_SCENES = ("jitter", "water", "weather", "intermittent", "exposure")
+SCENES = ("static", "dynamic", "illumination", "parked", "departed", "shadows", "foliage", *NEW_SCENES)
+
+# One seed per kind for choosing (validation) and a different one for the held-out test; see the docstring.
+SCENE_SEEDS: dict[str, dict[str, int]] = {
+    "static": {"validation": 0, "test": 200},
+    "dynamic": {"validation": 1, "test": 201},
+    "illumination": {"validation": 2, "test": 202},
+    "parked": {"validation": 3, "test": 203},
+    "departed": {"validation": 4, "test": 204},
+    "shadows": {"validation": 5, "test": 205},
+    "foliage": {"validation": 6, "test": 206},
+    "jitter": {"validation": 107, "test": 207},
+    "water": {"validation": 108, "test": 208},
+    "weather": {"validation": 109, "test": 209},
+    "intermittent": {"validation": 110, "test": 210},
+    "exposure": {"validation": 111, "test": 211},
+}
+
+# The CDnet 2014 category each kind stands for (results/categories.csv). CDnet 2014 has no category of its
+# own for light changes, so ``illumination`` and ``exposure`` share "illuminationChange" (not a CDnet name).
+CDNET_CATEGORY: dict[str, str] = {
+    "static": "baseline",
+    "dynamic": "dynamicBackground",
+    "illumination": "illuminationChange",
+    "parked": "intermittentObjectMotion",
+    "departed": "intermittentObjectMotion",
+    "shadows": "shadow",
+    "foliage": "dynamicBackground",
+    "jitter": "cameraJitter",
+    "water": "dynamicBackground",
+    "weather": "badWeather",
+    "intermittent": "intermittentObjectMotion",
+    "exposure": "illuminationChange",
+}
 
 STATIC, SHADOW, OUTSIDE, UNKNOWN, MOTION = 0, 50, 85, 170, 255
 
@@ -62,15 +146,22 @@ class Scene:
     labels : ndarray of shape (T, H, W), uint8
         CDnet labels; training frames are all 85 (outside the temporal ROI).
     background : ndarray of shape (H, W, 3), uint8
-        The true background at the first frame, without noise.
+        The true background at the first frame, without noise (``jitter``: with the camera at rest,
+        which no frame is exactly).
     n_train : int
         Frames ``1..n_train`` are for training; the rest are the temporal ROI.
+    info : dict of str to ndarray
+        What the generator did, for tests and diagnostics (empty for the older scenes):
+        ``shifts (T, 2)`` (``jitter``: the camera's offset (dy, dx) in pixels, content moved by +offset),
+        ``particles (T, H, W) bool`` (``weather``: pixels covered by snow), ``stopped (T, H, W) bool``
+        (``intermittent``: pixels of objects standing still), ``gain (T,)`` (``exposure``).
     """
 
     frames: NDArray[np.uint8]
     labels: NDArray[np.uint8]
     background: NDArray[np.uint8]
     n_train: int
+    info: dict[str, NDArray] = field(default_factory=dict)
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> NDArray[np.float64]:
@@ -168,6 +259,26 @@ def _sway(rng: np.random.Generator, image: NDArray[np.float64], foliage: _Foliag
     image[foliage.region] = shifted[foliage.region]
 
 
+def scene_kinds() -> tuple[str, ...]:
+    """Every scene kind :func:`make_scene` knows, older ones first (same as :data:`SCENES`)."""
+    return SCENES
+
+
+def scene_seed(kind: str, split: str) -> int:
+    """The declared seed of ``kind`` for ``split`` ("validation" or "test"); see :data:`SCENE_SEEDS`.
+
+    Examples
+    --------
+    >>> scene_seed("jitter", "validation"), scene_seed("jitter", "test")
+    (107, 207)
+    """
+    if kind not in SCENE_SEEDS:
+        raise ValueError(f"unknown scene {kind!r}; choose one of {', '.join(SCENES)}")
+    if split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    return SCENE_SEEDS[kind][split]
+
+
 def make_scene(
     scene: str,
     *,
@@ -184,7 +295,8 @@ def make_scene(
 
     Parameters
     ----------
-    scene : {"static", "dynamic", "illumination", "parked", "departed", "shadows", "foliage"}
+    scene : str
+        One of :data:`SCENES` (see the module docstring).
     seed : int
         Everything random comes from ``numpy.random.default_rng(seed)``.
     height, width : int
@@ -194,7 +306,8 @@ def make_scene(
     noise_sigma : float
         Standard deviation of the Gaussian sensor noise per channel, intensity units.
     n_objects : int
-        Number of moving objects over the whole clip.
+        Number of moving objects over the whole clip; for the kinds of :data:`NEW_SCENES`, per 100
+        frames (traffic), and ``intermittent`` adds its two objects that stop.
     absorb_frames : int
         ``parked``: frames an object must stand still before it counts as background.
 
@@ -211,6 +324,8 @@ def make_scene(
     if scene not in SCENES:
         raise ValueError(f"unknown scene {scene!r}; choose one of {', '.join(SCENES)}")
     rng = np.random.default_rng(seed)
+    if scene in NEW_SCENES:
+        return _make_moving_scene(scene, rng, height, width, n_train, n_test, noise_sigma, n_objects)
     n_frames = n_train + n_test
     background = _background(rng, height, width)
     tracks = _random_tracks(rng, n_frames, height, width, n_objects, background.mean(axis=(0, 1)))
@@ -318,15 +433,467 @@ def write_cdnet(scene: Scene, folder: Path) -> None:
         write_image(folder / "groundtruth" / f"gt{i:06d}.png", labels)
     write_image(folder / "ROI.bmp", np.full(scene.labels.shape[1:], 255, np.uint8))
     write_image(folder / "background.png", scene.background)
-    (folder / "temporalROI.txt").write_text(f"{scene.n_train + 1} {len(scene.frames)}")
+    with atomic_write(folder / "temporalROI.txt") as tmp:
+        tmp.write_text(f"{scene.n_train + 1} {len(scene.frames)}")
 
 
 def generator_digest() -> str:
-    """A digest of this module's source: scenes written by another version of the generator differ.
+    """A digest of this module's source and of :mod:`bgsub.textures`: scenes written by another version of
+    the generator differ.
 
     The workflow passes it as a parameter of its ``synthesize`` rule, so Snakemake regenerates
     the scenes (and everything downstream) when the generator changes.
     """
     import hashlib
 
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(Path(tx.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scenes with moving backgrounds and CDnet 2014's challenges (jitter, water, weather, intermittent, exposure).
+# They share one renderer (textured street or waterside, textured movers) and never touch the code above, so
+# the older scenes stay byte-identical for a given seed.
+
+_MARGIN = 5  # ``jitter``: the scene is rendered this many pixels larger on every side, then shifted and cropped
+
+
+def _keys_weights(f: float) -> tuple[float, float, float, float]:
+    """Keys' cubic convolution weights (a = -0.5) of the samples at -1, 0, 1, 2 for a fraction ``f`` in [0, 1)."""
+    def kernel(x: float) -> float:
+        x = abs(x)
+        if x <= 1:
+            return 1.5 * x**3 - 2.5 * x**2 + 1
+        return -0.5 * x**3 + 2.5 * x**2 - 4 * x + 2 if x < 2 else 0.0
+
+    return kernel(1 + f), kernel(f), kernel(1 - f), kernel(2 - f)
+
+
+def _shift_crop(canvas: NDArray[np.float64], dy: float, dx: float, height: int, width: int,
+                cubic: bool = True) -> NDArray[np.float64]:
+    """The ``(height, width)`` window at the canvas' centre after its content moved by ``(dy, dx)`` pixels.
+
+    Separable resampling (Keys' cubic, or linear with ``cubic=False``); ``canvas`` has :data:`_MARGIN`
+    extra pixels on every side and ``|dy|, |dx| < _MARGIN - 1``.
+    """
+    out = canvas
+    for axis, d, n in ((0, dy, height), (1, dx, width)):
+        source = _MARGIN - d  # output pixel i reads the canvas at i + source
+        base = int(np.floor(source))
+        f = source - base
+        taps = zip((-1, 0, 1, 2), _keys_weights(f)) if cubic else zip((0, 1), (1 - f, f))
+        acc = 0.0
+        for k, weight in taps:
+            if weight != 0.0:
+                acc = acc + weight * np.take(out, np.arange(base + k, base + k + n), axis=axis)
+        out = acc
+    return np.asarray(out)
+
+
+@dataclass
+class _Lane:
+    bottom: int  # canvas row just below the movers' feet or wheels
+    direction: int  # +1 left to right, -1 right to left
+    scale: float  # perspective: movers' size and speed relative to the nearest lane
+    kind: str  # "car", "person" or "boat"
+
+
+@dataclass
+class _Mover:
+    poses: list[tuple[NDArray[np.float64], NDArray[np.bool_]]]  # sprites (image (h, w, 3), alpha (h, w))
+    bottom: int
+    x: NDArray[np.float64]  # (T,) left column per frame; NaN = not in the picture
+    stopped: NDArray[np.bool_]  # (T,) standing still (an intermittent object)
+    shadow: bool  # casts a shadow on the ground (cars)
+    stride: float  # pixels travelled per change of pose (walking people); inf = rigid
+    speed: float  # pixels per frame, signed
+
+
+def _path(
+    n_frames: int, start: float, x_start: float, speed: float, width: int, sprite_w: int,
+    stop_at: int | None = None, stop_for: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Left column per frame of a mover entering at ``x_start`` at frame ``start`` with ``speed`` px/frame,
+    standing still for ``stop_for`` frames from ``stop_at``; NaN where it is off the picture."""
+    t = np.arange(n_frames, dtype=float)
+    elapsed = t - start
+    if stop_at is not None:
+        elapsed -= np.clip(t - stop_at, 0, stop_for)
+    x = x_start + speed * elapsed
+    visible = (t >= start) & (x + sprite_w > 0) & (x < width)
+    stopped = np.zeros(n_frames, bool)
+    if stop_at is not None:
+        stopped[max(stop_at, 0) : max(stop_at + stop_for, 0)] = True
+    return np.where(visible, x, np.nan), stopped & visible
+
+
+def _sprite_for(
+    rng: np.random.Generator, lane: _Lane, size: float, ground: NDArray[np.float64]
+) -> tuple[list[tuple[NDArray[np.float64], NDArray[np.bool_]]], float]:
+    """Sprites (poses) and stride of a mover of ``lane.kind``; a quarter are low-contrast (near ``ground``)."""
+    low = rng.random() < 0.25
+    if lane.kind == "person":
+        shirt = ground + rng.normal(0, 12, 3) if low else tx.CLOTH_COLOURS[rng.integers(len(tx.CLOTH_COLOURS))]
+        trousers = ground * rng.uniform(0.8, 1.0) if low else tx.CLOTH_COLOURS[rng.integers(len(tx.CLOTH_COLOURS))]
+        height = max(int(round(size * rng.uniform(25, 40))), 6)
+        poses = tx.person_sprites(rng, height, shirt=shirt, trousers=trousers)
+        return (poses if lane.direction > 0 else [(p[:, ::-1], a[:, ::-1]) for p, a in poses]), 0.3 * height
+    colour = ground + rng.normal(0, 10, 3) if low else tx.CAR_COLOURS[rng.integers(len(tx.CAR_COLOURS))]
+    colour = colour * rng.uniform(0.9, 1.1)
+    length = max(int(round(size * rng.uniform(30, 60))), 4)
+    image, alpha = (tx.boat_sprite if lane.kind == "boat" else tx.car_sprite)(rng, length, colour)
+    if lane.direction < 0:
+        image, alpha = image[:, ::-1], alpha[:, ::-1]
+    return [(image, alpha)], np.inf
+
+
+def _mover(
+    rng: np.random.Generator, lane: _Lane, n_frames: int, width: int, unit: float, ground: NDArray[np.float64],
+    *, start: float | None = None,
+) -> _Mover:
+    """A mover on ``lane`` with a random look and speed, entering at frame ``start`` (default: random)."""
+    size = lane.scale * unit
+    poses, stride = _sprite_for(rng, lane, size, ground)
+    w = poses[0][0].shape[1]
+    lo, hi = {"car": (1.5, 4.0), "person": (0.5, 1.2), "boat": (1.0, 2.5)}[lane.kind]
+    speed = lane.direction * rng.uniform(lo, hi) * size
+    x_start = -w if lane.direction > 0 else width
+    if start is None:
+        duration = (width + w) / abs(speed)
+        start = float(rng.integers(-int(duration) // 2, n_frames))
+    x, stopped = _path(n_frames, start, x_start, speed, width, w)
+    return _Mover(poses, lane.bottom, x, stopped, lane.kind == "car", stride, speed)
+
+
+def _stopping_mover(
+    rng: np.random.Generator, lane: _Lane, n_frames: int, width: int, unit: float, ground: NDArray[np.float64],
+    stop_at: int, stop_for: int,
+) -> _Mover:
+    """A mover that arrives, stands still from frame ``stop_at`` for ``stop_for`` frames, then goes on."""
+    mover = _mover(rng, lane, n_frames, width, unit, ground, start=0.0)
+    w = mover.poses[0][0].shape[1]
+    speed = mover.speed
+    x_stop = rng.uniform(0.25, 0.75 - w / width) * width if width > 2 * w else (width - w) / 2
+    x_start = -w if lane.direction > 0 else width
+    start = stop_at - (x_stop - x_start) / speed
+    mover.x, mover.stopped = _path(n_frames, start, x_start, speed, width, w, stop_at, stop_for)
+    return mover
+
+
+def _street(rng: np.random.Generator, height: int, width: int) -> tuple[NDArray[np.float64], list[_Lane]]:
+    """A street seen from the side: a brick building or sky and trees, a sidewalk, a two-lane road with a
+    dashed centre line, a grass verge. Returns the background ``(H, W, 3)`` and its lanes."""
+    rows = [int(round(f * height)) for f in (0.28, 0.40, 0.82)]
+    image = np.empty((height, width, 3))
+    if rng.random() < 0.5:
+        unit = max(height / 120, 0.3)
+        image[: rows[0]] = tx.brick_wall(rng, rows[0], width, brick=(int(6 * unit), int(14 * unit)))
+        n_windows = max(width // 40, 1)
+        for i in range(n_windows):
+            wy0, wy1 = int(0.05 * height), int(0.2 * height)
+            wx0 = int((i + 0.25) * width / n_windows)
+            wx1 = wx0 + max(int(0.4 * width / n_windows), 1)
+            image[wy0:wy1, wx0:wx1] = np.array([60.0, 72.0, 85.0]) + 30 * tx.value_noise(
+                rng, wy1 - wy0, wx1 - wx0, scale=8, octaves=2)[..., None]
+    else:
+        image[: rows[0]] = tx.sky(rng, rows[0], width)
+        canopy, coverage = tx.leaves(rng, rows[0], width)
+        coverage -= np.linspace(1.5, -0.5, rows[0])[:, None] * 0.6  # more leaves low down
+        image[: rows[0]][coverage > 0] = canopy[coverage > 0]
+    image[rows[0] : rows[1]] = tx.pavement(rng, rows[1] - rows[0], width, tile=max(int(12 * height / 120), 3))
+    image[rows[1] : rows[2]] = tx.asphalt(rng, rows[2] - rows[1], width)
+    image[rows[1]] += 40  # the kerb
+    centre = int(round(0.61 * height))
+    dash = max(int(8 * width / 160), 2)
+    dashes = (np.arange(width) // dash) % 2 == 0
+    image[centre : centre + max(height // 80, 1), dashes] = np.array([215.0, 210.0, 190.0])
+    image[rows[2] :] = tx.grass(rng, height - rows[2], width)
+    lanes = [
+        _Lane(int(round(0.39 * height)), -1 if rng.random() < 0.5 else 1, 0.55, "person"),
+        _Lane(int(round(0.60 * height)), -1, 0.7, "car"),
+        _Lane(int(round(0.80 * height)), 1, 1.0, "car"),
+        _Lane(int(round(0.985 * height)), -1 if rng.random() < 0.5 else 1, 1.0, "person"),
+    ]
+    return image, lanes
+
+
+@dataclass
+class _Water:
+    """Rippling water below row ``top``: travelling waves shade it and break into moving specular glints."""
+
+    top: int
+    base: NDArray[np.float64]  # (h, W, 3) the water's colour at rest
+    phases: NDArray[np.float64]  # (n_waves, h, W) spatial phase of each wave
+    omegas: NDArray[np.float64]  # (n_waves,) radians per frame
+    amplitudes: NDArray[np.float64]  # (n_waves,)
+    patchiness: NDArray[np.float64]  # (h, W) where glints gather
+    glint: NDArray[np.float64]  # (3,)
+
+    def paint(self, image: NDArray[np.float64], t: int) -> None:
+        height = np.tensordot(self.amplitudes, np.sin(self.phases - self.omegas[:, None, None] * t), axes=1)
+        water = self.base * (1 + 0.12 * height)[..., None]
+        spec = np.clip((height * self.patchiness - 1.3) / 0.8, 0, 1) ** 2
+        image[self.top :] = water + (self.glint - water) * (0.9 * spec)[..., None]
+
+
+def _water(rng: np.random.Generator, top: int, height: int, width: int) -> _Water:
+    h = height - top
+    f = np.linspace(0, 1, h)[:, None, None]  # 0 far (top) to 1 near
+    far = np.array([120.0, 145.0, 160.0]) + rng.normal(0, 8, 3)
+    near = np.array([35.0, 70.0, 85.0]) + rng.normal(0, 6, 3)
+    base = (far * (1 - f) + near * f) * (1 + 0.06 * tx.value_noise(rng, h, width, scale=20, octaves=3))[..., None]
+    n_waves = 6
+    yy, xx = np.mgrid[0:h, 0:width].astype(float)
+    unit = width / 160
+    phases = np.empty((n_waves, h, width))
+    # perspective: the surface seen at a grazing angle, far rows (top) compressed, more so vertically;
+    # depth and breadth are increasing functions of the row, so crests never fold back on themselves
+    depth = (2.5 * yy - 0.75 * yy**2 / max(h - 1, 1))
+    breadth = xx * (1.5 - 0.5 * yy / max(h - 1, 1))
+    for i in range(n_waves):
+        wavelength = rng.uniform(5, 18) * unit
+        # crests mostly across the view (horizontal bands), a few oblique ones
+        angle = np.pi / 2 + rng.uniform(-0.4, 0.4) + (rng.uniform(-0.8, 0.8) if i >= 4 else 0.0)
+        k = 2 * np.pi / wavelength
+        phases[i] = k * (np.cos(angle) * breadth + np.sin(angle) * depth) + rng.uniform(0, 2 * np.pi)
+    omegas = rng.uniform(0.25, 0.8, n_waves) * rng.choice([-1, 1], n_waves)
+    amplitudes = rng.uniform(0.5, 1.0, n_waves)
+    amplitudes /= np.sqrt(0.5 * np.sum(amplitudes**2))  # unit standard deviation
+    patchiness = 0.75 + 0.35 * tx.value_noise(rng, h, width, scale=16, octaves=2)
+    glint = np.array([240.0, 242.0, 245.0])
+    return _Water(top, base, phases, omegas, amplitudes, patchiness, glint)
+
+
+@dataclass
+class _Canopy:
+    """Swaying tree canopy in rows ``0..bottom``: leaves warped by a smooth, time-varying displacement."""
+
+    bottom: int
+    leaves: NDArray[np.float64]  # (3, h, W + 2m) leaf texture, channels first, with a margin to sway into
+    coverage: NDArray[np.float64]  # (h, W + 2m) canopy where > 0
+    phase: NDArray[np.float64]  # (h, W) sway phase: neighbouring leaves move together
+    amplitude: NDArray[np.float64]  # (h, 1) sway in pixels, larger at the top
+    omega: float
+    margin: int
+
+    def paint(self, image: NDArray[np.float64], t: int) -> None:
+        h, w = self.phase.shape
+        yy, xx = np.mgrid[0:h, 0:w].astype(float)
+        dx = self.amplitude * np.sin(self.omega * t + self.phase)
+        dy = 0.35 * self.amplitude * np.cos(0.7 * self.omega * t + 1.3 * self.phase)
+        coords = np.stack([yy + dy, xx + self.margin + dx])
+        cover = ndimage.map_coordinates(self.coverage, coords, order=1, mode="nearest") > 0
+        for c in range(3):
+            warped = ndimage.map_coordinates(self.leaves[c], coords, order=1, mode="nearest")
+            image[: self.bottom, :, c][cover] = warped[cover]
+
+
+def _canopy(rng: np.random.Generator, bottom: int, width: int) -> _Canopy:
+    margin = 3
+    leaves, coverage = tx.leaves(rng, bottom, width + 2 * margin)
+    coverage -= np.linspace(1.6, -0.4, bottom)[:, None] * 0.5  # denser near the bottom of the crowns
+    phase = 1.2 * tx.value_noise(rng, bottom, width, scale=14, octaves=2)
+    amplitude = np.linspace(1.8, 0.6, bottom)[:, None] * rng.uniform(0.8, 1.2)
+    omega = 2 * np.pi / rng.uniform(7, 16)
+    return _Canopy(bottom, np.moveaxis(leaves, -1, 0).copy(), coverage, phase, amplitude, omega, margin)
+
+
+def _waterside(
+    rng: np.random.Generator, height: int, width: int
+) -> tuple[NDArray[np.float64], list[_Lane], _Water, _Canopy]:
+    """A lake: sky and swaying trees, a paved bank path, water with ripples and glints."""
+    rows = [int(round(f * height)) for f in (0.42, 0.55)]
+    image = np.empty((height, width, 3))
+    image[: rows[0]] = tx.sky(rng, rows[0], width)
+    trunk_w = max(int(3 * width / 160), 1)
+    for x in rng.integers(0, width - trunk_w, 3):
+        image[int(0.2 * height) : rows[0], x : x + trunk_w] = np.array([80.0, 60.0, 45.0]) * rng.uniform(0.8, 1.2)
+    image[rows[0] : rows[1]] = tx.pavement(rng, rows[1] - rows[0], width, tile=max(int(10 * height / 120), 3))
+    image[rows[1] - 1 : rows[1] + 1] = np.array([120.0, 115.0, 105.0])  # the stone edge of the bank
+    water = _water(rng, rows[1] + 1, height, width)
+    water.paint(image, 0)  # the water at rest fills the background (low-contrast boats take its colour)
+    canopy = _canopy(rng, rows[0], width)
+    lanes = [
+        _Lane(rows[1] - 1, -1 if rng.random() < 0.5 else 1, 0.6, "person"),
+        _Lane(int(round(0.74 * height)), -1, 0.6, "boat"),
+        _Lane(int(round(0.95 * height)), 1, 0.9, "boat"),
+    ]
+    return image, lanes, water, canopy
+
+
+@dataclass
+class _Snow:
+    """Falling snow: small, fast, bright, short-lived flakes drawn as short motion-blurred streaks."""
+
+    rate: float  # new flakes per frame
+    wind: float
+    unit: float
+    flakes: NDArray[np.float64]  # (n, 7): y, x, vy, vx, frames left, brightness, opacity
+
+    def paint(self, rng: np.random.Generator, image: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Move the flakes, spawn new ones and draw them; returns the pixels they cover ``(H, W)``."""
+        height, width, _ = image.shape
+        n_new = rng.poisson(self.rate)
+        new = np.column_stack([
+            rng.uniform(0, height, n_new), rng.uniform(0, width, n_new),
+            rng.uniform(3, 7, n_new) * self.unit, (self.wind + rng.normal(0, 0.5, n_new)) * self.unit,
+            rng.integers(2, 8, n_new).astype(float), rng.uniform(200, 250, n_new), rng.uniform(0.6, 0.95, n_new),
+        ])
+        flakes = self.flakes
+        flakes[:, 0] += flakes[:, 2]
+        flakes[:, 1] += flakes[:, 3]
+        flakes[:, 4] -= 1
+        flakes = np.concatenate([flakes[flakes[:, 4] > 0], new])
+        self.flakes = flakes
+        covered = np.zeros((height, width), bool)
+        for step in (0.0, 0.2, 0.4):  # the streak: where the flake was during the exposure
+            ys = np.rint(flakes[:, 0] - step * flakes[:, 2]).astype(int)
+            xs = np.rint(flakes[:, 1] - step * flakes[:, 3]).astype(int)
+            inside = (ys >= 0) & (ys < height) & (xs >= 0) & (xs < width)
+            ys, xs, f = ys[inside], xs[inside], flakes[inside]
+            alpha = f[:, 6:7] * (1 - step)
+            image[ys, xs] = image[ys, xs] * (1 - alpha) + f[:, 5:6] * alpha
+            covered[ys, xs] = True
+        return covered
+
+
+def _exposure_gain(rng: np.random.Generator, n_train: int, n_frames: int) -> NDArray[np.float64]:
+    """Gain per frame: a slow drift times auto-exposure steps (a jump, then a partial, gradual recovery)."""
+    t = np.arange(n_frames, dtype=float)
+    drift = 1 + rng.uniform(0.08, 0.15) * np.sin(2 * np.pi * t / (rng.uniform(1.5, 3.0) * n_frames)
+                                                 + rng.uniform(0, 2 * np.pi))
+    steps = [float(rng.uniform(n_train, max(n_frames - 10, n_train + 1)))]  # one step in the test frames ...
+    steps += list(rng.uniform(0, n_frames, int(rng.integers(1, 3))))  # ... and one or two anywhere
+    ae = np.ones(n_frames)
+    for at in steps:
+        jump = rng.uniform(0.12, 0.3) * rng.choice([-1, 1])
+        tau = rng.uniform(5, 15)
+        after = t >= np.ceil(at)
+        ae[after] += jump * (0.4 + 0.6 * np.exp(-(t[after] - np.ceil(at)) / tau))
+    return drift * ae
+
+
+def _make_moving_scene(
+    scene: str, rng: np.random.Generator, height: int, width: int, n_train: int, n_test: int,
+    noise_sigma: float, n_objects: int,
+) -> Scene:
+    """The scenes of :data:`NEW_SCENES` (see the module docstring)."""
+    n_frames = n_train + n_test
+    margin = _MARGIN if scene == "jitter" else 0
+    ch, cw = height + 2 * margin, width + 2 * margin  # the canvas
+    unit = width / 160
+    water = canopy = None
+    if scene == "water":
+        background, lanes, water, canopy = _waterside(rng, ch, cw)
+    else:
+        background, lanes = _street(rng, ch, cw)
+
+    def ground(lane: _Lane) -> NDArray[np.float64]:
+        return background[max(lane.bottom - 3, 0) : lane.bottom + 1].reshape(-1, 3).mean(axis=0)
+
+    movers = []
+    for _ in range(int(round(n_objects * n_frames / 100))):  # traffic: n_objects movers per 100 frames
+        lane = lanes[int(rng.integers(len(lanes)))]
+        movers.append(_mover(rng, lane, n_frames, cw, unit, ground(lane)))
+    if scene == "intermittent":  # a car and a person stop for 50-150 frames (fewer if the clip is short)
+        for lane, arrive in ((lanes[2], (0, 10)), (lanes[3], (15, 30))):
+            stop_at = n_train + int(rng.integers(min(arrive[0], n_test - 1), min(arrive[1], n_test - 1) + 1))
+            left = max(n_frames - stop_at - (10 if lane.kind == "car" else 0), 1)
+            stop_for = int(rng.integers(min(50, left), min(150, left) + 1))
+            movers.append(_stopping_mover(rng, lane, n_frames, cw, unit, ground(lane), stop_at, stop_for))
+    movers.sort(key=lambda m: m.bottom)  # far ones first: near movers hide them
+
+    shifts = np.zeros((n_frames, 2))
+    if scene == "jitter":  # the camera is 1-3 px (sub-pixel) away from its rest position, in any direction
+        radius = rng.uniform(1, 3, n_frames)
+        angle = rng.uniform(0, 2 * np.pi, n_frames)
+        shifts = np.column_stack([radius * np.sin(angle), radius * np.cos(angle)])
+    gain = _exposure_gain(rng, n_train, n_frames) if scene == "exposure" else np.ones(n_frames)
+    clouds = None
+    if scene == "exposure":  # slow cloud shadows drifting over the scene
+        drift = rng.uniform(0.3, 0.6) * unit
+        field = tx.value_noise(rng, ch, cw + int(np.ceil(drift * n_frames)) + 1, scale=50, octaves=3)
+        clouds = (1 - 0.12 / (1 + np.exp(-2 * field)), drift)
+    haze = None
+    snow = None
+    if scene == "weather":
+        far, near = rng.uniform(0.35, 0.5), rng.uniform(0.12, 0.25)
+        amount = np.linspace(far, near, ch)[:, None, None]
+        haze = (amount, np.array([190.0, 195.0, 202.0]) + rng.normal(0, 5, 3))
+        snow = _Snow(0.0008 * height * width, rng.uniform(-2, 2), unit, np.zeros((0, 7)))
+
+    frames = np.empty((n_frames, height, width, 3), np.uint8)
+    labels = np.full((n_frames, height, width), STATIC, np.uint8)
+    stopped_px = np.zeros((n_frames, height, width), bool)
+    particles = np.zeros((n_frames, height, width), bool)
+    true_background = None
+    for t in range(n_frames):
+        image = background.copy()
+        if water is not None and canopy is not None:
+            water.paint(image, t)
+            canopy.paint(image, t)
+        if clouds is not None:
+            shade, speed = clouds
+            offset = int(speed * t)
+            image *= shade[:, offset : offset + cw, None]
+        if haze is not None:
+            image = image * (1 - haze[0]) + haze[1] * haze[0]
+        if t == 0:
+            true_background = image[margin : margin + height, margin : margin + width].copy()
+        motion = np.zeros((ch, cw), bool)
+        shadow = np.zeros((ch, cw), bool)
+        still = np.zeros((ch, cw), bool)
+        present = [m for m in movers if not np.isnan(m.x[t])]
+        for m in present:  # shadows first: on the ground, under and behind the car
+            if m.shadow:
+                h, w = m.poses[0][1].shape
+                left = int(np.floor(m.x[t] + 0.5))
+                yy, xx = np.ogrid[0:ch, 0:cw]
+                cast = ((yy - m.bottom) / max(0.2 * h, 1.0)) ** 2 + ((xx - left - 0.55 * w) / (0.6 * w)) ** 2 <= 1
+                image[cast] *= 0.6
+                shadow |= cast
+        for m in present:
+            walking = np.isfinite(m.stride) and not m.stopped[t]
+            pose = int(abs(m.x[t]) // m.stride) % len(m.poses) if walking else 0
+            sprite, alpha = m.poses[pose]
+            h, w = alpha.shape
+            top, left = m.bottom - h, int(np.floor(m.x[t] + 0.5))
+            y0, y1, x0, x1 = max(top, 0), min(top + h, ch), max(left, 0), min(left + w, cw)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            a = alpha[y0 - top : y1 - top, x0 - left : x1 - left]
+            image[y0:y1, x0:x1][a] = sprite[y0 - top : y1 - top, x0 - left : x1 - left][a]
+            motion[y0:y1, x0:x1] |= a
+            if m.stopped[t]:
+                still[y0:y1, x0:x1] |= a
+        image *= gain[t]
+        if margin:
+            dy, dx = shifts[t]
+            image = _shift_crop(image, dy, dx, height, width)
+            motion, shadow, still = (
+                _shift_crop(mask.astype(float), dy, dx, height, width, cubic=False) > 0.5
+                for mask in (motion, shadow, still)
+            )
+        if snow is not None:
+            particles[t] = snow.paint(rng, image)
+        image += rng.normal(0, noise_sigma, image.shape)
+        frames[t] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+        shadow &= ~motion
+        labels[t][shadow] = SHADOW
+        labels[t][motion] = MOTION
+        edge = ndimage.binary_dilation(motion) & ~ndimage.binary_erosion(motion)
+        labels[t][edge] = UNKNOWN
+        stopped_px[t] = still
+    labels[:n_train] = OUTSIDE
+    info: dict[str, NDArray] = {}
+    if scene == "jitter":
+        info["shifts"] = shifts
+    if scene == "weather":
+        info["particles"] = particles
+    if scene == "intermittent":
+        info["stopped"] = stopped_px
+    if scene == "exposure":
+        info["gain"] = gain
+    assert true_background is not None
+    return Scene(frames, labels, np.clip(np.rint(true_background), 0, 255).astype(np.uint8), n_train, info)

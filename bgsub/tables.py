@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import html
 import logging
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from bgsub.io import atomic_path
+from bgsub.io import atomic_write
 
 __all__ = ["result_table", "markdown_table", "write_summary_html", "main"]
 
@@ -85,13 +84,8 @@ def write_summary_html(summary_path: Path, sweep_paths: list[Path], output: Path
         f"<p>{html.escape(TUNED)}: an optimistic figure, since the threshold was chosen on the scored frames.</p>"
         f"{body}</body></html>\n"
     )
-    tmp = atomic_path(Path(output))
-    try:
+    with atomic_write(Path(output)) as tmp:
         tmp.write_text(page)
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,14 +7,13 @@ both score blocks of test frames and tally the same things; :class:`ScoreTally` 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bgsub.io import atomic_path
+from bgsub.io import atomic_write
 from bgsub.metrics import ThresholdSweep, confusion_counts
 
 __all__ = ["ScoreTally"]
@@ -59,18 +58,12 @@ class ScoreTally:
         """Write ``counts.npz`` atomically (``rows`` is added for a band of a tiled run)."""
         extra = {} if rows is None else {"rows": np.array(rows, np.int64)}
         path = Path(path)
-        tmp = atomic_path(path)
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh, thresholds=self.sweep.thresholds, positive_hist=self.sweep.positive_hist,
-                    negative_hist=self.sweep.negative_hist, threshold=self.threshold,
-                    frames=self.frame_counts(), **extra,
-                )
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh, thresholds=self.sweep.thresholds, positive_hist=self.sweep.positive_hist,
+                negative_hist=self.sweep.negative_hist, threshold=self.threshold,
+                frames=self.frame_counts(), **extra,
+            )
 
     @classmethod
     def load(cls, path: Path) -> tuple[ScoreTally, tuple[int, int] | None]:

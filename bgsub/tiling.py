@@ -24,9 +24,9 @@ size, frame counts and the method (:func:`estimate_resources`), for cluster prof
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-import os
 import shutil
 from collections.abc import Sequence as SequenceABC
 from pathlib import Path
@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bgsub.config import Dataset, Run
 from bgsub.datasets import FrameSource
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, write_mask
-from bgsub.methods import make_method, method_class
+from bgsub.io import replace_folder, write_mask
+from bgsub.methods import method_class
 from bgsub.models import load_model, save_model
-from bgsub.pipeline import open_split, write_background
-from bgsub.scoring import score_blocks
+from bgsub.pipeline import fit, read_frames, score, write_background
 from bgsub.tally import ScoreTally
 
 __all__ = [
@@ -111,24 +111,8 @@ def tile_bounds(height: int, tiles: int) -> list[tuple[int, int]]:
 def read_rows(
     source: FrameSource, numbers: SequenceABC[int], rows: tuple[int, int], block_size: int = 64
 ) -> NDArray[np.uint8]:
-    """Read rows ``[r0, r1)`` of the given frames, streaming, so memory holds only the band.
-
-    Returns
-    -------
-    frames : ndarray of shape (len(numbers), r1 - r0, W, C), uint8
-        In increasing frame order (``numbers`` must be increasing and unique).
-    """
-    numbers = list(numbers)
-    if numbers != sorted(set(numbers)):
-        raise ValueError("frame numbers must be increasing and unique")
-    r0, r1 = rows
-    _, w, c = source.frame_shape
-    out = np.empty((len(numbers), r1 - r0, w, c), np.uint8)
-    at = 0
-    for block_numbers, frames in source.iter_blocks(numbers, block_size):
-        out[at : at + len(block_numbers)] = frames[:, r0:r1]
-        at += len(block_numbers)
-    return out
+    """Read rows ``[r0, r1)`` of the given frames, streaming (:func:`bgsub.pipeline.read_frames`)."""
+    return read_frames(source, numbers, rows=rows, block_size=block_size)
 
 
 def pixel_axis(shape: tuple[int, ...], height: int, width: int) -> int | None:
@@ -199,83 +183,52 @@ def _frame_shape(info: dict[str, Any]) -> list[int]:
     return [info["height"], info["width"], info["channels"]]
 
 
+def _tile_rows(split_path: Path, tile: int, tiles: int) -> tuple[int, int]:
+    return tile_bounds(json.loads(Path(split_path).read_text())["height"], tiles)[tile]
+
+
 def fit_tile(
-    name: str, spec: dict[str, Any], split_path: Path, kind: str, params: dict[str, Any], *, tile: int,
-    tiles: int, model_path: Path, block_size: int = 64, root: Path = Path("."),
+    dataset: Dataset, run: Run, split_path: Path, *, tile: int, tiles: int, model_path: Path, block_size: int = 64,
 ) -> None:
-    """Fit rows of tile ``tile`` (of ``tiles``) on the training frames; write the tile model."""
-    sequence, info = open_split(name, spec, split_path, root)
-    rows = tile_bounds(info["height"], tiles)[tile]
-    frames = read_rows(sequence.source, info["train_frames"], rows, block_size)
-    method = make_method(kind, **params)
-    logger.info("%s: fitting %s rows %d-%d on %d frames", name, kind, rows[0], rows[1], len(frames))
-    method.fit(frames)
-    save_model(model_path, method, extra={"frame_shape": _frame_shape(info), "rows": list(rows)})
+    """Fit rows of tile ``tile`` (of ``tiles``) on the training frames; write the tile model.
+
+    This is :func:`bgsub.pipeline.fit` on the tile's band of rows.
+    """
+    fit(dataset, run, split_path, model_path, band=_tile_rows(split_path, tile, tiles), block_size=block_size)
 
 
 def gather_models(
-    split_path: Path, model_paths: SequenceABC[Path], *, kind: str, params: dict[str, Any], model_path: Path,
-    background_path: Path,
+    split_path: Path, model_paths: SequenceABC[Path], *, run: Run, model_path: Path, background_path: Path,
 ) -> None:
     """Stitch tile models into ``model.npz`` and ``background.png``, as an untiled fit writes them."""
-    import json
-
     info = json.loads(Path(split_path).read_text())
     bounds = tile_bounds(info["height"], len(model_paths))
+    expect_params = run.model_params
     states = []
     for path, rows in zip(model_paths, bounds):
         tile_method = load_model(
-            path, expect_kind=kind, expect_params=make_method(kind, **params).get_params(),
+            path, expect_kind=run.kind, expect_params=expect_params,
             expect_extra={"frame_shape": _frame_shape(info), "rows": list(rows)},
         )
         states.append(tile_method.get_state())
-    method = make_method(kind, **params).set_state(stitch_states(states, bounds, info["width"]))
+    method = run.new_method().set_state(stitch_states(states, bounds, info["width"]))
     save_model(model_path, method, extra={"frame_shape": _frame_shape(info)})
     write_background(background_path, method, tuple(_frame_shape(info)))
 
 
 def score_tile(
-    name: str, spec: dict[str, Any], split_path: Path, model_path: Path, *, kind: str, params: dict[str, Any],
-    tile: int, tiles: int, threshold: float, thresholds: NDArray, strip_path: Path, counts_path: Path,
-    block_size: int = 64, root: Path = Path("."),
+    dataset: Dataset, run: Run, split_path: Path, model_path: Path, *, tile: int, tiles: int, strip_path: Path,
+    counts_path: Path, block_size: int = 64,
 ) -> None:
     """Score rows of tile ``tile`` of the test frames with those rows of ``model.npz``.
 
-    Writes ``strip_path``: the strip's masks, ``(T_test, r1 - r0, ceil(W / 8))`` uint8,
-    bit-packed along the width (``numpy.packbits``), one row per test frame in order;
-    and ``counts_path``: the strip's sweep histograms and per-frame confusion counts
-    (the layout of the ``counts.npz`` of :func:`bgsub.pipeline.score`, plus ``rows``).
+    This is :func:`bgsub.pipeline.score` on the tile's band of rows. Writes ``strip_path``: the
+    strip's masks, ``(T_test, r1 - r0, ceil(W / 8))`` uint8, bit-packed along the width
+    (``numpy.packbits``), one row per test frame in order; and ``counts_path``: the strip's sweep
+    histograms and per-frame confusion counts (the layout of ``counts.npz``, plus ``rows``).
     """
-    if not np.isfinite(threshold) or not np.all(np.isfinite(thresholds)):
-        raise InputError(f"{Path(strip_path).parent}: threshold and sweep must be finite numbers, got {threshold}")
-    sequence, info = open_split(name, spec, split_path, root)
-    h, w = info["height"], info["width"]
-    r0, r1 = rows = tile_bounds(h, tiles)[tile]
-    full = load_model(model_path, expect_kind=kind, expect_params=make_method(kind, **params).get_params(),
-                      expect_extra={"frame_shape": _frame_shape(info)})
-    method = make_method(kind, **params).set_state(slice_state(full.get_state(), h, w, rows))
-    del full
-    roi = None if sequence.roi is None else sequence.roi[r0:r1]
-    tally = ScoreTally(thresholds, threshold, info["scored_frames"])
-    test_numbers = sequence.test_numbers()
-    tmp = atomic_path(Path(strip_path))
-    try:
-        strips = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.uint8, shape=(len(test_numbers), r1 - r0, (w + 7) // 8)
-        )
-        at = 0
-        blocks = sequence.source.iter_blocks(test_numbers, block_size)
-        for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold, band=rows):
-            strips[at : at + len(numbers)] = np.packbits(masks, axis=-1)
-            at += len(numbers)
-            tally.add(numbers, scores, masks, lambda n: sequence.labels(n)[r0:r1], roi)
-        strips.flush()
-        del strips
-        os.replace(tmp, strip_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    tally.save(Path(counts_path), rows=rows)
+    score(dataset, run, split_path, model_path, strip_path, counts_path, band=_tile_rows(split_path, tile, tiles),
+          block_size=block_size)
 
 
 def gather_scores(
@@ -287,8 +240,6 @@ def gather_scores(
     The outputs are those of an untiled :func:`bgsub.pipeline.score`: the same
     PNG bytes, the same histograms and per-frame counts.
     """
-    import json
-
     info = json.loads(Path(split_path).read_text())
     h, w = info["height"], info["width"]
     bounds = tile_bounds(h, len(strip_paths))
@@ -314,18 +265,14 @@ def gather_scores(
     for t, number in enumerate(range(first, last + 1)):
         packed = np.concatenate([strip[t] for strip in strips], axis=0)
         mask = np.unpackbits(packed, axis=-1, count=w).astype(bool)
-        write_mask(tmp_dir / f"bin{number:06d}.png", mask)  # issue 16: as bgsub.pipeline.score writes them
+        write_mask(tmp_dir / f"bin{number:06d}.png", mask)
     del strips
-    shutil.rmtree(masks_dir, ignore_errors=True)
-    os.replace(tmp_dir, masks_dir)
+    replace_folder(tmp_dir, masks_dir)
     tally.save(Path(counts_path))
 
 
-# Measured costs, one core (Snakemake benchmark files of a tiles: 4 run on a 240x320 synthetic scene, 100 train and
-# 100 test frames, on this project's 2-core machine; README "Scale-out"). Seconds per pixel x frame.
-_GMM_FIT_PER_COMPONENT = 1.7e-6  # EM (kmeans init, full covariance), per component
-_GMM_SCORE_PER_COMPONENT = 1.2e-6  # Mahalanobis distances, per component
-_IMAGE_PER_PIXEL_FRAME = 3e-8  # mean/median fit and score, beyond reading the frames
+# Measured cost of reading a frame, one core (the methods' own costs: BackgroundMethod.resource_cost; README
+# "Scale-out"). Seconds per pixel of the whole frame.
 _DECODE_PER_PIXEL = 2.5e-7  # reading a frame (PNG/JPEG decode, labels), per pixel of the whole frame
 
 
@@ -345,7 +292,8 @@ def estimate_resources(
     n_train, n_test : int
         Training frames used (after ``max_train_frames``) and test frames.
     kind, n_components :
-        The method; GMM state and time grow with ``n_components``.
+        The method, whose declared :meth:`~bgsub.base.BackgroundMethod.resource_cost` gives its state,
+        working memory and time per pixel; GMM state and time grow with ``n_components``.
     tiles, block_size : int
     attempt : int
         Snakemake's attempt number; memory and time double on each retry.
@@ -364,21 +312,18 @@ def estimate_resources(
     k = n_components or 1
     rows = math.ceil(height / tiles) if step in ("fit", "score") else height
     pixels = rows * width
-    per_pixel_state = 4 * channels * (k * (2 + channels) if kind.startswith(("gmm", "online")) else 1)
+    cost = method_class(kind).resource_cost(k, channels)
+    per_pixel_state = cost.state_bytes
     state_mb = pixels * per_pixel_state / 2**20
     full_frame_mb = height * width * channels / 2**20
     if step == "fit":
         frames_mb = n_train * pixels * channels / 2**20
-        work_mb = frames_mb * (2 if kind == "mean" else 9)  # float64 sums / float64 EM chunks
-        seconds = n_train * height * width * _DECODE_PER_PIXEL + n_train * pixels * (
-            _GMM_FIT_PER_COMPONENT * k if kind.startswith(("gmm", "online")) else _IMAGE_PER_PIXEL_FRAME
-        )
+        work_mb = frames_mb * cost.fit_memory
+        seconds = n_train * height * width * _DECODE_PER_PIXEL + n_train * pixels * cost.fit_seconds
     elif step == "score":
         frames_mb = block_size * full_frame_mb  # a block of whole frames is decoded, then cut to the band
         work_mb = block_size * pixels * (4 * 4 * max(k, 1)) / 2**20  # float32 scores and per-component terms
-        seconds = n_test * height * width * _DECODE_PER_PIXEL + n_test * pixels * (
-            _GMM_SCORE_PER_COMPONENT * k if kind.startswith(("gmm", "online")) else _IMAGE_PER_PIXEL_FRAME
-        )
+        seconds = n_test * height * width * _DECODE_PER_PIXEL + n_test * pixels * cost.score_seconds
     elif step == "gather":
         frames_mb = full_frame_mb * 2
         work_mb = 2 * state_mb * (1 + 1 / max(tiles, 1))

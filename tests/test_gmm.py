@@ -1,4 +1,4 @@
-"""Tests of the batch per-pixel GMM (bgsub.gmm) against scikit-learn, scipy and hand computations."""
+"""Tests of the batch per-pixel GMM (mixture, ranking, gmm) against scikit-learn, scipy and hand computations."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import pytest
 from scipy import special, stats
 from sklearn.mixture import GaussianMixture
 
-from bgsub.gmm import (
-    DEFAULT_THRESHOLD,
-    ConvergenceWarning,
-    GMMBackgroundMethod,
-    GMMMethod,
-    PixelGaussianMixture,
+from bgsub.gmm import DEFAULT_THRESHOLD, GMMBackgroundMethod, GMMMethod
+from bgsub.mixture import ConvergenceWarning, PixelGaussianMixture
+from bgsub.ranking import (
     background_mask,
     chi2_threshold,
     min_background_mahalanobis,

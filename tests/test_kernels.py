@@ -1,4 +1,4 @@
-"""The compiled kernels (bgsub.kernels) against the numpy reference paths of bgsub.gmm and bgsub.online.
+"""The compiled kernels (bgsub.kernels) against the numpy reference paths (mixture_em, ranking, online_reference).
 
 The numpy code is itself tested against scikit-learn and OpenCV (test_gmm.py, test_online.py);
 here the compiled path must give the same fits (parameters and log-likelihoods within 1e-4
@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from bgsub import kernels
-from bgsub.gmm import ConvergenceWarning, PixelGaussianMixture, min_background_mahalanobis
+from bgsub.mixture import ConvergenceWarning, PixelGaussianMixture
 from bgsub.online import AdaptiveGaussianMixture
+from bgsub.ranking import min_background_mahalanobis
 from tests.conftest import mixture_clip
 
 numba = pytest.importorskip("numba")
@@ -105,13 +106,13 @@ def test_without_numba_falls_back_to_numpy_with_one_log_line(
 def test_vectorised_exp_and_log_match_libm() -> None:
     import numba
 
-    from bgsub.kernels import em
+    from bgsub.kernels import vecmath
 
-    @numba.njit(error_model="numpy", fastmath=em._FASTMATH)
+    @numba.njit(error_model="numpy", fastmath=vecmath._FASTMATH)
     def both(x32: np.ndarray, x64: np.ndarray, e: np.ndarray, lg: np.ndarray) -> None:
         for i in range(x32.shape[0]):
-            e[i] = em._exp32_nonpositive(x32[i])
-            lg[i] = em._log_positive(x64[i])
+            e[i] = vecmath._exp32_nonpositive(x32[i])
+            lg[i] = vecmath._log_positive(x64[i])
 
     rng = np.random.default_rng(0)
     x32 = -np.concatenate([np.linspace(0, 100, 400_001), rng.exponential(5, 100_000)]).astype(np.float32)
@@ -234,9 +235,10 @@ def test_compiled_fit_is_deterministic_and_free_of_threads_and_chunks() -> None:
 def lanes_kmeans(n_components: int):  # noqa: ANN201
     """A compiled ``pixels (P, 3, T) -> (centres (P, K, 3), labels (P, T))`` running ``_kmeans_lanes`` on
     batches of ``_LANES`` pixels (idle lanes zero, as in the fit), K a closure constant as in the fit."""
-    from bgsub.kernels import em
+    from bgsub.kernels import kmeans
+    from bgsub.kernels import lanes as lane_layout
 
-    lanes = em._LANES
+    lanes = lane_layout._LANES
     k = n_components
 
     @numba.njit
@@ -254,13 +256,13 @@ def lanes_kmeans(n_components: int):  # noqa: ANN201
             for i in range(count):
                 for c in range(3):
                     for t in range(n_frames):
-                        X[em._ix(c * n_frames + t, i)] = pixels[start + i, c, t]
-            em._kmeans_lanes(X, n_frames, k, W, cen, near, pick, sums)
+                        X[lane_layout._ix(c * n_frames + t, i)] = pixels[start + i, c, t]
+            kmeans._kmeans_lanes(X, n_frames, k, W, cen, near, pick, sums)
             for i in range(count):
                 for j in range(3 * k):
-                    centres[start + i, j // 3, j % 3] = W[em._ix(j, i)]
+                    centres[start + i, j // 3, j % 3] = W[lane_layout._ix(j, i)]
                 for t in range(n_frames):
-                    labels[start + i, t] = np.int64(W[em._ix(3 * k + t, i)])
+                    labels[start + i, t] = np.int64(W[lane_layout._ix(3 * k + t, i)])
         return centres, labels
 
     return run
@@ -270,7 +272,7 @@ def lanes_kmeans(n_components: int):  # noqa: ANN201
 def per_pixel_kmeans():  # noqa: ANN201
     """A compiled ``(pixels (P, 3, T), K) -> (centres (P, K, 3), labels (P, T))`` running ``_kmeans``
     (one pixel at a time, the time axis as SIMD axis, as the float64 kernel) on each pixel."""
-    from bgsub.kernels.em import _kmeans
+    from bgsub.kernels.kmeans import _kmeans
 
     @numba.njit
     def run(pixels, n_components):  # noqa: ANN001, ANN202

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from bgsub.datasets import open_sequence
-from bgsub.gmm import GMMMethod, min_background_mahalanobis
+from bgsub.gmm import GMMMethod
+from bgsub.ranking import min_background_mahalanobis
 from bgsub.spatial import frame_gains, score_frames, scoring_model
 from bgsub.synth import make_scene
 

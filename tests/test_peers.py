@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from bgsub.config import expand_runs
 from bgsub.errors import InputError
 from bgsub.synth import make_scene
 
-cv2 = pytest.importorskip("cv2")
+cv2 = pytest.importorskip("cv2", reason="OpenCV (cv2) is not installed: the peers are optional (extra `peers`)")
 
 from bgsub.methods import make_method  # noqa: E402
 from bgsub.models import load_model, save_model  # noqa: E402
@@ -103,3 +104,40 @@ def test_runs_without_opencv_are_skipped_with_one_notice(monkeypatch, caplog):
     assert len(notices) == 1 and "opencv_mog2, opencv_knn" in notices[0] and "[peers]" in notices[0]
     with pytest.raises(InputError, match="no method can run"):
         expand_runs({"opencv_knn": {}})
+
+
+def test_online_gmm_counts_equal_opencv_mog2_on_highway(shared_data: Path):
+    """README's claim: on CDnet highway, online_gmm (MOG2's algorithm and defaults) gives OpenCV MOG2's counts.
+
+    Mirrors what ``make report ARGS="--configfile config/cdnet.yaml"`` runs for both (without the workflow):
+    fit on frames 1-469 (``max_train_frames`` of config.yaml keeps them all), score 470-1700 in blocks of
+    ``block_size`` at each run's threshold, count by CDnet's rules over the temporal ROI and ROI.bmp.
+    Measured: every mask pixel of the 1231 test frames equal, so the counts are equal too.
+    """
+    from bgsub.datasets import open_sequence
+    from bgsub.metrics import confusion_counts
+    from tests.conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    sequence = open_sequence("highway", {"path": str(shared_data / "highway")})
+    assert (sequence.test, sequence.temporal_roi) == ((470, 1700), (470, 1700))
+    train = sequence.source.read(sequence.train_numbers(config["max_train_frames"]))
+    assert len(train) == 469
+    runs = {"online_gmm": config["methods"]["online_gmm"]["threshold"],
+            "opencv_mog2": OpenCVMOG2Method.default_threshold}
+    methods = {kind: make_method(kind).fit(train) for kind in runs}
+    counts = {kind: np.zeros(4, np.int64) for kind in runs}
+    scored, differ = set(sequence.scored_numbers()), 0
+    for numbers, frames in sequence.source.iter_blocks(sequence.test_numbers(), config["block_size"]):
+        masks = {kind: methods[kind].foreground_scores(frames) > threshold for kind, threshold in runs.items()}
+        differ += int((masks["online_gmm"] != masks["opencv_mog2"]).sum())
+        for i, number in enumerate(numbers):
+            if number in scored:
+                labels = sequence.labels(number)
+                for kind in runs:
+                    counts[kind] += confusion_counts(masks[kind][i], labels, sequence.roi)
+    assert len(scored) == 1231 and counts["online_gmm"].sum() > 0
+    assert differ == 0
+    assert dict(zip(("tp", "fp", "fn", "tn"), counts["online_gmm"].tolist())) == dict(
+        zip(("tp", "fp", "fn", "tn"), counts["opencv_mog2"].tolist())
+    )

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from bgsub.gmm import ConvergenceWarning
 from bgsub.metrics import (
     METRIC_NAMES,
     MOTION,
@@ -23,6 +22,7 @@ from bgsub.metrics import (
     compute_metrics,
     confusion_counts,
 )
+from bgsub.mixture import ConvergenceWarning
 
 LABELS = st.sampled_from([STATIC, SHADOW, OUTSIDE_ROI, UNKNOWN, MOTION])
 
@@ -84,17 +84,17 @@ def test_metrics_are_never_nan(tp, fp, fn, tn):
         assert 0 <= value <= (100 if name == "pwc" else 1), (name, value)
 
 
-# ---------------------------------------------------------------- GMM (when bgsub.gmm provides it)
+# ---------------------------------------------------------------- GMM (when bgsub.mixture provides it)
 
 
 def _mixture_class():
     try:
-        module = importlib.import_module("bgsub.gmm")
+        module = importlib.import_module("bgsub.mixture")
     except ImportError:
         module = None
     cls = getattr(module, "PixelGaussianMixture", None)
     if cls is None:
-        pytest.skip("bgsub.gmm.PixelGaussianMixture is not available yet")
+        pytest.skip("bgsub.mixture.PixelGaussianMixture is not available yet")
     return cls
 
 

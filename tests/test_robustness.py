@@ -20,7 +20,7 @@ from PIL import Image
 from bgsub import io as bgsub_io
 from bgsub import pipeline
 from bgsub.background import MeanBackground
-from bgsub.config import validate_config
+from bgsub.config import Dataset, expand_runs, validate_config
 from bgsub.datasets import VideoSource, open_sequence
 from bgsub.errors import InputError
 from bgsub.models import FORMAT_VERSION, load_model, save_model
@@ -85,10 +85,10 @@ def test_grayscale_video_frames_have_one_channel_through_the_pipeline(tmp_path: 
     pipeline.split("gray", spec, split_path, max_train_frames=500)
     assert json.loads(split_path.read_text())["channels"] == 1
     run = tmp_path / "out" / "mean"
-    pipeline.fit("gray", spec, split_path, "mean", {}, run / "model.npz", run / "background.png")
+    dataset, (mean,) = Dataset("gray", spec), expand_runs({"mean": {"threshold": 30, "sweep": [0, 60, 3]}})
+    pipeline.fit(dataset, mean, split_path, run / "model.npz", run / "background.png")
     assert iio.imread(run / "background.png").ndim == 2
-    pipeline.score("gray", spec, split_path, run / "model.npz", kind="mean", params={}, threshold=30,
-                   thresholds=np.array([0.0, 30.0, 60.0]), masks_dir=run / "masks", counts_path=run / "counts.npz")
+    pipeline.score(dataset, mean, split_path, run / "model.npz", run / "masks", run / "counts.npz")
     assert len(list((run / "masks").glob("bin*.png"))) == 4
 
 
@@ -210,14 +210,12 @@ def test_empty_test_range_and_bad_ranges(tiny_cdnet: Path):
         _one_line(err)
 
 
-def test_non_finite_threshold_stops_scoring(tmp_path: Path, tiny_cdnet: Path):
-    spec = {"path": str(tiny_cdnet)}
-    pipeline.split("t", spec, tmp_path / "split.json", max_train_frames=500)
+def test_non_finite_threshold_stops_the_config():
+    # checked once, when the runs are expanded from the config; the steps trust the runs they get
     with pytest.raises(InputError, match="must be finite"):
-        pipeline.score("t", spec, tmp_path / "split.json", tmp_path / "model.npz", kind="mean", params={},
-                       threshold=float("nan"), thresholds=np.array([0.0, 1.0]), masks_dir=tmp_path / "mean" / "masks",
-                       counts_path=tmp_path / "mean" / "counts.npz")
-    assert not (tmp_path / "mean" / "counts.npz").exists()
+        expand_runs({"mean": {"threshold": float("nan"), "sweep": [0, 1, 2]}})
+    with pytest.raises(InputError, match="must be finite"):
+        expand_runs({"gmm": {"preset": "default", "sweep": [0, float("inf"), 3]}})
 
 
 # ---------------------------------------------------------------- through the Snakemake CLI, grouped
@@ -362,11 +360,11 @@ def _score_peak(tmp_path: Path, folder: Path, n_test: int) -> int:
     spec = {"path": str(folder), "train": [1, 20], "test": [21, 20 + n_test]}
     out = tmp_path / f"out{n_test}"
     pipeline.split("long", spec, out / "split.json", max_train_frames=500)
-    pipeline.fit("long", spec, out / "split.json", "mean", {}, out / "model.npz", out / "background.png")
+    dataset, (mean,) = Dataset("long", spec), expand_runs({"mean": {"threshold": 30, "sweep": [0, 150, 16]}})
+    pipeline.fit(dataset, mean, out / "split.json", out / "model.npz", out / "background.png")
     tracemalloc.start()
     try:
-        pipeline.score("long", spec, out / "split.json", out / "model.npz", kind="mean", params={}, threshold=30,
-                       thresholds=np.linspace(0, 150, 16), masks_dir=out / "masks", counts_path=out / "counts.npz",
+        pipeline.score(dataset, mean, out / "split.json", out / "model.npz", out / "masks", out / "counts.npz",
                        block_size=8)
         return tracemalloc.get_traced_memory()[1]
     finally:

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
-from bgsub.synth import SCENES, make_scene
+from bgsub.synth import CDNET_CATEGORY, NEW_SCENES, SCENE_SEEDS, SCENES, make_scene, scene_kinds, scene_seed
 
 SMALL = {"height": 30, "width": 40, "n_train": 20, "n_test": 20}
+
+# sha256 (first 16 hex digits) of frames, labels, background and n_train of make_scene(kind, seed=5, **SMALL),
+# computed with the generator before the newer kinds were added (PYTHONPATH=/work/wt/base, commit c39a1d0)
+OLDER_SCENE_DIGESTS = {
+    "static": "c1ba8bc66f0bf588",
+    "dynamic": "42c2b6b7e14044bb",
+    "illumination": "6b61ce6b6671bb57",
+    "parked": "d3a12e52c06d87f3",
+    "departed": "977cb6674b374b85",
+    "shadows": "6323060a26ba18c8",
+    "foliage": "3cb0c1fcd11e0171",
+}
+
+
+def _digest(scene) -> str:
+    h = hashlib.sha256()
+    for array in (scene.frames, scene.labels, scene.background):
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update(str(scene.n_train).encode())
+    return h.hexdigest()[:16]
 
 
 @pytest.mark.parametrize("scene", SCENES)
@@ -93,3 +115,173 @@ def test_foliage_sways_within_two_pixels_and_has_dark_grey_objects():
     grey = [np.ptp(s.frames[t][s.labels[t] == 255].astype(float).mean(axis=0)) < 12
             for t in range(20, 40) if (s.labels[t] == 255).sum() > 20]
     assert any(grey)
+
+
+@pytest.mark.parametrize("scene", sorted(OLDER_SCENE_DIGESTS))
+def test_older_scenes_are_byte_identical(scene):
+    assert _digest(make_scene(scene, seed=5, **SMALL)) == OLDER_SCENE_DIGESTS[scene]
+
+
+def test_seed_table_covers_every_kind_with_distinct_validation_and_test_seeds():
+    assert scene_kinds() == SCENES and set(SCENE_SEEDS) == set(SCENES) == set(CDNET_CATEGORY)
+    validation = [SCENE_SEEDS[k]["validation"] for k in SCENES]
+    test = [SCENE_SEEDS[k]["test"] for k in SCENES]
+    assert not set(validation) & set(test) and len(set(test)) == len(test)
+    assert scene_seed("water", "test") == SCENE_SEEDS["water"]["test"]
+    with pytest.raises(ValueError, match="split"):
+        scene_seed("water", "train")
+    assert set(CDNET_CATEGORY.values()) >= {"baseline", "dynamicBackground", "cameraJitter", "badWeather",
+                                            "intermittentObjectMotion", "shadow"}
+
+
+@pytest.mark.parametrize("scene", NEW_SCENES)
+def test_validation_and_test_seeds_give_different_scenes(scene):
+    a = make_scene(scene, seed=scene_seed(scene, "validation"), **SMALL)
+    b = make_scene(scene, seed=scene_seed(scene, "test"), **SMALL)
+    assert not np.array_equal(a.background, b.background) and not np.array_equal(a.labels, b.labels)
+    labels = a.labels[20:]
+    assert set(np.unique(labels)) <= {0, 50, 85, 170, 255} and (labels == 255).any()
+
+
+def _phase_correlation(a: np.ndarray, b: np.ndarray, upsample: int = 20) -> np.ndarray:
+    """Shift (dy, dx) with ``b(x) = a(x - shift)``: the peak of the windowed, low-passed normalised
+    cross-power spectrum, refined by evaluating its inverse DFT on a grid of 1/upsample pixel."""
+    h, w = a.shape
+    window = np.outer(np.hanning(h), np.hanning(w))
+    fa, fb = np.fft.fft2((a - a.mean()) * window), np.fft.fft2((b - b.mean()) * window)
+    cross = fb * np.conj(fa)
+    cross /= np.maximum(np.abs(cross), 1e-12)
+    fy, fx = np.fft.fftfreq(h), np.fft.fftfreq(w)
+    cross *= np.exp(-(fy[:, None] ** 2 + fx[None, :] ** 2) / (2 * 0.12**2))  # low-pass: a smooth peak
+    peak = np.unravel_index(np.argmax(np.fft.ifft2(cross).real), (h, w))
+    coarse = np.array([p if p <= n // 2 else p - n for p, n in zip(peak, (h, w))], float)
+    offsets = np.arange(-upsample, upsample + 1) / upsample
+    ys, xs = coarse[0] + offsets, coarse[1] + offsets
+    surface = (np.exp(2j * np.pi * np.outer(ys, fy)) @ cross @ np.exp(2j * np.pi * np.outer(fx, xs))).real
+    i, j = np.unravel_index(np.argmax(surface), surface.shape)
+    return np.array([ys[i], xs[j]])
+
+
+def test_jitter_frames_shift_as_recorded():
+    s = make_scene("jitter", seed=scene_seed("jitter", "validation"), height=96, width=128, n_train=6, n_test=4,
+                   n_objects=0)
+    shifts = s.info["shifts"]
+    radius = np.hypot(*shifts.T)
+    assert np.all((radius >= 1) & (radius <= 3))
+    grey = s.frames.astype(float).mean(axis=-1)
+    for t in range(len(grey) - 1):
+        estimate = _phase_correlation(grey[t], grey[t + 1])
+        np.testing.assert_allclose(estimate, shifts[t + 1] - shifts[t], atol=0.25)
+    assert np.all(s.labels[6:] == 0)  # a shaking background is still background
+
+
+def test_jitter_ground_truth_shifts_with_the_objects():
+    s = make_scene("jitter", seed=3, height=60, width=80, n_train=5, n_test=25)
+    # the foreground of a frame is where the frame differs from the true background moved by that frame's shift
+    on_objects, elsewhere = [], []
+    for t in range(5, 30):
+        fg = s.labels[t] == 255
+        if fg.sum() < 20:
+            continue
+        dy, dx = np.rint(s.info["shifts"][t]).astype(int)
+        moved = np.roll(s.background.astype(float), (dy, dx), axis=(0, 1))
+        differs = np.abs(s.frames[t] - moved).max(axis=-1) > 25
+        on_objects.append(differs[fg].mean())
+        elsewhere.append(differs[s.labels[t] == 0].mean())
+    assert len(on_objects) > 10 and np.mean(on_objects) > 0.6 and np.mean(elsewhere) < 0.15
+
+
+def test_intermittent_objects_stay_foreground_while_stopped():
+    s = make_scene("intermittent", seed=scene_seed("intermittent", "validation"), height=48, width=64,
+                   n_train=10, n_test=80, n_objects=0)
+    stopped = s.info["stopped"]
+    frames_stopped = stopped[10:].any(axis=(1, 2))
+    assert frames_stopped.sum() >= 50  # objects stand still for 50 frames or more
+    for t in np.nonzero(stopped.any(axis=(1, 2)))[0]:
+        if t >= 10:
+            assert np.all(np.isin(s.labels[t][stopped[t]], (170, 255)))
+            inner = stopped[t] & (s.labels[t] != 170)
+            assert inner.any() and np.all(s.labels[t][inner] == 255)
+    # a stopped object does not move: most of its pixels change by sensor noise only while it stands
+    # (the others are hidden by something passing in front of it)
+    t0 = np.nonzero(frames_stopped)[0][0] + 10
+    both = stopped[t0] & stopped[t0 + 20]
+    assert both.sum() > 10
+    assert np.median(np.abs(s.frames[t0].astype(float) - s.frames[t0 + 20]).max(axis=-1)[both]) < 10
+
+
+def test_intermittent_has_movers_in_the_training_frames():
+    s = make_scene("intermittent", seed=scene_seed("intermittent", "validation"), height=48, width=64,
+                   n_train=40, n_test=20)
+    differs = np.abs(s.frames[:40].astype(float) - s.background).max(axis=-1) > 50
+    assert (differs.sum(axis=(1, 2)) > 20).sum() >= 5
+
+
+def test_weather_particles_are_background():
+    s = make_scene("weather", seed=scene_seed("weather", "validation"), height=48, width=64, n_train=10,
+                   n_test=20, n_objects=0)
+    particles = s.info["particles"][10:]
+    assert particles.mean() > 0.002
+    assert np.all(s.labels[10:] == 0)  # snow is background
+    # the flakes are bright against the (hazy) background, and short-lived: no pixel keeps one for long
+    brighter = s.frames[10:].astype(float).mean(axis=-1) - s.background.astype(float).mean(axis=-1)
+    assert brighter[particles].mean() > 25
+    assert particles.sum(axis=0).max() <= 10
+    with_movers = make_scene("weather", seed=scene_seed("weather", "validation"), height=48, width=64, n_train=10,
+                             n_test=20)
+    p = with_movers.info["particles"][10:]
+    assert set(np.unique(with_movers.labels[10:][p])) <= {0, 50, 170, 255}
+
+
+def test_weather_haze_lifts_the_dark_tones_more_far_away():
+    s = make_scene("weather", seed=scene_seed("weather", "validation"), n_train=2, n_test=2, n_objects=0)
+    # haze blends every pixel with a light grey: 35-50 % of it at the top of the picture, 12-25 % at the bottom
+    assert s.background[:10].min() > 60 and s.background[-10:].min() > 20
+
+
+def test_water_ripples_and_glints_are_background():
+    s = make_scene("water", seed=scene_seed("water", "validation"), height=48, width=64, n_train=10, n_test=20,
+                   n_objects=0)
+    frames = s.frames.astype(float)
+    spread = frames.std(axis=0).max(axis=-1)  # (H, W) over time, sensor noise alone gives about 3
+    assert np.median(spread[30:]) > 9  # the surface moves far beyond sensor noise ...
+    assert np.median(spread[22:25]) < 4.5  # ... the bank path does not
+    assert (frames[:, 30:].max(axis=-1) > 220).mean() > 0.005  # specular glints
+    assert np.all(s.labels[10:] == 0)
+
+
+def test_exposure_gain_steps_and_drift():
+    s = make_scene("exposure", seed=scene_seed("exposure", "validation"), height=48, width=64, n_train=30,
+                   n_test=40, n_objects=0)
+    gain = s.info["gain"]
+    assert np.abs(np.diff(gain[30:])).max() > 0.1  # an auto-exposure step in the test frames
+    brightness = s.frames.reshape(len(gain), -1).astype(float).mean(axis=1)
+    assert np.corrcoef(brightness, gain)[0, 1] > 0.95
+    assert np.all(s.labels[30:] == 0)
+
+
+@pytest.mark.parametrize("scene", NEW_SCENES)
+def test_object_borders_are_unknown(scene):
+    s = make_scene(scene, seed=scene_seed(scene, "validation"), height=48, width=64, n_train=5, n_test=15)
+    labels = s.labels[5:]
+    motion = labels == 255
+    # every foreground pixel's 4-neighbours are foreground or unknown: a band of 170 rings each object
+    padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)), constant_values=0)
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        neighbour = padded[:, dy : dy + labels.shape[1], dx : dx + labels.shape[2]]
+        assert np.all(np.isin(neighbour[motion], (170, 255)))
+
+
+def test_the_config_schema_accepts_every_scene_kind():
+    from bgsub.config import load_schema
+
+    datasets = load_schema()["properties"]["datasets"]
+    enums = [v for v in _walk(datasets) if isinstance(v, dict) and "scene" in v.get("properties", {})]
+    assert enums and all(set(e["properties"]["scene"]["enum"]) == set(SCENES) for e in enums)
+
+
+def _walk(node):
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    for child in children:
+        yield from _walk(child)

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bgsub import pipeline
+from bgsub.config import Dataset, Run, expand_runs
 from bgsub.errors import InputError
 from bgsub.methods import METHOD_KINDS, method_class
 from bgsub.models import load_model
@@ -99,28 +100,35 @@ def _split(folder: Path, out: Path) -> tuple[dict, Path]:
     return spec, split_path
 
 
+def _run(kind: str, params: dict, threshold: float, sweep: list) -> Run:
+    """The run of a config entry ``{kind: {**params, threshold, sweep}}``."""
+    (run,) = expand_runs({kind: {**params, "threshold": threshold, "sweep": sweep}})
+    return run
+
+
 def _untiled(spec, split_path, kind, params, thresholds, out: Path) -> Path:
     run = out / "untiled"
-    pipeline.fit("tiny", spec, split_path, kind, params, run / "model.npz", run / "background.png")
-    pipeline.score("tiny", spec, split_path, run / "model.npz", kind=kind, params=params, threshold=20.0,
-                   thresholds=thresholds, masks_dir=run / "masks", counts_path=run / "counts.npz", block_size=4)
+    dataset, r = Dataset("tiny", spec), _run(kind, params, 20.0, [0, 100, 21])
+    assert np.array_equal(r.thresholds(), thresholds)
+    pipeline.fit(dataset, r, split_path, run / "model.npz", run / "background.png")
+    pipeline.score(dataset, r, split_path, run / "model.npz", run / "masks", run / "counts.npz", block_size=4)
     return run
 
 
 def _tiled(spec, split_path, kind, params, thresholds, out: Path, tiles: int) -> Path:
+    dataset, r = Dataset("tiny", spec), _run(kind, params, 20.0, [0, 100, 21])
     run = out / f"tiled{tiles}"
     tile_dir = run / "tiles"
     tile_dir.mkdir(parents=True)
     models = [tile_dir / f"{i}.model.npz" for i in range(tiles)]
     for i, path in enumerate(models):
-        fit_tile("tiny", spec, split_path, kind, params, tile=i, tiles=tiles, model_path=path, block_size=7)
-    gather_models(split_path, models, kind=kind, params=params, model_path=run / "model.npz",
-                  background_path=run / "background.png")
+        fit_tile(dataset, r, split_path, tile=i, tiles=tiles, model_path=path, block_size=7)
+    gather_models(split_path, models, run=r, model_path=run / "model.npz", background_path=run / "background.png")
     strips = [tile_dir / f"{i}.masks.npy" for i in range(tiles)]
     counts = [tile_dir / f"{i}.counts.npz" for i in range(tiles)]
     for i in range(tiles):
-        score_tile("tiny", spec, split_path, run / "model.npz", kind=kind, params=params, tile=i, tiles=tiles,
-                   threshold=20.0, thresholds=thresholds, strip_path=strips[i], counts_path=counts[i], block_size=3)
+        score_tile(dataset, r, split_path, run / "model.npz", tile=i, tiles=tiles, strip_path=strips[i],
+                   counts_path=counts[i], block_size=3)
     gather_scores(split_path, strips, counts, masks_dir=run / "masks", counts_path=run / "counts.npz")
     return run
 
@@ -183,9 +191,10 @@ def test_workflow_routes_tiled_runs_and_matches_untiled_steps(tmp_path: Path):
     run = {"name": "mean", "method": "mean", "n_components": None, "threshold": 30.0}
     ref = tmp_path / "ref"
     thresholds = np.unique(np.concatenate([np.linspace(0, 150, 16), [30.0]]).astype(np.float32))
-    pipeline.fit("dyn", spec, split_path, "mean", {}, ref / "model.npz", ref / "background.png")
-    pipeline.score("dyn", spec, split_path, ref / "model.npz", kind="mean", params={}, threshold=30.0,
-                   thresholds=thresholds, masks_dir=ref / "masks", counts_path=ref / "counts.npz")
+    dataset, mean = Dataset("dyn", spec), _run("mean", {}, 30.0, [0, 150, 16])
+    assert np.array_equal(mean.thresholds(), thresholds)
+    pipeline.fit(dataset, mean, split_path, ref / "model.npz", ref / "background.png")
+    pipeline.score(dataset, mean, split_path, ref / "model.npz", ref / "masks", ref / "counts.npz")
     pipeline.evaluate("dyn", [run], [ref / "counts.npz"], ref / "sweep.csv", ref / "summary.csv", ref / "frames.csv")
     tiled = work / "results" / "dyn"
     assert (tiled / "summary.csv").read_bytes() == (ref / "summary.csv").read_bytes()
@@ -209,6 +218,17 @@ def test_resources_grow_with_frame_size_and_components_and_shrink_with_tiles():
     # the training frames of one tile must fit in the request with room for float64 work arrays
     frames_mb = 500 * 576 * 720 * 3 / 2**20
     assert big["mem_mb"] > 3 * frames_mb and tiled["mem_mb"] > 3 * frames_mb / 8
+
+
+def test_resources_come_from_the_methods_declared_costs():
+    """Each class declares its cost (no branching on kind names); the estimates are those of the
+    name-based model it replaced (values computed with c39a1d0)."""
+    size = {"height": 240, "width": 320, "n_train": 500, "n_test": 1000}
+    assert estimate_resources("fit", **size, kind="gmm", n_components=3) == {"mem_mb": 1639, "runtime": 12}
+    assert estimate_resources("fit", **size, kind="mean") == {"mem_mb": 833, "runtime": 6}
+    assert estimate_resources("fit", **size, kind="median") == {"mem_mb": 1602, "runtime": 6}
+    assert estimate_resources("score", **size, kind="online_gmm", tiles=4, attempt=2) == {"mem_mb": 1074, "runtime": 14}
+    assert method_class("gmm_background").resource_cost(3, 3) == method_class("gmm").resource_cost(3, 3)
 
 
 def test_split_json_matches_what_estimates_read(tmp_path: Path, tiny_cdnet: Path):

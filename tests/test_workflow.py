@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -61,6 +62,10 @@ def test_end_to_end_outputs_and_rerun_scope(tmp_path: Path, tiny_cdnet: Path, gi
     assert (work / "results" / "dyn" / "figures" / "f_threshold.png").is_file()
     sweep = pd.read_csv(work / "results" / "dyn" / "sweep.csv")
     assert len(sweep) == 2 * 16 and list(sweep.columns) == SUMMARY_COLUMNS
+    # progress lines in the rule logs: frames done / total, fps, time left (the last line: the time taken)
+    for step, line in (("fit", "reading training frames 30/30"), ("score", "scoring 10/10")):
+        log = (work / "results" / "logs" / step / "cdnet" / "mean.log").read_text()
+        assert re.search(rf"cdnet/mean: {line} frames \(100 %\), [\d.]+ fps in \d+:\d\d", log), log
 
     # nothing to do when nothing changed
     again = run_snakemake(work, config, "--dry-run")
@@ -89,6 +94,7 @@ def _error_line(result) -> str:
         (lambda c: c["datasets"]["cdnet"].update(path="/no/such/folder"), "/no/such/folder"),
         (lambda c: c["methods"]["mean"].update(kind="nonsense"), "unknown method kind 'nonsense'"),
         (lambda c: c["methods"]["mean"].update(colour=3), "config key methods.mean"),
+        (lambda c: c["methods"]["mean"].update(preset="nonsense"), "config key methods.mean.preset: unknown preset"),
     ],
 )
 def test_bad_config_one_line_error_no_results(tmp_path: Path, tiny_cdnet: Path, gif: Path, change, key):
@@ -112,3 +118,69 @@ def test_bad_ground_truth_stops_before_any_result(tmp_path: Path, tiny_cdnet: Pa
     assert "gt000035.png is 10x10, expected 32x24" in _error_line(result)
     assert not (work / "results" / "cdnet" / "split.json").exists()
     assert not list((work / "results").glob("cdnet/*/model.npz"))
+
+
+def test_runs_come_from_presets_and_travel_as_plain_data():
+    from bgsub.config import Run, expand_runs
+    from bgsub.presets import preset_settings
+
+    runs = expand_runs({"gmm": {"preset": "default", "n_components": [1, 3]}, "online": {"preset": "online"}})
+    assert [r.name for r in runs] == ["gmm_k1", "gmm_k3", "online"]
+    preset = preset_settings("default")
+    assert runs[1].threshold == preset["threshold"] and runs[1].postprocess == preset["postprocess"]
+    assert runs[1].params["var_min"] == preset["var_min"] and runs[2].kind == "online_gmm"
+    for run in runs:  # what a rule's params carry: repr-able data (Snakemake reruns a job when it changes)
+        assert Run.from_dict(run.to_dict()) == run
+        fit_only = run.to_dict(fit=True)
+        assert "threshold" not in fit_only and "sweep" not in fit_only and "postprocess" not in fit_only
+        assert Run.from_dict(fit_only).model_params == run.model_params
+
+
+# The default path, checked from the outside on the shipped config's run (tests/conftest.py `shipped_run`):
+# each run's masks are its scores, post-processed as configured, above its threshold, computed here from the
+# stored model in one pass over the test frames (the workflow scores blocks of 4); its summary counts are
+# those of the mask PNGs against the ground truth by CDnet's rules, counted here by hand.
+SHIPPED_RUNS = ["gmm_k3", "gmm_batch_k3", "gmm_background_k3", "mean", "median", "online_gmm", "online_gmm_warm",
+                "online_gmm_noshadow"]
+
+
+def _stack(folder: Path, pattern: str, numbers: range) -> np.ndarray:
+    return np.stack([iio.imread(folder / (pattern % n)) for n in numbers])
+
+
+@pytest.mark.parametrize("run", SHIPPED_RUNS)
+def test_masks_are_thresholded_postprocessed_scores_and_counts_are_the_masks(shipped_run: Path, run: str):
+    from bgsub.models import load_model
+    from bgsub.postprocess import postprocess_scores
+    from tests.conftest import shipped_config
+
+    results = shipped_run / "results" / "shipped"
+    data = shipped_run / "resources" / "synthetic" / "shipped"
+    method_name = run.removesuffix("_k3")
+    settings = shipped_config()["methods"][method_name]
+    first, last = json.loads((results / "split.json").read_text())["test"]
+    numbers = range(first, last + 1)
+    frames = _stack(data / "input", "in%06d.png", numbers)
+
+    masks = _stack(results / run / "masks", "bin%06d.png", numbers)
+    assert masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 255}
+    raw = load_model(results / run / "model.npz").foreground_scores(frames)  # adaptive ones learn: a fresh copy each
+    scores = postprocess_scores(load_model(results / run / "model.npz").foreground_scores(frames),
+                                settings.get("postprocess"))
+    want = scores > settings["threshold"]
+    np.testing.assert_array_equal(masks == 255, want)
+    assert 0 < want.sum() < want.size
+    if run == "gmm_k3":  # the default's post-processing (5x5 median, blobs under 30 px removed) changes masks here
+        assert (want != (raw > settings["threshold"])).sum() > 50
+
+    # CDnet counts by hand: frames of the test range inside temporalROI.txt; pixels inside ROI.bmp whose label is
+    # 255 (motion, positive), 0 or 50 (static, shadow: negative); 85 and 170 are not counted
+    roi_first, roi_last = map(int, (data / "temporalROI.txt").read_text().split())
+    scored = [i for i, n in enumerate(numbers) if roi_first <= n <= roi_last]
+    labels = _stack(data / "groundtruth", "gt%06d.png", numbers)[scored]
+    fg, inside = masks[scored] == 255, (iio.imread(data / "ROI.bmp") > 0)[None]
+    positive, negative = inside & (labels == 255), inside & ((labels == 0) | (labels == 50))
+    counts = {"tp": fg & positive, "fp": fg & negative, "fn": ~fg & positive, "tn": ~fg & negative}
+    row = pd.read_csv(shipped_run / "results" / "summary.csv").set_index("run").loc[run]
+    assert {k: int(row[k]) for k in counts} == {k: int(v.sum()) for k, v in counts.items()}
+    assert row["tp"] > 0 and row["fp"] + row["fn"] > 0  # not a trivial scene

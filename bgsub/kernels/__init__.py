@@ -1,11 +1,18 @@
 """Compiled (numba) kernels of the per-pixel mixtures, and the choice of backend.
 
-The numpy code in :mod:`bgsub.gmm` and :mod:`bgsub.online` is the reference; the kernels here
-compute the same things: the colour EM with pixels as SIMD lanes in float32 (float64 sums and
-parameters; within 1e-4 of the reference, same iteration counts), the classification on the
-uint8 frames in float64, the online update byte for byte; threads over pixels
+The numpy code in :mod:`bgsub.mixture_em`, :mod:`bgsub.ranking` and :mod:`bgsub.online_reference`
+is the reference; the kernels here compute the same things: the colour EM with pixels as SIMD lanes
+in float32 (float64 sums and parameters; within 1e-4 of the reference, same iteration counts), the
+classification on the uint8 frames in float64, the online update byte for byte; threads over pixels
 (``numba.prange``). They are compiled on first use and cached on disk (``cache=True``), so later
 processes load them without compiling.
+
+Modules: :mod:`~bgsub.kernels.em` (the batch EM's entry point: which kernel runs), ``em_lanes`` (EM
+with pixels as SIMD lanes, C = 3), ``em_pixel`` (EM one pixel per thread, any C), ``kmeans`` (the
+k-means initialisation), ``vecmath`` (exp and log that vectorise), ``lanes`` (the lane layout),
+``classify`` (distance to the nearest background component), ``online`` (the adaptive GMM's
+update), ``spatial`` (the scoring levers of :mod:`bgsub.spatial`), ``area_opening`` (the
+post-processing's area opening).
 
 Backend choice (:func:`resolve_backend`): ``"numpy"`` always uses the reference,
 ``"numba"`` requires numba, ``"auto"`` uses numba when it can be imported and falls back to numpy

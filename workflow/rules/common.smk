@@ -35,12 +35,14 @@ def dataset_input(wildcards):
     return dataset_spec(wildcards.dataset)["path"]
 
 
-def run_params(wildcards):
-    return RUNS[wildcards.run].params
+def run_for_fit(wildcards):
+    """The run as plain data for a fit (kind and settings only: a new threshold never refits)."""
+    return RUNS[wildcards.run].to_dict(fit=True)
 
 
-def run_kind(wildcards):
-    return RUNS[wildcards.run].kind
+def run_for_score(wildcards):
+    """The run as plain data for scoring (Snakemake reruns the job when it changes)."""
+    return RUNS[wildcards.run].to_dict()
 
 
 def run_table():

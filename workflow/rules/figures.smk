@@ -47,8 +47,7 @@ rule figure_overlay:
         data=dataset_input,
         split="results/{dataset}/split.json",
     output:
-        fig_report("results/{dataset}/figures/overlay_{run}.gif", "overlay", "{dataset}", "mask overlays",
-                   run="{run}"),
+        "results/{dataset}/figures/overlay_{run}.mp4",
     params:
         spec=lambda wc: dataset_spec(wc.dataset),
         gif_frames=FIG["gif_frames"],
@@ -57,6 +56,20 @@ rule figure_overlay:
         "results/logs/figures/{dataset}_overlay_{run}.log",
     script:
         "../scripts/figure_overlay.py"
+
+
+rule figure_overlays:
+    input:
+        expand("results/{{dataset}}/figures/overlay_{run}.mp4", run=RUNS),
+    output:
+        fig_report("results/{dataset}/figures/overlays.html", "overlay", "{dataset}", "mask overlays",
+                   figure="mask overlays"),
+    params:
+        runs=list(RUNS),
+    log:
+        "results/logs/figures/{dataset}_overlays.log",
+    script:
+        "../scripts/figure_overlays.py"
 
 
 rule figure_f_threshold:

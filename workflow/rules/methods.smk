@@ -10,8 +10,7 @@ rule fit:
         background="results/{dataset}/{run}/background.png",
     params:
         spec=lambda wc: dataset_spec(wc.dataset),
-        kind=run_kind,
-        params=run_params,
+        run=run_for_fit,
     wildcard_constraints:
         run=run_pattern(UNTILED_RUNS),
     threads: 1
@@ -36,12 +35,8 @@ rule score:
         counts="results/{dataset}/{run}/counts.npz",
     params:
         spec=lambda wc: dataset_spec(wc.dataset),
-        kind=run_kind,
-        params=run_params,
-        threshold=lambda wc: RUNS[wc.run].threshold,
-        thresholds=lambda wc: RUNS[wc.run].thresholds().tolist(),
+        run=run_for_score,
         block_size=CFG["block_size"],
-        postprocess=lambda wc: RUNS[wc.run].postprocess,
     wildcard_constraints:
         run=run_pattern(UNTILED_RUNS),
     threads: 1

@@ -20,7 +20,7 @@ def report_targets():
     if many_k_methods():
         targets.append("results/figures/f_k.png")
     for name in DATASETS:
-        targets += expand("results/{dataset}/figures/overlay_{run}.gif", dataset=name, run=RUNS)
+        targets.append(f"results/{name}/figures/overlays.html")
         if name in GT_DATASETS:
             targets += [f"results/{name}/figures/pr.png", f"results/{name}/figures/f_frames.png"]
     return targets

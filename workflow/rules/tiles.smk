@@ -76,8 +76,7 @@ rule fit_tile:
         temp(f"{TILE_DIR}/model.npz"),
     params:
         spec=lambda wc: dataset_spec(wc.dataset),
-        kind=run_kind,
-        params=run_params,
+        run=run_for_fit,
         tiles=TILES,
         block_size=CFG["block_size"],
     wildcard_constraints:
@@ -102,8 +101,7 @@ rule gather_models:
         model="results/{dataset}/{run}/model.npz",
         background="results/{dataset}/{run}/background.png",
     params:
-        kind=run_kind,
-        params=run_params,
+        run=run_for_fit,
     wildcard_constraints:
         run=run_pattern(TILED_RUNS),
     threads: 1
@@ -126,11 +124,8 @@ rule score_tile:
         counts=temp(f"{TILE_DIR}/counts.npz"),
     params:
         spec=lambda wc: dataset_spec(wc.dataset),
-        kind=run_kind,
-        params=run_params,
+        run=run_for_score,
         tiles=TILES,
-        threshold=lambda wc: RUNS[wc.run].threshold,
-        thresholds=lambda wc: RUNS[wc.run].thresholds().tolist(),
         block_size=CFG["block_size"],
     wildcard_constraints:
         tile=r"\d+",

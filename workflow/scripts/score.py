@@ -1,6 +1,6 @@
+from bgsub.config import Dataset, Run
 from bgsub.pipeline import run_step, score
 
 p, out = snakemake.params, snakemake.output
-run_step(score, snakemake.wildcards.dataset, p.spec, snakemake.input.split, snakemake.input.model, kind=p.kind,
-         params=dict(p.params), threshold=p.threshold, thresholds=p.thresholds, masks_dir=out.masks,
-         counts_path=out.counts, block_size=p.block_size, postprocess=dict(p.postprocess), log=snakemake.log[0])
+run_step(score, Dataset(snakemake.wildcards.dataset, p.spec), Run.from_dict(p.run), snakemake.input.split,
+         snakemake.input.model, out.masks, out.counts, block_size=p.block_size, log=snakemake.log[0])

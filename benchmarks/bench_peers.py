@@ -1,0 +1,225 @@
+"""The peers' F-measure and speed on the validation seed of every synthetic scene kind.
+
+Command (from the project root)::
+
+    PYTHONPATH=$PWD nice .venv/bin/python benchmarks/bench_peers.py [--kinds jitter water ...]
+        [--methods SuBSENSE PAWCS MOG2 KNN] [--csv peers.csv]
+
+Every kind of :data:`bgsub.synth.SCENES` is generated at its default size (160x120, 100 training
+and 100 test frames) from its **validation** seed (:data:`bgsub.synth.SCENE_SEEDS`; the test seeds
+are held out, and this script has no option to run them). Each peer runs at its library's
+defaults over the training frames and then the test frames, learning throughout, as the pipeline
+runs the OpenCV peers (:mod:`bgsub.peers`): BGSLibrary's SuBSENSE and PAWCS (Python wrapper
+``pybgs``, optional: without it they are skipped with a notice) and OpenCV's MOG2 and KNN (1
+OpenCV thread). Masks are scored on the test frames by the CDnet rules with the pipeline's own
+counting (:class:`bgsub.tally.ScoreTally`, :func:`bgsub.metrics.compute_metrics`): 255 is
+foreground, OpenCV's shadow value 127 is background, ground truth 170 and 85 are not counted.
+
+The tables: F-measure per kind and method, the mean over kinds and the mean over CDnet categories
+(CDnet's overall rule, with :data:`bgsub.synth.CDNET_CATEGORY`); then each method's speed (frames
+per second over all the scene's frames, median over kinds) and its ratio to MOG2 measured in the
+same run. The machine is shared: read ratios, not absolute speeds.
+
+Measured 2026-12-04 (pybgs 3.3.1, OpenCV 5.1.0, shared 2-core machine at load 13-16), F-measure:
+
+    kind          category                   seed  SuBSENSE  PAWCS   MOG2    KNN
+    static        baseline                      0   0.911    0.972   0.982   0.978
+    dynamic       dynamicBackground             1   0.979    0.984   1.000   0.977
+    illumination  illuminationChange            2   0.546    0.947   0.856   0.888
+    parked        intermittentObjectMotion      3   0.660    0.725   0.938   0.806
+    departed      intermittentObjectMotion      4   0.774    0.818   0.911   0.824
+    shadows       shadow                        5   0.697    0.739   0.959   0.967
+    foliage       dynamicBackground             6   0.597    0.690   0.648   0.626
+    jitter        cameraJitter                107   0.743    0.861   0.616   0.574
+    water         dynamicBackground           108   0.454    0.707   0.535   0.578
+    weather       badWeather                  109   0.588    0.805   0.778   0.793
+    intermittent  intermittentObjectMotion    110   0.717    0.886   0.716   0.873
+    exposure      illuminationChange          111   0.554    0.852   0.732   0.841
+    mean over 7 categories                          0.698    0.840   0.816   0.820
+
+SuBSENSE and PAWCS draw from C's ``rand()``, which they do not seed: their F moves by about 0.005
+with the order the kinds run in.
+
+pybgs builds from source (``apt-get install libopencv-dev`` then ``pip install pybgs``); its
+algorithms read and write ``./config/<name>.xml`` in the working directory, so this script runs them
+from a temporary directory (the project's own ``config/`` is never touched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from bgsub.metrics import compute_metrics, sweep_thresholds
+from bgsub.synth import CDNET_CATEGORY, SCENE_SEEDS, SCENES, Scene, make_scene
+from bgsub.tally import ScoreTally
+
+PYBGS_METHODS = ("SuBSENSE", "PAWCS")
+OPENCV_METHODS = ("MOG2", "KNN")
+
+# A run: all frames (T, H, W, 3) uint8 RGB, training frames first -> foreground masks (T, H, W) bool
+Runner = Callable[[np.ndarray, int], np.ndarray]
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 (BGSLibrary prints from C++ when an algorithm is made and freed)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def opencv_runner(name: str) -> Runner:
+    """MOG2 or KNN through :mod:`bgsub.peers`: fit on the training frames, then score (and learn) the rest."""
+    import cv2
+
+    from bgsub.peers import OpenCVKNNMethod, OpenCVMOG2Method
+
+    cv2.setNumThreads(1)
+    cls = {"MOG2": OpenCVMOG2Method, "KNN": OpenCVKNNMethod}[name]
+
+    def run(frames: np.ndarray, n_train: int) -> np.ndarray:
+        method = cls().fit(frames[:n_train])
+        test = method.foreground_scores(frames[n_train:]) > 0.5
+        return np.concatenate([np.zeros((n_train, *frames.shape[1:3]), bool), test])
+
+    return run
+
+
+def pybgs_runner(name: str, workdir: Path) -> Runner:
+    """SuBSENSE or PAWCS through ``pybgs``, run from ``workdir`` (its ``config/`` holds their settings)."""
+    import pybgs  # optional: see main()
+
+    def run(frames: np.ndarray, n_train: int) -> np.ndarray:
+        masks = np.empty(frames.shape[:3], bool)
+        cwd = os.getcwd()
+        os.chdir(workdir)
+        try:
+            with quiet_stdout():
+                algorithm = getattr(pybgs, name)()
+                for t, frame in enumerate(frames):
+                    out = algorithm.apply(np.ascontiguousarray(frame[..., ::-1]))  # BGR, as OpenCV reads it
+                    masks[t] = (out[..., 0] if out.ndim == 3 else out) == 255
+                del algorithm
+        finally:
+            os.chdir(cwd)
+        return masks
+
+    return run
+
+
+def score(scene: Scene, masks: np.ndarray) -> dict[str, float | None]:
+    """CDnet metrics of the test frames' masks, counted as the pipeline counts them."""
+    numbers = range(scene.n_train + 1, len(scene.frames) + 1)  # 1-based frame numbers of the test frames
+    tally = ScoreTally(sweep_thresholds(0, 1, 2), 0.5, numbers)
+    test = masks[scene.n_train :]
+    tally.add(numbers, test.astype(np.float32), test, lambda n: scene.labels[n - 1], None)
+    tp, fp, fn, tn = (int(v) for v in tally.frame_counts()[:, 1:].sum(axis=0))
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, **compute_metrics(tp, fp, fn, tn)}
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kinds", nargs="+", default=list(SCENES), choices=SCENES, metavar="KIND")
+    parser.add_argument("--methods", nargs="+", default=[*PYBGS_METHODS, *OPENCV_METHODS],
+                        choices=[*PYBGS_METHODS, *OPENCV_METHODS])
+    parser.add_argument("--csv", type=Path, help="also write one row per (kind, method) with counts and metrics")
+    args = parser.parse_args(argv)
+
+    methods = list(args.methods)
+    if any(m in PYBGS_METHODS for m in methods):
+        try:
+            import pybgs  # noqa: F401
+        except ImportError as exc:
+            print(f"pybgs is not installed ({exc}); SuBSENSE and PAWCS are skipped. Install it with "
+                  "`apt-get install libopencv-dev` then `pip install pybgs` (builds C++, several minutes).")
+            methods = [m for m in methods if m not in PYBGS_METHODS]
+    try:
+        import cv2  # noqa: F401
+    except ImportError as exc:
+        print(f"OpenCV is not installed ({exc}); MOG2 and KNN are skipped (pip install -e '.[peers]').")
+        methods = [m for m in methods if m not in OPENCV_METHODS]
+    if not methods:
+        print("no peer to run")
+        return 1
+
+    print(f"load average before: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_peers_") as tmp:
+        (Path(tmp) / "config").mkdir()
+        runners = {m: pybgs_runner(m, Path(tmp)) if m in PYBGS_METHODS else opencv_runner(m) for m in methods}
+        for kind in args.kinds:
+            seed = SCENE_SEEDS[kind]["validation"]
+            scene = make_scene(kind, seed=seed)
+            t_frames, h, w = scene.frames.shape[:3]
+            for name, run in runners.items():
+                start = time.perf_counter()
+                masks = run(scene.frames, scene.n_train)
+                elapsed = time.perf_counter() - start
+                metrics = score(scene, masks)
+                rows.append({"kind": kind, "category": CDNET_CATEGORY[kind], "seed": seed, "size": f"{w}x{h}",
+                             "method": name, "fps": t_frames / elapsed, **metrics})
+                print(f"  {kind:<13} {name:<9} F {fmt(metrics['f_measure'])}  precision "
+                      f"{fmt(metrics['precision'])}  recall {fmt(metrics['recall'])}  {t_frames / elapsed:7.1f} fps",
+                      flush=True)
+    print(f"load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+
+    def cell(kind: str, method: str, key: str) -> float | None:
+        return next(r[key] for r in rows if r["kind"] == kind and r["method"] == method)
+
+    width = max(len(k) for k in args.kinds) + 2
+    print(f"\nF-measure on the test frames, validation seeds ({rows[0]['size']}, "
+          f"{len(scene.frames) - scene.n_train} test frames after {scene.n_train} training frames)")
+    print(f"{'kind':<{width}}{'category':<26}{'seed':>5}" + "".join(f"{m:>10}" for m in methods))
+    for kind in args.kinds:
+        print(f"{kind:<{width}}{CDNET_CATEGORY[kind]:<26}{SCENE_SEEDS[kind]['validation']:>5}"
+              + "".join(f"{fmt(cell(kind, m, 'f_measure')):>10}" for m in methods))
+
+    def mean(values: list[float | None]) -> float | None:
+        kept = [v for v in values if v is not None]
+        return None if not kept else float(np.mean(kept))
+
+    print(f"{'mean over kinds':<{width + 31}}"
+          + "".join(f"{fmt(mean([cell(k, m, 'f_measure') for k in args.kinds])):>10}" for m in methods))
+    categories = sorted({CDNET_CATEGORY[k] for k in args.kinds})
+    per_category = {m: [mean([cell(k, m, "f_measure") for k in args.kinds if CDNET_CATEGORY[k] == c])
+                        for c in categories] for m in methods}
+    print(f"{f'mean over {len(categories)} categories':<{width + 31}}"
+          + "".join(f"{fmt(mean(per_category[m])):>10}" for m in methods))
+
+    print("\nspeed: frames per second over all frames (training and test), median over kinds; ratio to MOG2")
+    fps = {m: statistics.median(r["fps"] for r in rows if r["method"] == m) for m in methods}
+    for m in methods:
+        ratio = f"{fps[m] / fps['MOG2']:.3f}" if "MOG2" in fps else "-"
+        print(f"  {m:<9}{fps[m]:9.1f} fps   x MOG2 {ratio}")
+
+    if args.csv:
+        with open(args.csv, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

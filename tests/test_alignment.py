@@ -1,0 +1,107 @@
+"""Camera-shake compensation (bgsub.alignment) on small hand-made textured images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bgsub.alignment import align_frames, estimate_shift, shift_frame
+
+
+def _texture(h: int = 64, w: int = 80, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB texture on the 0-255 scale, ``(H, W, 3)`` float64."""
+    rng = np.random.default_rng(seed)
+    grey = ndimage.gaussian_filter(rng.uniform(0, 255, (h, w)), 1.5)
+    grey = 40 + 170 * (grey - grey.min()) / (grey.max() - grey.min())
+    return np.stack([grey, 0.8 * grey + 20, 0.6 * grey + 40], axis=-1)
+
+
+def _moved(image: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
+    return ndimage.shift(image, (*shift, 0), order=3, mode="nearest")
+
+
+@pytest.mark.parametrize("shift", [(1.5, -2.25), (3.0, 2.0), (-0.4, 0.7), (-2.6, -1.1)])
+def test_known_shift_is_estimated_and_undone(shift: tuple[float, float]) -> None:
+    ref = _texture()
+    frame = _moved(ref, shift)
+    dy, dx = estimate_shift(frame, ref)
+    assert abs(dy - shift[0]) < 0.1 and abs(dx - shift[1]) < 0.1
+    aligned, shifts = align_frames(frame[None], ref, max_shift=5)
+    assert np.allclose(shifts[0], (dy, dx))
+    inner = (slice(6, -6), slice(6, -6))
+    # bilinear re-interpolation of a cubic-spline shift: a few grey levels at most, away from the border
+    err = np.abs(aligned[0][inner] - ref[inner])
+    assert err.mean() < 1.5 and err.max() < 10
+    unaligned = np.abs(frame[inner] - ref[inner]).mean()
+    assert err.mean() < unaligned / 4
+
+
+def test_uint8_frames_keep_dtype_and_the_border_shows_the_reference() -> None:
+    ref = np.rint(_texture()).astype(np.uint8)
+    frames = np.stack([np.rint(_moved(ref.astype(float), s)).astype(np.uint8) for s in [(0, 0), (2, -3), (-1.5, 1)]])
+    aligned, shifts = align_frames(frames, ref, max_shift=4)
+    assert aligned.dtype == np.uint8 and aligned.shape == frames.shape
+    np.testing.assert_allclose(shifts, [(0, 0), (2, -3), (-1.5, 1)], atol=0.1)
+    # frame 1 moved down by 2 and left by 3: after moving it back, its last 2 rows and first 3 columns are uncovered
+    assert np.array_equal(aligned[1][-2:], ref[-2:]) and np.array_equal(aligned[1][:, :3], ref[:, :3])
+    edge, _ = align_frames(frames, ref, max_shift=4, fill="edge")
+    assert np.array_equal(edge[1][-2:], np.repeat(edge[1][-3:-2], 2, axis=0))
+
+
+def test_a_moving_object_does_not_move_the_background_shift() -> None:
+    ref = _texture(seed=3)
+    frame = _moved(ref, (-1.75, 2.5))
+    # a bright textured object covering about 15 % of the frame, which is not in the reference
+    rng = np.random.default_rng(7)
+    frame[10:35, 20:50] = rng.uniform(150, 255, (25, 30, 3))
+    dy, dx = estimate_shift(frame, ref, max_shift=6)
+    assert abs(dy + 1.75) < 0.1 and abs(dx - 2.5) < 0.1
+
+
+def test_identical_frames_give_zero_shift() -> None:
+    ref = _texture(seed=5)
+    assert estimate_shift(ref, ref) == pytest.approx((0.0, 0.0), abs=1e-6)
+    aligned, shifts = align_frames(np.stack([ref, ref]), ref)
+    assert np.array_equal(aligned, np.stack([ref, ref])) and not shifts.any()
+
+
+def test_constant_frame_gives_zero_shift_and_no_nan() -> None:
+    flat = np.full((32, 40, 3), 120, np.uint8)
+    assert estimate_shift(flat, flat) == (0.0, 0.0)
+    assert estimate_shift(flat, np.rint(_texture(32, 40)).astype(np.uint8)) == (0.0, 0.0)
+    aligned, shifts = align_frames(flat[None], flat)
+    assert np.array_equal(aligned[0], flat) and np.isfinite(shifts).all()
+
+
+def test_shift_larger_than_max_shift_is_not_searched() -> None:
+    ref = _texture(seed=2)
+    frame = _moved(ref, (0.0, 6.0))
+    dy, dx = estimate_shift(frame, ref, max_shift=3)
+    assert abs(dy) <= 3.5 and abs(dx) <= 3.5
+    assert estimate_shift(frame, ref, max_shift=8) == pytest.approx((0.0, 6.0), abs=0.1)
+
+
+def test_grey_frames_and_shift_frame_round_trip() -> None:
+    ref = _texture()[..., 0]
+    frame = shift_frame(ref, (2.0, -1.0))
+    np.testing.assert_allclose(frame[2:, :-1], ref[:-2, 1:], atol=1e-3)
+    assert estimate_shift(frame, ref) == pytest.approx((2.0, -1.0), abs=0.05)
+
+
+def test_noisy_grey_uint8_frames_are_aligned() -> None:
+    rng = np.random.default_rng(11)
+    ref = _texture(seed=6)[..., 0]
+    truth = [(0.3, -1.7), (-2.2, 0.9), (1.0, 1.0)]
+    frames = np.stack([np.clip(np.rint(ndimage.shift(ref, s, order=1, mode="nearest") + rng.normal(0, 3, ref.shape)),
+                               0, 255) for s in truth]).astype(np.uint8)
+    aligned, shifts = align_frames(frames, np.rint(ref).astype(np.uint8), max_shift=4)
+    assert aligned.shape == frames.shape and aligned.dtype == np.uint8
+    np.testing.assert_allclose(shifts, truth, atol=0.1)
+
+
+def test_shape_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError, match="differ"):
+        estimate_shift(np.zeros((8, 8)), np.zeros((8, 9)))
+    with pytest.raises(ValueError, match="do not match"):
+        align_frames(np.zeros((2, 8, 8, 3)), np.zeros((8, 8)))

@@ -1,0 +1,229 @@
+"""The ``bgsub`` command: segment (with and without ground truth), methods, presets, bad input."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+
+from bgsub.cli import main
+from bgsub.methods import METHOD_KINDS
+from bgsub.presets import PRESETS
+from bgsub.progress import Progress
+from tests.conftest import ROOT, write_video
+
+
+def _moving_square(n_frames: int = 40, h: int = 24, w: int = 32) -> np.ndarray:
+    """A grey background with noise, and a bright square crossing it in the second half, ``(T, H, W, 3)`` uint8."""
+    rng = np.random.default_rng(0)
+    frames = np.clip(100 + rng.normal(0, 3, (n_frames, h, w, 3)), 0, 255).astype(np.uint8)
+    for t in range(n_frames // 2, n_frames):
+        x = (t * 2) % (w - 8)
+        frames[t, 8:16, x : x + 8] = 230
+    return frames
+
+
+def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _iter_mp4(path: Path):
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    try:
+        yield from (meta for _ in reader)
+    finally:
+        reader.close()
+
+
+def test_segment_video_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    video = tmp_path / "clip.mp4"
+    write_video(video, _moving_square(), fps=10)
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(capsys, "segment", video, "-o", out, "--train", "24")
+    assert code == 0, stderr
+    names = sorted(p.name for p in (out / "masks").iterdir())
+    assert names == [f"bin{n:06d}.png" for n in range(25, 41)]  # numbered like the input frames
+    mask = iio.imread(out / "masks" / "bin000030.png")
+    assert mask.shape == (24, 32) and set(np.unique(mask)) <= {0, 255} and mask.any()
+    assert iio.imread(out / "background.png").shape == (24, 32, 3)
+    for name in ("masks.mp4", "overlay.mp4"):
+        metas = list(_iter_mp4(out / name))
+        assert len(metas) == 16 and tuple(metas[0]["size"]) == (32, 24)
+    assert not (out / "summary.csv").exists()  # no ground truth, no metrics
+    assert stdout.count("\n") == 1 and "16 frames (25-40) of 32x24 segmented with default (gmm, K=3" in stdout
+    assert "bgsub: segment 16/16 frames (100 %)" in stderr and len(stderr.splitlines()) <= 6
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+
+
+def test_segment_gif_of_odd_size(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    gif = tmp_path / "odd.gif"
+    iio.imwrite(gif, _moving_square(20, 23, 33), duration=100, loop=0)
+    out = tmp_path / "out"
+    code, _, stderr = _run(capsys, "segment", gif, "-o", out, "--method", "mean", "-q")
+    assert code == 0, stderr
+    assert len(list((out / "masks").iterdir())) == 8
+    for name in ("masks.mp4", "overlay.mp4"):  # H.264 needs even sides: the odd edge is padded, not rescaled
+        metas = list(_iter_mp4(out / name))
+        assert len(metas) == 8 and tuple(metas[0]["size"]) == (34, 24) and metas[0]["fps"] == 10
+
+
+def _independent_counts(masks_dir: Path, gt_dir: Path, numbers: list[int], roi: np.ndarray | None) -> np.ndarray:
+    counts = np.zeros(4, np.int64)
+    for n in numbers:
+        fg = iio.imread(masks_dir / f"bin{n:06d}.png") == 255
+        gt = iio.imread(gt_dir / f"gt{n:06d}.png")
+        gt = gt[..., 0] if gt.ndim == 3 else gt
+        inside = np.ones(gt.shape, bool) if roi is None else roi
+        pos, neg = (gt == 255) & inside, ((gt == 0) | (gt == 50)) & inside
+        counts += [(fg & pos).sum(), (fg & neg).sum(), (~fg & pos).sum(), (~fg & neg).sum()]
+    return counts
+
+
+def test_segment_cdnet_prints_metrics_of_an_independent_count(
+    tiny_cdnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(capsys, "segment", tiny_cdnet, "-o", out, "--method", "median", "-q")
+    assert code == 0, stderr
+    assert stderr == ""  # --quiet
+    first, last = (int(v) for v in (tiny_cdnet / "temporalROI.txt").read_text().split())
+    numbers = list(range(first, last + 1))
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"bin{n:06d}.png" for n in numbers]
+    roi = iio.imread(tiny_cdnet / "ROI.bmp") > 0 if (tiny_cdnet / "ROI.bmp").exists() else None
+    roi = roi[..., 0] if roi is not None and roi.ndim == 3 else roi
+    tp, fp, fn, tn = _independent_counts(out / "masks", tiny_cdnet / "groundtruth", numbers, roi)
+    row = pd.read_csv(out / "summary.csv").iloc[0]
+    assert (row["tp"], row["fp"], row["fn"], row["tn"]) == (tp, fp, fn, tn)
+    f = 2 * tp / (2 * tp + fp + fn)
+    assert row["f_measure"] == pytest.approx(f, abs=1e-6)
+    line = stdout.splitlines()[1]
+    assert f"f_measure {f:.4f}" in line and f"recall {tp / (tp + fn):.4f}" in line
+    assert f"precision {tp / (tp + fp):.4f}" in line and f"tp {tp} fp {fp} fn {fn} tn {tn}" in line
+
+
+def test_segment_image_folder_with_groundtruth_option(
+    tiny_cdnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(capsys, "segment", tiny_cdnet / "input", "-o", out, "--method", "mean", "--train",
+                                "30", "--groundtruth", tiny_cdnet / "groundtruth", "--threshold", "40", "-q")
+    assert code == 0, stderr
+    numbers = list(range(31, 41))
+    tp, fp, fn, tn = _independent_counts(out / "masks", tiny_cdnet / "groundtruth", numbers, None)
+    row = pd.read_csv(out / "summary.csv").iloc[0]
+    assert (row["tp"], row["fp"], row["fn"], row["tn"], row["threshold"]) == (tp, fp, fn, tn, 40.0)
+    assert "10 scored frames" in stdout
+
+
+def test_methods_and_presets_list_one_line_each(capsys: pytest.CaptureFixture) -> None:
+    code, stdout, _ = _run(capsys, "methods")
+    assert code == 0
+    lines = stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [*PRESETS, *METHOD_KINDS]
+    code, stdout, _ = _run(capsys, "presets")
+    assert code == 0 and [line.split()[0] for line in stdout.splitlines()] == list(PRESETS)
+    assert "threshold 7.81" in stdout.splitlines()[0]
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "bgsub", "presets"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("default")
+
+
+def _bad_inputs(tmp: Path, tiny: Path) -> dict[str, tuple[list, str]]:
+    (tmp / "empty.mp4").write_bytes(b"")
+    sizes = tmp / "sizes"
+    sizes.mkdir()
+    for i, shape in enumerate([(8, 8, 3), (8, 8, 3), (9, 8, 3)]):
+        iio.imwrite(sizes / f"f{i}.png", np.zeros(shape, np.uint8))
+    bad_gt = tmp / "badgt"
+    bad_gt.mkdir()
+    for n in range(31, 41):
+        iio.imwrite(bad_gt / f"gt{n:06d}.png", np.zeros((5, 5), np.uint8))
+    return {
+        "missing": ([tmp / "nope.mp4"], "nope.mp4: no such file or folder"),
+        "empty video": ([tmp / "empty.mp4"], "empty.mp4: cannot read video"),
+        "sizes": ([sizes], "f2.png is 8x9, expected 8x8"),
+        "gt size": ([tiny / "input", "--groundtruth", bad_gt, "--train", "30"], "is 5x5, expected 32x24"),
+        "threshold word": ([tiny, "--threshold", "high"], "argument --threshold: invalid float value: 'high'"),
+        "threshold nan": ([tiny, "--threshold", "nan"], "--threshold: must be a finite number"),
+        "train 0": ([tiny, "--train", "0"], "--train: must be at least 1"),
+        "train too long": ([tiny, "--train", "40"], "--train: leaves no test frames"),
+        "fraction": ([tiny, "--train-fraction", "1.5"], "--train-fraction: expected a number in (0, 1)"),
+        "method": ([tiny, "--method", "best"], "unknown method 'best'"),
+        "preset": ([tiny, "--preset", "best"], "unknown preset 'best'"),
+    }
+
+
+BAD = ["missing", "empty video", "sizes", "gt size", "threshold word", "threshold nan", "train 0", "train too long",
+       "fraction", "method", "preset"]
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_one_line_exit_1_no_output(
+    case: str, tiny_cdnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv, expected = _bad_inputs(tmp_path, tiny_cdnet)[case]
+    out = tmp_path / "results" / "out"
+    method = [] if "--preset" in argv or "--method" in argv else ["--method", "mean"]
+    try:
+        code, _, stderr = _run(capsys, "segment", argv[0], "-o", out, *method, *argv[1:])
+    except SystemExit as exc:  # argparse's own checks (a word for a number) exit from parse_args
+        code, stderr = exc.code, capsys.readouterr().err
+    assert code == 1
+    assert stderr.startswith("bgsub: error: ") and stderr.count("\n") == 1, stderr
+    assert expected in stderr
+    assert not out.exists()
+    assert not (out.parent.exists() and any(out.parent.iterdir()))  # no staging folder left either
+
+
+def test_failed_run_leaves_an_older_output_untouched(tiny_cdnet: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("older run")
+    code, _, _ = _run(capsys, "segment", tiny_cdnet, "-o", out, "--train", "99")
+    assert code == 1 and [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny"]
+
+
+def test_progress_without_a_terminal_writes_a_few_lines() -> None:
+    out = io.StringIO()
+    with Progress(5000, "segment", file=out) as bar:
+        for _ in range(5000 // 64 + 1):
+            bar.update(min(64, 5000 - bar.done))
+    lines = out.getvalue().splitlines()
+    assert 10 <= len(lines) <= 11 and "\r" not in out.getvalue() and lines[-1].startswith("bgsub: segment 5000/5000")
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar() -> None:
+    pytest.importorskip("tqdm")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    with Progress(100, "segment", file=out) as bar:
+        bar.update(100)
+    assert "\r" in out.getvalue() and "100/100 frames" in out.getvalue()
+
+
+def test_a_config_without_methods_runs_the_default_preset(tmp_path: Path) -> None:
+    from bgsub.config import expand_runs, validate_config
+    config = validate_config({"datasets": {"street": {"path": str(tmp_path / "street.mp4")}}})
+    assert config["methods"] == {"gmm": {"preset": "default"}}
+    (run,) = expand_runs(config["methods"])
+    assert (run.name, run.threshold, run.postprocess) == ("gmm_k3", 7.81, {"median": 5, "min_area": 30})

@@ -1,0 +1,150 @@
+"""Stopped objects and ghosts (bgsub.persistence) on small hand-made scenes with a textured road."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bgsub.persistence import GhostDetector, _ghost_blobs, boundary_step
+
+H, W = 48, 64
+THRESHOLD = 30.0  # colour distance of the stand-in model's decision
+
+
+def _road(seed: int = 0) -> np.ndarray:
+    """A textured grey-brown road, ``(H, W, 3)`` float64 on the 0-255 scale."""
+    rng = np.random.default_rng(seed)
+    grey = ndimage.gaussian_filter(rng.normal(0, 1, (H, W)), 1.0)
+    grey = 110 + 25 * grey / grey.std()
+    return np.stack([grey, 0.95 * grey, 0.85 * grey], axis=-1)
+
+
+def _car(size: int = 14, seed: int = 1) -> np.ndarray:
+    """A textured red object, ``(size, size, 3)``."""
+    rng = np.random.default_rng(seed)
+    body = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 1.0)
+    body = 150 + 30 * body / body.std()
+    return np.stack([body + 40, 0.4 * body, 0.4 * body], axis=-1)
+
+
+def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(image + rng.normal(0, 3, image.shape), 0, 255)
+
+
+def _mask(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The stand-in model's decision with a 3 x 3 median, as the post-processing would give."""
+    raw = np.linalg.norm(frame - background, axis=-1) > THRESHOLD
+    return ndimage.median_filter(raw, 3)
+
+
+def test_a_stopped_object_stays_foreground() -> None:
+    rng = np.random.default_rng(2)
+    road, car = _road(), _car()
+    background = road.copy()
+    det = GhostDetector((H, W), ghost_frames=30)
+    y0, stop_x = 17, 30
+    fg_area = []
+    for t in range(130):
+        x0 = min(2 + t, stop_x)  # drives in from the left for 28 frames, then stays for about 100
+        scene = road.copy()
+        scene[y0:y0 + 14, x0:x0 + 14] = car
+        frame = _noisy(scene, rng)
+        mask = _mask(frame, background)
+        absorb = det.update(frame, background, mask)
+        assert not absorb.any(), f"frame {t}: {absorb.sum()} pixels of a stopped object absorbed"
+        background[absorb] = frame[absorb]
+        if x0 == stop_x:
+            fg_area.append(mask[y0:y0 + 14, stop_x:stop_x + 14].mean())
+    assert len(fg_area) > 95 and min(fg_area) > 0.9
+
+
+def test_a_ghost_is_absorbed_within_ghost_frames() -> None:
+    rng = np.random.default_rng(3)
+    road, car = _road(seed=4), _car(seed=5)
+    background = road.copy()
+    background[10:24, 20:34] = car  # the model learnt a parked car that has now left
+    ghost_frames = 25
+    det = GhostDetector((H, W), ghost_frames=ghost_frames)
+    remaining = []
+    for _t in range(ghost_frames + 10):
+        frame = _noisy(road, rng)
+        mask = _mask(frame, background)
+        absorb = det.update(frame, background, mask)
+        background[absorb] = frame[absorb]  # the caller writes the frame into the model there
+        remaining.append(int(_mask(frame, background).sum()))
+    assert remaining[0] > 150  # the ghost is foreground at first
+    assert remaining[ghost_frames - 2] > 150  # and is not absorbed early
+    assert max(remaining[ghost_frames + 3:]) == 0
+
+
+def test_a_ghost_beside_a_stopped_object_leaves_the_object_alone() -> None:
+    rng = np.random.default_rng(6)
+    road, car = _road(seed=7), _car(seed=8)
+    background = road.copy()
+    background[5:19, 5:19] = car  # a ghost at the top left
+    scene = road.copy()
+    scene[25:39, 40:54] = _car(seed=9)  # a stopped object at the bottom right
+    det = GhostDetector((H, W), ghost_frames=20)
+    for _t in range(40):
+        frame = _noisy(scene, rng)
+        absorb = det.update(frame, background, _mask(frame, background))
+        background[absorb] = frame[absorb]
+    mask = _mask(frame, background)
+    assert not mask[5:19, 5:19].any() and mask[25:39, 40:54].mean() > 0.9
+
+
+def test_moving_objects_are_never_candidates() -> None:
+    rng = np.random.default_rng(10)
+    road = _road(seed=11)
+    det = GhostDetector((H, W), ghost_frames=2)
+    for t in range(30):
+        scene = road.copy()
+        scene[15:29, 2 + t:16 + t] = _car()  # moves 1 px per frame: its edges change every frame
+        frame = _noisy(scene, rng)
+        assert not det.update(frame, road, _mask(frame, road)).any()
+
+
+@pytest.mark.parametrize("mask_value", [False, True])
+def test_empty_or_full_masks_and_flat_images(mask_value: bool) -> None:
+    det = GhostDetector((8, 10), ghost_frames=2)
+    flat = np.full((8, 10, 3), 100.0)
+    for _ in range(4):
+        absorb = det.update(flat, flat, np.full((8, 10), mask_value))
+        # a mask with no boundary cannot be judged, so nothing is absorbed
+        assert absorb.dtype == bool and not absorb.any()
+    assert np.all(boundary_step(flat, np.full((8, 10), mask_value)) == 0)
+
+
+def test_boundary_step_ignores_texture_and_sees_colour_steps() -> None:
+    rng = np.random.default_rng(12)
+    texture = 100 + rng.choice([-30.0, 30.0], (20, 20))
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    flat_step = boundary_step(texture, mask)
+    stepped = texture + 60 * mask
+    assert flat_step[mask].max() < 25 and boundary_step(stepped, mask)[mask & (flat_step > 0)].min() > 35
+
+
+def test_cropped_candidates_equal_the_whole_frame_test() -> None:
+    rng = np.random.default_rng(13)
+    det = GhostDetector((H, W), ghost_frames=5)
+    for seed in range(6):
+        road = _road(seed=seed)
+        background = road.copy()
+        frame = road.copy()
+        background[5:15, 8:20] = _car(size=10, seed=seed)[:, :10].repeat(2, axis=1)[:, :12]  # a ghost
+        y, x = rng.integers(18, 34), rng.integers(20, 50)
+        frame[y:y + 12, x:x + 12] = _car(size=12, seed=seed + 20)  # an object
+        frame = _noisy(frame, rng)
+        mask = _mask(frame, background)
+        stopped = mask & (rng.uniform(size=mask.shape) < 0.97)
+        expected = _ghost_blobs(frame, background, mask, stopped, window=det.window, edge_ratio=det.edge_ratio,
+                                min_step=det.min_step)
+        np.testing.assert_array_equal(det.ghost_candidates(frame, background, mask, stopped), expected)
+        assert expected[5:15, 8:20].mean() > 0.8 and not expected[y:y + 12, x:x + 12].any()
+
+
+def test_shape_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError, match="do not match"):
+        GhostDetector((4, 4)).update(np.zeros((4, 5, 3)), np.zeros((4, 5, 3)), np.zeros((4, 5), bool))
