@@ -42,6 +42,7 @@ from bgsub.ranking import (
 from bgsub.spatial import score_frames, scoring_model, training_dynamics
 
 __all__ = [
+    "ALIGN_MAX_SHIFT",
     "DEFAULT_THRESHOLD",
     "GMMBackgroundMethod",
     "GMMMethod",
@@ -63,6 +64,9 @@ _DYNAMICS_FRAMES = 150
 
 #: Largest camera shake that ``align`` searches, pixels per axis.
 ALIGN_MAX_SHIFT = 8.0
+#: ``align``: test shifts are searched within the training frames' largest shake plus this margin, pixels
+#: (a static camera's training frames bound it near 1 px, so a large object cannot pull the frame away).
+_ALIGN_SHIFT_MARGIN = 1.0
 #: Training frames (taken evenly) whose per-pixel median is the reference of the training alignment.
 _ALIGN_REFERENCE_FRAMES = 50
 
@@ -295,8 +299,9 @@ class GMMMethod(_PixelGMMMethod):
         Global motion compensation for camera shake (:mod:`bgsub.alignment`): each test frame's
         translation against the current background image (the first-ranked means, taken at the
         start of each block of frames) is found by sub-pixel phase correlation (at most
-        :data:`ALIGN_MAX_SHIFT` px per axis) and the frame is moved back before it is scored;
-        the uncovered border shows the background image. The training frames are aligned the
+        ``align_shift_bound_`` px per axis: the largest shake of the training frames plus 1 px, at
+        most :data:`ALIGN_MAX_SHIFT`) and the frame is moved back before it is scored;
+        the uncovered border repeats the frame's nearest edge pixels. The training frames are aligned the
         same way against their per-pixel median before the mixtures are fitted (a shaking
         training set would otherwise give every edge pixel a blurred model).
     feedback : bool, default=False
@@ -388,6 +393,7 @@ class GMMMethod(_PixelGMMMethod):
         self._scoring: Any = None
         self._feedback: FeedbackState | None = None
         self._ghost: GhostDetector | None = None
+        self.align_shift_bound_: float | None = None
         self.dynamics_: dict[str, NDArray[np.float32]] | None = None
 
     @property
@@ -418,10 +424,13 @@ class GMMMethod(_PixelGMMMethod):
         """Fit the per-pixel mixtures on training frames ``(T, H, W, C)``; return self."""
         self._reset_scoring()
         self.dynamics_ = None
+        self.align_shift_bound_ = None
         if self.align:
             frames = _check_frames(frames)
             reference = np.median(frames[_evenly(len(frames), _ALIGN_REFERENCE_FRAMES)], axis=0)
-            frames, _ = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT)
+            frames, shifts = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT)
+            spread = float(np.abs(shifts - np.median(shifts, axis=0)).max()) if len(shifts) else 0.0
+            self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ALIGN_MAX_SHIFT)
         super().fit(frames)
         if self.needs_dynamics:
             self.calibrate(frames)
@@ -457,10 +466,13 @@ class GMMMethod(_PixelGMMMethod):
         return self
 
     def get_state(self) -> dict[str, NDArray]:
-        """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated."""
+        """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated
+        and ``align_shift_bound_`` when fitted with ``align``."""
         state = super().get_state()
         if self.dynamics_ is not None:
             state.update({f"dynamics_{key}": value for key, value in self.dynamics_.items()})
+        if self.align_shift_bound_ is not None:
+            state["align_shift_bound_"] = np.asarray(self.align_shift_bound_, np.float64)
         return state
 
     def set_state(self, state: dict[str, NDArray]) -> GMMMethod:
@@ -472,6 +484,8 @@ class GMMMethod(_PixelGMMMethod):
             self.dynamics_ = {key: np.asarray(state[f"dynamics_{key}"], np.float32) for key in keys}
         else:
             self.dynamics_ = None
+        bound = state.get("align_shift_bound_")
+        self.align_shift_bound_ = None if bound is None else float(np.asarray(bound))
         return self
 
     def _dynamics(self) -> dict[str, NDArray[np.float32]]:
@@ -512,7 +526,10 @@ class GMMMethod(_PixelGMMMethod):
             self._ghost = GhostDetector(shape, ghost_frames=self.ghost_frames)
         if self.align:
             reference = np.clip(self._scoring.background_image(), 0, 255).astype(frames.dtype)
-            frames, _ = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT)
+            # the uncovered border repeats the frame's edge: the reference's pixels there would be at the
+            # model's brightness, not the frame's, and a gain change would flag them
+            bound = ALIGN_MAX_SHIFT if self.align_shift_bound_ is None else self.align_shift_bound_
+            frames, _ = align_frames(frames, reference, max_shift=bound, fill="edge")
         return score_frames(
             frames, self._scoring, radius=self.spatial_radius, spatial_gate=self._spatial_gate(),
             gain=self.gain_compensation, shadow_tau=self.shadow_tau,

@@ -49,7 +49,9 @@ def test_a_shifted_frame_is_aligned_back_and_scores_as_background() -> None:
     train = _frames([road] * 30, rng)
     shifted = _frames([shift_frame(road, (1.6, -2.3))], rng)
     plain = GMMMethod(**SMALL).fit(train).foreground_scores(shifted)[0]
-    aligned_method = GMMMethod(**SMALL, align=True).fit(train)
+    # the training frames shake by up to 2.5 px, so the search reaches the test frame's shake
+    shaken = _frames([shift_frame(road, tuple(s)) for s in rng.uniform(-2.5, 2.5, (30, 2))], rng)
+    aligned_method = GMMMethod(**SMALL, align=True).fit(shaken)
     aligned = aligned_method.foreground_scores(shifted)[0]
     inner = (slice(4, -4), slice(4, -4))
     assert (plain[inner] > THRESHOLD).mean() > 0.3  # the shake flags every edge ...
@@ -128,3 +130,15 @@ def test_a_stopped_object_stays_foreground_while_a_ghost_is_absorbed() -> None:
     assert (scores[-1][ghost] > THRESHOLD).mean() < 0.05  # with it, the revealed road is background
     assert (scores[-1][stopped] > THRESHOLD).mean() > 0.9  # the stopped car stays foreground
     assert np.isfinite(scores).all()
+
+
+def test_the_alignment_bound_is_fitted_state() -> None:
+    rng = np.random.default_rng(8)
+    road = _road()
+    train = _frames([shift_frame(road, (s, -s)) for s in np.linspace(-1.5, 1.5, 20)], rng)
+    fitted = GMMMethod(**SMALL, align=True).fit(train)
+    assert 2.0 < fitted.align_shift_bound_ < 3.5  # a 3 px shake (about the median: 1.5) plus the 1 px margin
+    restored = GMMMethod(**SMALL, align=True).set_state(fitted.get_state())
+    assert restored.align_shift_bound_ == fitted.align_shift_bound_
+    test = _frames([shift_frame(road, (1.0, 0.5))], rng)
+    np.testing.assert_allclose(restored.foreground_scores(test), fitted.foreground_scores(test), rtol=1e-5)
