@@ -420,7 +420,7 @@ def feedback_rates(feedback: FeedbackState, learning_rate: float) -> NDArray[np.
 
     Examples
     --------
-    >>> float(feedback_rates(FeedbackState((1, 1)), 0.01)[0, 0])
+    >>> round(float(feedback_rates(FeedbackState((1, 1)), 0.01)[0, 0]), 6)
     0.01
     """
     return (learning_rate * feedback.t_lower / feedback.update_period).astype(np.float32)
