@@ -379,30 +379,38 @@ def score_frames(
             out[t][shadow] = 0.0
         if scale is not None:
             out[t] /= scale
-        if feedback is None and ghost is None:
-            if learning_rate > 0:
-                adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
-            continue
-        factor = None
-        if feedback is not None:
-            factor = feedback.score_threshold_factor
-            base = out[t].copy()
-            out[t] /= factor
-        raw = out[t] > decision_threshold
-        final = ndimage.median_filter(raw, 3, mode="nearest")
-        if ghost is not None:
-            absorbed = absorb_ghosts(ghost, frame, model, final)
-            out[t][absorbed] = 0.0
-            raw &= ~absorbed
-            final &= ~absorbed
-        if feedback is not None:
-            rates = feedback_rates(feedback, learning_rate)
-            if learning_rate > 0:
-                _adapt_means_per_pixel(frame, model.means, own_d2, own_k, update_threshold * factor, rates)
-            feedback.update(normalised_distance(base, decision_threshold, foreground=raw), raw, final)
+        if feedback is not None or ghost is not None:
+            _track_frame(frame, model, out[t], own_d2, own_k, feedback, ghost, decision_threshold,
+                         learning_rate, update_threshold)
         elif learning_rate > 0:
             adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
     return out
+
+
+def _track_frame(frame: NDArray[np.float32], model: ScoringModel, scores: NDArray[np.float32],
+                 own_d2: NDArray[np.float32], own_k: NDArray[np.int64], feedback: FeedbackState | None,
+                 ghost: GhostDetector | None, decision_threshold: float, learning_rate: float,
+                 update_threshold: float) -> None:
+    """Feedback, ghost absorption and the update of one frame (``scores`` ``(H, W)`` changed in place)."""
+    factor = None
+    if feedback is not None:
+        factor = feedback.score_threshold_factor
+        base = scores.copy()
+        scores /= factor
+    raw = scores > decision_threshold
+    final = ndimage.median_filter(raw, 3, mode="nearest")
+    if ghost is not None:
+        absorbed = absorb_ghosts(ghost, frame, model, final)
+        scores[absorbed] = 0.0
+        raw &= ~absorbed
+        final &= ~absorbed
+    if feedback is not None:
+        if learning_rate > 0:
+            _adapt_means_per_pixel(frame, model.means, own_d2, own_k, update_threshold * factor,
+                                   feedback_rates(feedback, learning_rate))
+        feedback.update(normalised_distance(base, decision_threshold, foreground=raw), raw, final)
+    elif learning_rate > 0:
+        adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
 
 
 def feedback_rates(feedback: FeedbackState, learning_rate: float) -> NDArray[np.float32]:
