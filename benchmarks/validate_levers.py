@@ -35,7 +35,7 @@ from bgsub.scoring import score_blocks
 from bgsub.synth import CDNET_CATEGORY, SCENE_SEEDS, make_scene
 from bgsub.tally import ScoreTally
 
-HIGHWAY = Path("/work/shared/data/highway")
+HIGHWAY = Path("../shared/data/highway")  # relative to the project root, where this runs
 MAX_TRAIN_FRAMES = 500
 BLOCK = 64
 #: The levers and the settings each adds to the default.

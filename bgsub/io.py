@@ -7,6 +7,7 @@ Frames come out as ``(H, W, C)`` uint8 arrays: 16-bit images are scaled to
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -40,6 +41,8 @@ __all__ = [
     "replace_file",
     "replace_folder",
     "write_mask",
+    "write_json",
+    "write_csv",
     "MASK_PNG_LEVEL",
     "VideoWriter",
 ]
@@ -318,6 +321,18 @@ def write_mask(path: Path, mask: NDArray[np.bool_]) -> None:
     complete, so a mask needs no temporary file of its own.
     """
     iio.imwrite(path, np.asarray(mask, bool).astype(np.uint8) * 255, extension=".png", compress_level=MASK_PNG_LEVEL)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically, keys sorted (the same data give the same bytes)."""
+    with atomic_write(Path(path)) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def write_csv(path: Path, frame: Any) -> None:
+    """Write a pandas DataFrame as CSV atomically, with a fixed float format so bytes do not depend on the platform."""
+    with atomic_write(Path(path)) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
 
 
 def write_image(path: Path, image: NDArray) -> None:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from bgsub.kernels import resolve_backend
+from bgsub.kernels.tally import sweep_histograms
+
 __all__ = [
     "MOTION",
     "SHADOW",
@@ -164,11 +167,7 @@ class ThresholdSweep:
     ) -> None:
         """Add the counted pixels of ``scores (..., H, W)`` with their ``labels`` (same shape)."""
         # -- compiled path (issue 16): bgsub.kernels.tally counts the same in one pass
-        from bgsub.kernels import resolve_backend
-
         if resolve_backend() == "numba" and np.shape(scores) == np.shape(labels):
-            from bgsub.kernels.tally import sweep_histograms
-
             sweep_histograms(scores, labels, roi, self.thresholds, self.positive_hist, self.negative_hist,
                              motion=MOTION, static=STATIC, shadow=SHADOW)
             return

@@ -34,7 +34,10 @@ import numpy as np
 import scipy.ndimage as ndi
 from numpy.typing import NDArray
 
+from bgsub.kernels import resolve_backend
+from bgsub.kernels.area import area_open
 from bgsub.kernels.area_opening import area_open_2d
+from bgsub.kernels.median import median5
 
 __all__ = ["POSTPROCESS_KEYS", "check_postprocess", "area_opening", "postprocess_scores"]
 
@@ -132,17 +135,11 @@ def postprocess_scores(scores: NDArray, config: dict[str, Any] | None) -> NDArra
     if out.ndim != 3:
         raise ValueError(f"scores must have shape (T, H, W), got {out.shape}")
     # -- compiled path (issue 16): bgsub.kernels.median and .area give the same values as scipy / _area_open_2d
-    from bgsub.kernels import resolve_backend
-
     compiled = resolve_backend() == "numba"
     for key, value in active.items():
         if compiled and key == "median" and value == 5:
-            from bgsub.kernels.median import median5
-
             out = median5(out)
         elif compiled and key == "min_area":
-            from bgsub.kernels.area import area_open
-
             out = area_open(out, value)
         # -- end of the compiled path
         elif key == "median":

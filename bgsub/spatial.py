@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bgsub.feedback import FeedbackState, normalised_distance
+from bgsub.kernels import default_path, resolve_backend
 from bgsub.kernels.spatial import adapt_means, score_frame
 from bgsub.persistence import GhostDetector
 from bgsub.ranking import background_mask, rank_components
@@ -255,7 +256,6 @@ def training_dynamics(
     """
     frames = np.asarray(frames)
     # -- compiled path (issue 16): bgsub.kernels.default_path; the code below is the reference (BGSUB_BACKEND=numpy)
-    from bgsub.kernels import default_path, resolve_backend
 
     if resolve_backend() == "numba":
         return default_path.training_dynamics(
@@ -367,9 +367,9 @@ def score_frames(
     if radius < 0 or learning_rate < 0 or learning_rate > 1:
         raise ValueError(f"need radius >= 0 and 0 <= learning_rate <= 1, got {radius}, {learning_rate}")
     # -- compiled path (issue 16): bgsub.kernels.default_path; the code below is the reference (BGSUB_BACKEND=numpy)
-    from bgsub.kernels import default_path, resolve_backend
 
-    if resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window):
+    if (resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window)
+            and feedback is None and ghost is None):  # the moving-background levers run on the reference only
         return default_path.score_frames(
             frames, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
             spatial_gate=spatial_gate, gain=gain, shadow_tau=shadow_tau, shadow_var_threshold=shadow_var_threshold,
