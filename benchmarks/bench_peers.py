@@ -10,8 +10,8 @@ and 100 test frames) from its **validation** seed (:data:`bgsub.synth.SCENE_SEED
 ``--split test`` from its test seed: the test seeds are held out while defaults are chosen and are
 run only to report frozen defaults (README "Accuracy"). bgsub's presets ``default`` and ``online``
 run beside the peers (fitted on the training frames, then the test frames scored in order). Each
-peer runs at its library's defaults over the training frames and then the test frames, learning throughout, as the pipeline
-runs the OpenCV peers (:mod:`bgsub.peers`): BGSLibrary's SuBSENSE and PAWCS (Python wrapper
+peer runs at its library's defaults over the training frames and then the test frames, learning
+throughout, as the pipeline runs the OpenCV peers (:mod:`bgsub.peers`): BGSLibrary's SuBSENSE and PAWCS (Python wrapper
 ``pybgs``, optional: without it they are skipped with a notice) and OpenCV's MOG2 and KNN (1
 OpenCV thread). Masks are scored on the test frames by the CDnet rules with the pipeline's own
 counting (:class:`bgsub.tally.ScoreTally`, :func:`bgsub.metrics.compute_metrics`): 255 is
