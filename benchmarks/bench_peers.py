@@ -1,15 +1,17 @@
-"""The peers' F-measure and speed on the validation seed of every synthetic scene kind.
+"""The peers' and bgsub's F-measure and speed on the validation (or test) seed of every synthetic scene kind.
 
 Command (from the project root)::
 
     PYTHONPATH=$PWD nice .venv/bin/python benchmarks/bench_peers.py [--kinds jitter water ...]
-        [--methods SuBSENSE PAWCS MOG2 KNN] [--csv peers.csv]
+        [--methods default online SuBSENSE PAWCS MOG2 KNN] [--split validation|test] [--csv peers.csv]
 
 Every kind of :data:`bgsub.synth.SCENES` is generated at its default size (160x120, 100 training
-and 100 test frames) from its **validation** seed (:data:`bgsub.synth.SCENE_SEEDS`; the test seeds
-are held out, and this script has no option to run them). Each peer runs at its library's
-defaults over the training frames and then the test frames, learning throughout, as the pipeline
-runs the OpenCV peers (:mod:`bgsub.peers`): BGSLibrary's SuBSENSE and PAWCS (Python wrapper
+and 100 test frames) from its **validation** seed (:data:`bgsub.synth.SCENE_SEEDS`), or with
+``--split test`` from its test seed: the test seeds are held out while defaults are chosen and are
+run only to report frozen defaults (README "Accuracy"). bgsub's presets ``default`` and ``online``
+run beside the peers (fitted on the training frames, then the test frames scored in order). Each
+peer runs at its library's defaults over the training frames and then the test frames, learning
+throughout, as the pipeline runs the OpenCV peers (:mod:`bgsub.peers`): BGSLibrary's SuBSENSE and PAWCS (Python wrapper
 ``pybgs``, optional: without it they are skipped with a notice) and OpenCV's MOG2 and KNN (1
 OpenCV thread). Masks are scored on the test frames by the CDnet rules with the pipeline's own
 counting (:class:`bgsub.tally.ScoreTally`, :func:`bgsub.metrics.compute_metrics`): 255 is
@@ -60,12 +62,17 @@ from pathlib import Path
 
 import numpy as np
 
+from bgsub.methods import make_method
 from bgsub.metrics import compute_metrics, sweep_thresholds
+from bgsub.presets import apply_preset
+from bgsub.scoring import score_blocks
 from bgsub.synth import CDNET_CATEGORY, SCENE_SEEDS, SCENES, Scene, make_scene
 from bgsub.tally import ScoreTally
 
 PYBGS_METHODS = ("SuBSENSE", "PAWCS")
 OPENCV_METHODS = ("MOG2", "KNN")
+#: bgsub's own presets, fitted on the training frames and run over the test frames as the pipeline runs them
+OUR_METHODS = {"default": "default", "online": "online"}
 
 # A run: all frames (T, H, W, 3) uint8 RGB, training frames first -> foreground masks (T, H, W) bool
 Runner = Callable[[np.ndarray, int], np.ndarray]
@@ -124,6 +131,24 @@ def pybgs_runner(name: str, workdir: Path) -> Runner:
     return run
 
 
+def preset_runner(preset: str) -> Runner:
+    """bgsub's preset ``preset``: fit on the training frames, score the test frames in order (score_blocks)."""
+    settings = apply_preset({"preset": preset})
+    kind, threshold, postprocess = settings.pop("kind"), settings.pop("threshold"), settings.pop("postprocess", None)
+    settings.pop("sweep", None)
+
+    def run(frames: np.ndarray, n_train: int) -> np.ndarray:
+        method = make_method(kind, **settings).fit(frames[:n_train])
+        masks = np.zeros(frames.shape[:3], bool)
+        numbers = list(range(n_train, len(frames)))
+        blocks = ((numbers[i : i + 64], frames[n_train + i : n_train + i + 64]) for i in range(0, len(numbers), 64))
+        for block, _, block_masks in score_blocks(method, blocks, threshold=threshold, postprocess=postprocess):
+            masks[block[0] : block[-1] + 1] = block_masks
+        return masks
+
+    return run
+
+
 def score(scene: Scene, masks: np.ndarray) -> dict[str, float | None]:
     """CDnet metrics of the test frames' masks, counted as the pipeline counts them."""
     numbers = range(scene.n_train + 1, len(scene.frames) + 1)  # 1-based frame numbers of the test frames
@@ -141,8 +166,10 @@ def fmt(value: float | None, digits: int = 3) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinds", nargs="+", default=list(SCENES), choices=SCENES, metavar="KIND")
-    parser.add_argument("--methods", nargs="+", default=[*PYBGS_METHODS, *OPENCV_METHODS],
-                        choices=[*PYBGS_METHODS, *OPENCV_METHODS])
+    parser.add_argument("--methods", nargs="+", default=[*OUR_METHODS, *PYBGS_METHODS, *OPENCV_METHODS],
+                        choices=[*OUR_METHODS, *PYBGS_METHODS, *OPENCV_METHODS])
+    parser.add_argument("--split", choices=("validation", "test"), default="validation",
+                        help="which seed of each kind; 'test' only for reporting frozen defaults (README 'Accuracy')")
     parser.add_argument("--csv", type=Path, help="also write one row per (kind, method) with counts and metrics")
     args = parser.parse_args(argv)
 
@@ -167,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_peers_") as tmp:
         (Path(tmp) / "config").mkdir()
-        runners = {m: pybgs_runner(m, Path(tmp)) if m in PYBGS_METHODS else opencv_runner(m) for m in methods}
+        runners = {m: preset_runner(OUR_METHODS[m]) if m in OUR_METHODS else
+                   pybgs_runner(m, Path(tmp)) if m in PYBGS_METHODS else opencv_runner(m) for m in methods}
         for kind in args.kinds:
-            seed = SCENE_SEEDS[kind]["validation"]
+            seed = SCENE_SEEDS[kind][args.split]
             scene = make_scene(kind, seed=seed)
             t_frames, h, w = scene.frames.shape[:3]
             for name, run in runners.items():
@@ -188,11 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         return next(r[key] for r in rows if r["kind"] == kind and r["method"] == method)
 
     width = max(len(k) for k in args.kinds) + 2
-    print(f"\nF-measure on the test frames, validation seeds ({rows[0]['size']}, "
+    print(f"\nF-measure on the test frames, {args.split} seeds ({rows[0]['size']}, "
           f"{len(scene.frames) - scene.n_train} test frames after {scene.n_train} training frames)")
     print(f"{'kind':<{width}}{'category':<26}{'seed':>5}" + "".join(f"{m:>10}" for m in methods))
     for kind in args.kinds:
-        print(f"{kind:<{width}}{CDNET_CATEGORY[kind]:<26}{SCENE_SEEDS[kind]['validation']:>5}"
+        print(f"{kind:<{width}}{CDNET_CATEGORY[kind]:<26}{SCENE_SEEDS[kind][args.split]:>5}"
               + "".join(f"{fmt(cell(kind, m, 'f_measure')):>10}" for m in methods))
 
     def mean(values: list[float | None]) -> float | None:

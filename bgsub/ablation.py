@@ -44,7 +44,8 @@ import pandas as pd
 import yaml
 
 from bgsub.config import Run, expand_runs, overlay_config, validate_config
-from bgsub.io import atomic_write
+from bgsub.datasets import open_sequence
+from bgsub.io import atomic_write, read_labels
 from bgsub.metrics import COUNT_NAMES, compute_metrics
 from bgsub.tally import ScoreTally
 
@@ -186,8 +187,6 @@ def error_breakdown(config: dict[str, Any], masks_dir: Path, *, first: int = 900
     """
     import scipy.ndimage as ndi
 
-    from bgsub.datasets import open_sequence
-    from bgsub.io import read_labels
 
     sequence = open_sequence(HIGHWAY, config["datasets"][HIGHWAY], root=root)
     h, w, _ = sequence.frame_shape

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from bgsub.io import write_csv
 from bgsub.metrics import METRIC_NAMES
 
 __all__ = [
@@ -88,8 +89,6 @@ def aggregate_categories(summary: pd.DataFrame, categories: dict[str, str]) -> p
 
 def write_categories(summary_path: Path, categories: dict[str, str], output: Path) -> None:
     """Read ``results/summary.csv`` and write the CDnet averages (``results/categories.csv``)."""
-    from bgsub.pipeline import write_csv
-
     summary = pd.read_csv(summary_path, dtype={"n_components": "Int64"})
     unknown = sorted(set(categories) - set(summary["dataset"]))
     if unknown:
@@ -175,8 +174,6 @@ def collect_timings(benchmark_root: Path, split_paths: dict[str, Path], runs: li
         ``fps`` = frames read per wall-clock second.
     """
     import json
-
-    from bgsub.pipeline import write_csv
 
     splits = {name: json.loads(Path(p).read_text()) for name, p in split_paths.items()}
     rows = []

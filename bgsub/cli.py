@@ -40,10 +40,14 @@ from bgsub.config import Run, expand_runs
 from bgsub.datasets import Sequence, open_sequence
 from bgsub.errors import InputError
 from bgsub.io import VIDEO_SUFFIXES, VideoWriter, list_images, replace_folder, write_image
-from bgsub.methods import METHOD_KINDS, method_class
+from bgsub.methods import METHOD_KINDS, make_method, method_class
 from bgsub.metrics import METRIC_NAMES
+from bgsub.pipeline import evaluate, write_background
+from bgsub.plots import overlay_frames
 from bgsub.presets import DESCRIPTIONS, PRESETS, preset_settings
 from bgsub.progress import Progress, format_duration
+from bgsub.scoring import score_blocks
+from bgsub.tally import ScoreTally
 
 __all__ = ["main", "build_parser", "resolve_method", "segment", "MAX_TRAIN_FRAMES", "BLOCK_SIZE"]
 
@@ -324,12 +328,6 @@ def segment(
         per second of the scoring loop), and ``metrics`` (the summary row as a dict; None without
         ground truth).
     """
-    from bgsub.methods import make_method
-    from bgsub.pipeline import evaluate, write_background
-    from bgsub.plots import overlay_frames
-    from bgsub.scoring import score_blocks
-    from bgsub.tally import ScoreTally
-
     input_path, out = Path(input_path), Path(out)
     sequence = open_input(input_path, train=train, train_fraction=train_fraction, groundtruth=groundtruth)
     h, w, c = sequence.frame_shape

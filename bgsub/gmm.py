@@ -15,7 +15,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from bgsub.alignment import align_frames
 from bgsub.base import BackgroundMethod, ResourceCost, mixture_cost
+from bgsub.feedback import FeedbackState
 from bgsub.mixture import DEFAULT_REG_COVAR, PixelGaussianMixture
 from bgsub.mixture_em import (
     _SCORE_FRAMES_PER_BLOCK,
@@ -27,6 +29,7 @@ from bgsub.mixture_em import (
     _cov_shape,
 )
 from bgsub.params import BOOLEAN, Interval, Options
+from bgsub.persistence import GhostDetector
 from bgsub.ranking import (
     DEFAULT_BACKGROUND_RATIO,
     DEFAULT_RANK_BY,
@@ -39,6 +42,7 @@ from bgsub.ranking import (
 from bgsub.spatial import score_frames, scoring_model, training_dynamics
 
 __all__ = [
+    "ALIGN_MAX_SHIFT",
     "DEFAULT_THRESHOLD",
     "GMMBackgroundMethod",
     "GMMMethod",
@@ -57,6 +61,20 @@ DEFAULT_THRESHOLD = chi2_threshold(3, 0.999)
 
 #: Training frames (taken evenly) that :meth:`GMMMethod.calibrate` scores to measure the dynamics.
 _DYNAMICS_FRAMES = 150
+
+#: Largest camera shake that ``align`` searches, pixels per axis.
+ALIGN_MAX_SHIFT = 8.0
+#: ``align``: test shifts are searched within the training frames' largest shake plus this margin, pixels
+#: (a static camera's training frames bound it near 1 px, so a large object cannot pull the frame away).
+_ALIGN_SHIFT_MARGIN = 1.0
+#: Training frames (taken evenly) whose per-pixel median is the reference of the training alignment.
+_ALIGN_REFERENCE_FRAMES = 50
+
+
+def _evenly(n_frames: int, n_picks: int) -> NDArray[np.intp]:
+    """Indices of at most ``n_picks`` frames taken evenly among ``n_frames``."""
+    return np.unique(np.linspace(0, n_frames - 1, min(n_frames, n_picks)).round().astype(np.intp))
+
 
 _STATE_KEYS = (
     "weights_",
@@ -277,6 +295,32 @@ class GMMMethod(_PixelGMMMethod):
         positive rate makes the method adaptive (frames must come in order, once).
     update_threshold : float
         Squared Mahalanobis distance under which a pixel updates its model.
+    align : bool, default=False
+        Global motion compensation for camera shake (:mod:`bgsub.alignment`): each test frame's
+        translation against the current background image (the first-ranked means, taken at the
+        start of each block of frames) is found by sub-pixel phase correlation (at most
+        ``align_shift_bound_`` px per axis: the largest shake of the training frames plus 1 px, at
+        most :data:`ALIGN_MAX_SHIFT`) and the frame is moved back before it is scored;
+        the uncovered border repeats the frame's nearest edge pixels. The training frames are aligned the
+        same way against their per-pixel median before the mixtures are fitted (a shaking
+        training set would otherwise give every edge pixel a blurred model).
+    feedback : bool, default=False
+        SuBSENSE's per-pixel feedback (:class:`bgsub.feedback.FeedbackState`, St-Charles et al.,
+        TIP 2015): each pixel's score is divided by ``R(x)**2`` (``R`` grows where the decision
+        blinks, so a busy pixel raises its own threshold), the update threshold is multiplied by
+        it, and the selective update's rate becomes ``learning_rate * 2 / T(x)``
+        (:func:`bgsub.spatial.feedback_rates`): ``learning_rate`` where the background is
+        background, down to ``learning_rate / 128`` under a pixel that keeps being foreground.
+        Needs ``learning_rate > 0`` for the rate part. The maps watch the decision
+        ``score > dynamics_threshold`` (the default preset's threshold). Scoring-time state,
+        not fitted state: it restarts at :meth:`fit` and :meth:`set_state`, as the adapted
+        means do.
+    ghost_frames : int or None, default=None
+        Ghost absorption (:class:`bgsub.persistence.GhostDetector`): a foreground blob (of the
+        3x3-median decision ``score > dynamics_threshold``) whose colours are stable and that
+        shows no boundary of its own for this many consecutive frames is revealed background:
+        its pixels' first-ranked means are set to the current frame and they score 0. A stopped
+        object keeps its silhouette and stays foreground. None = off.
     """
 
     kind: ClassVar[str] = "gmm"
@@ -297,6 +341,9 @@ class GMMMethod(_PixelGMMMethod):
         "adaptive_threshold": [None, Interval(Real, 1, None)],
         "adaptive_quantile": [Interval(Real, 0, 1, closed="neither")],
         "dynamics_threshold": [Interval(Real, None, None)],
+        "align": [BOOLEAN],
+        "feedback": [BOOLEAN],
+        "ghost_frames": [None, Interval(Integral, 1, None)],
     }
 
     def __init__(
@@ -316,6 +363,9 @@ class GMMMethod(_PixelGMMMethod):
         adaptive_threshold: float | None = None,
         adaptive_quantile: float = 0.9,
         dynamics_threshold: float = 7.81,
+        align: bool = False,
+        feedback: bool = False,
+        ghost_frames: int | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
@@ -337,18 +387,26 @@ class GMMMethod(_PixelGMMMethod):
         self.adaptive_threshold = None if adaptive_threshold is None else float(adaptive_threshold)
         self.adaptive_quantile = float(adaptive_quantile)
         self.dynamics_threshold = float(dynamics_threshold)
+        self.align = bool(align)
+        self.feedback = bool(feedback)
+        self.ghost_frames = None if ghost_frames is None else int(ghost_frames)
         self._scoring: Any = None
+        self._feedback: FeedbackState | None = None
+        self._ghost: GhostDetector | None = None
+        self.align_shift_bound_: float | None = None
         self.dynamics_: dict[str, NDArray[np.float32]] | None = None
 
     @property
     def tileable(self) -> bool:
         """False when scoring looks across pixels (global gain, spatial neighbourhood, training dynamics)."""
-        return not (self.gain_compensation or self.spatial_radius > 0 or self.needs_dynamics)
+        return not (self.gain_compensation or self.spatial_radius > 0 or self.needs_dynamics or self.align
+                    or self.feedback or self.ghost_frames is not None)
 
     @property
     def adaptive(self) -> bool:  # type: ignore[override]
-        """True when the model keeps learning while it scores (``learning_rate > 0``)."""
-        return self.learning_rate > 0
+        """True when the model keeps learning or tracking while it scores (``learning_rate > 0``,
+        feedback or ghost absorption): frames must then come in order, once."""
+        return self.learning_rate > 0 or self.feedback or self.ghost_frames is not None
 
     @property
     def needs_dynamics(self) -> bool:
@@ -359,17 +417,29 @@ class GMMMethod(_PixelGMMMethod):
         return (
             self.var_min is not None or self.var_max is not None or self.spatial_radius > 0
             or self.gain_compensation or self.shadow_tau is not None or self.learning_rate > 0
-            or self.adaptive_threshold is not None
+            or self.adaptive_threshold is not None or self.align or self.feedback or self.ghost_frames is not None
         )
 
     def fit(self, frames: NDArray) -> GMMMethod:
         """Fit the per-pixel mixtures on training frames ``(T, H, W, C)``; return self."""
-        self._scoring = None
+        self._reset_scoring()
         self.dynamics_ = None
+        self.align_shift_bound_ = None
+        if self.align:
+            frames = _check_frames(frames)
+            reference = np.median(frames[_evenly(len(frames), _ALIGN_REFERENCE_FRAMES)], axis=0)
+            frames, shifts = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT)
+            spread = float(np.abs(shifts - np.median(shifts, axis=0)).max()) if len(shifts) else 0.0
+            self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ALIGN_MAX_SHIFT)
         super().fit(frames)
         if self.needs_dynamics:
             self.calibrate(frames)
         return self
+
+    def _reset_scoring(self) -> None:
+        self._scoring = None
+        self._feedback = None
+        self._ghost = None
 
     def _new_scoring(self) -> Any:
         model = self._fitted()
@@ -396,21 +466,26 @@ class GMMMethod(_PixelGMMMethod):
         return self
 
     def get_state(self) -> dict[str, NDArray]:
-        """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated."""
+        """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated
+        and ``align_shift_bound_`` when fitted with ``align``."""
         state = super().get_state()
         if self.dynamics_ is not None:
             state.update({f"dynamics_{key}": value for key, value in self.dynamics_.items()})
+        if self.align_shift_bound_ is not None:
+            state["align_shift_bound_"] = np.asarray(self.align_shift_bound_, np.float64)
         return state
 
     def set_state(self, state: dict[str, NDArray]) -> GMMMethod:
         """Restore the arrays of :meth:`get_state`; return self."""
-        self._scoring = None
+        self._reset_scoring()
         super().set_state(state)
         keys = ("rescued", "score_quantile")
         if all(f"dynamics_{key}" in state for key in keys):
             self.dynamics_ = {key: np.asarray(state[f"dynamics_{key}"], np.float32) for key in keys}
         else:
             self.dynamics_ = None
+        bound = state.get("align_shift_bound_")
+        self.align_shift_bound_ = None if bound is None else float(np.asarray(bound))
         return self
 
     def _dynamics(self) -> dict[str, NDArray[np.float32]]:
@@ -444,11 +519,23 @@ class GMMMethod(_PixelGMMMethod):
         _check_grid(frames, model.means_)
         if self._scoring is None:  # kept across calls: an adaptive model goes on from where it was
             self._scoring = self._new_scoring()
+        shape = frames.shape[1:3]
+        if self.feedback and self._feedback is None:
+            self._feedback = FeedbackState(shape)
+        if self.ghost_frames is not None and self._ghost is None:
+            self._ghost = GhostDetector(shape, ghost_frames=self.ghost_frames)
+        if self.align:
+            reference = np.clip(self._scoring.background_image(), 0, 255).astype(frames.dtype)
+            # the uncovered border repeats the frame's edge: the reference's pixels there would be at the
+            # model's brightness, not the frame's, and a gain change would flag them
+            bound = ALIGN_MAX_SHIFT if self.align_shift_bound_ is None else self.align_shift_bound_
+            frames, _ = align_frames(frames, reference, max_shift=bound, fill="edge")
         return score_frames(
             frames, self._scoring, radius=self.spatial_radius, spatial_gate=self._spatial_gate(),
             gain=self.gain_compensation, shadow_tau=self.shadow_tau,
             shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,
             shadow_min_score=self.dynamics_threshold, shadow_max=self.shadow_max,
             score_scale=self._score_scale(), learning_rate=self.learning_rate,
-            update_threshold=self.update_threshold,
+            update_threshold=self.update_threshold, feedback=self._feedback, ghost=self._ghost,
+            decision_threshold=self.dynamics_threshold,
         )

@@ -7,6 +7,7 @@ Frames come out as ``(H, W, C)`` uint8 arrays: 16-bit images are scaled to
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -39,6 +40,10 @@ __all__ = [
     "atomic_write",
     "replace_file",
     "replace_folder",
+    "write_mask",
+    "write_json",
+    "write_csv",
+    "MASK_PNG_LEVEL",
     "VideoWriter",
 ]
 
@@ -260,9 +265,13 @@ def replace_folder(tmp: Path, folder: Path) -> None:
     """Put a finished temporary folder ``tmp`` in place of ``folder`` (which may exist) and sync the parent.
 
     An existing ``folder`` is first renamed aside and removed only once ``tmp`` stands in its place,
-    so a failure never leaves neither. The files inside ``tmp`` are the writer's to sync.
+    so a failure never leaves neither. The files inside ``tmp`` are synced first (in one pass, so
+    their writers need no temporary file each).
     """
     tmp, folder = Path(tmp), Path(folder)
+    for path in tmp.rglob("*"):
+        if path.is_file():
+            _fsync_path(path)
     old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
@@ -298,6 +307,32 @@ def atomic_write(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+#: zlib level of mask PNGs (issue 16): level 1 encodes a 240x320 mask in ~1.0 ms of CPU where Pillow's
+#: default (6) took ~1.7 ms; the files are ~1.5x larger (a few kB) and decode to the same pixels.
+MASK_PNG_LEVEL = 1
+
+
+def write_mask(path: Path, mask: NDArray[np.bool_]) -> None:
+    """Write a mask ``(H, W)`` bool as a 0/255 PNG at :data:`MASK_PNG_LEVEL`, straight to ``path``.
+
+    Callers write into a temporary folder that :func:`replace_folder` syncs and puts in place when
+    complete, so a mask needs no temporary file of its own.
+    """
+    iio.imwrite(path, np.asarray(mask, bool).astype(np.uint8) * 255, extension=".png", compress_level=MASK_PNG_LEVEL)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically, keys sorted (the same data give the same bytes)."""
+    with atomic_write(Path(path)) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def write_csv(path: Path, frame: Any) -> None:
+    """Write a pandas DataFrame as CSV atomically, with a fixed float format so bytes do not depend on the platform."""
+    with atomic_write(Path(path)) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
 
 
 def write_image(path: Path, image: NDArray) -> None:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from bgsub.kernels import resolve_backend
+from bgsub.kernels.tally import sweep_histograms
+
 __all__ = [
     "MOTION",
     "SHADOW",
@@ -163,6 +166,12 @@ class ThresholdSweep:
         self, scores: NDArray[np.float32], labels: NDArray[np.uint8], roi: NDArray[np.bool_] | None = None
     ) -> None:
         """Add the counted pixels of ``scores (..., H, W)`` with their ``labels`` (same shape)."""
+        # -- compiled path (issue 16): bgsub.kernels.tally counts the same in one pass
+        if resolve_backend() == "numba" and np.shape(scores) == np.shape(labels):
+            sweep_histograms(scores, labels, roi, self.thresholds, self.positive_hist, self.negative_hist,
+                             motion=MOTION, static=STATIC, shadow=SHADOW)
+            return
+        # -- end of the compiled path
         positive, negative = counted_pixels(labels, roi)
         scores = np.asarray(scores, np.float32)
         n = len(self.thresholds) + 1

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from bgsub.base import BackgroundMethod
 from bgsub.errors import InputError
 from bgsub.io import atomic_write
 from bgsub.methods import make_method
 
-__all__ = ["FORMAT_VERSION", "save_model", "load_model"]
+__all__ = ["FORMAT_VERSION", "save_model", "load_model", "pixel_axis", "slice_state"]
 
 FORMAT_VERSION = 1
 _META = "__bgsub_meta__"
@@ -91,3 +92,34 @@ def load_model(
             raise InputError(f"{path}: model was fitted with other {what} ({have} != {want}); refit it")
     method = make_method(meta["kind"], **meta["params"])
     return method.set_state(state)
+
+
+def pixel_axis(shape: tuple[int, ...], height: int, width: int) -> int | None:
+    """Axis ``p`` of a state array such that ``shape[p:p + 2] == (height, width)``; None if none.
+
+    State arrays keep the pixel grid as two consecutive axes, in front
+    (``means_ (H, W, K, C)``) or behind other axes (``weights (K, H, W)``).
+
+    Raises
+    ------
+    ValueError
+        When two positions match (the layout is ambiguous for this frame size).
+
+    Examples
+    --------
+    >>> pixel_axis((5, 3, 24, 32), 24, 32), pixel_axis((24, 32, 3), 24, 32), pixel_axis((), 24, 32)
+    (2, 0, None)
+    """
+    hits = [p for p in range(len(shape) - 1) if shape[p] == height and shape[p + 1] == width]
+    if len(hits) > 1:
+        raise ValueError(f"state array of shape {shape}: pixel grid ({height}, {width}) found at axes {hits}")
+    return hits[0] if hits else None
+
+
+def slice_state(state: dict[str, NDArray], height: int, width: int, rows: tuple[int, int]) -> dict[str, NDArray]:
+    """Rows ``[r0, r1)`` of every per-pixel array of a fitted state; other arrays unchanged."""
+    out = {}
+    for key, array in state.items():
+        p = pixel_axis(np.shape(array), height, width)
+        out[key] = array if p is None else np.ascontiguousarray(np.take(array, range(*rows), axis=p))
+    return out

@@ -28,10 +28,10 @@ from bgsub.base import BackgroundMethod
 from bgsub.config import Dataset, Run
 from bgsub.datasets import FrameSource, Sequence, open_sequence
 from bgsub.errors import InputError
-from bgsub.io import atomic_path, atomic_write, replace_file, replace_folder, write_image
+from bgsub.io import atomic_path, replace_file, replace_folder, write_csv, write_image, write_json, write_mask
 from bgsub.kernels import set_num_threads
 from bgsub.metrics import COUNT_NAMES, METRIC_NAMES, compute_metrics
-from bgsub.models import load_model, save_model
+from bgsub.models import load_model, save_model, slice_state
 from bgsub.progress import Progress
 from bgsub.scoring import score_blocks
 from bgsub.synth import make_scene, write_cdnet
@@ -80,25 +80,6 @@ def run_step(step: Callable[..., Any], *args: Any, log: str | Path | None = None
             with open(log, "a") as fh:
                 fh.write(message + "\n")
         sys.exit(1)
-
-
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
-
-    The temporary file is removed when writing fails, so nothing that looks finished is left.
-    """
-    with atomic_write(Path(path)) as tmp:
-        write(tmp)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically."""
-    _replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n"))
-
-
-def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a CSV atomically, with a fixed float format so bytes do not depend on the platform."""
-    _replace_atomically(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n"))
 
 
 def synthesize(folder: Path, scene: str, **options: Any) -> None:
@@ -232,7 +213,7 @@ class _MaskFolder:
 
     def add(self, numbers: list[int], masks: NDArray[np.bool_]) -> None:
         for number, mask in zip(numbers, masks):
-            write_image(self.tmp / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
+            write_mask(self.tmp / f"bin{number:06d}.png", mask)
 
     def commit(self) -> None:
         replace_folder(self.tmp, self.path)
@@ -299,7 +280,6 @@ def score(
     if band is None:
         where, sink = "", _MaskFolder(masks_path)
     else:
-        from bgsub.tiling import slice_state  # tiling builds on this module
 
         if run.postprocess:
             raise ValueError(f"{run.name}: score post-processing looks across rows; a band cannot be scored alone")

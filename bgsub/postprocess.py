@@ -34,7 +34,10 @@ import numpy as np
 import scipy.ndimage as ndi
 from numpy.typing import NDArray
 
+from bgsub.kernels import resolve_backend
+from bgsub.kernels.area import area_open
 from bgsub.kernels.area_opening import area_open_2d
+from bgsub.kernels.median import median5
 
 __all__ = ["POSTPROCESS_KEYS", "check_postprocess", "area_opening", "postprocess_scores"]
 
@@ -131,8 +134,15 @@ def postprocess_scores(scores: NDArray, config: dict[str, Any] | None) -> NDArra
     out = np.array(scores, dtype=np.float32, copy=True)
     if out.ndim != 3:
         raise ValueError(f"scores must have shape (T, H, W), got {out.shape}")
+    # -- compiled path (issue 16): bgsub.kernels.median and .area give the same values as scipy / _area_open_2d
+    compiled = resolve_backend() == "numba"
     for key, value in active.items():
-        if key == "median":
+        if compiled and key == "median" and value == 5:
+            out = median5(out)
+        elif compiled and key == "min_area":
+            out = area_open(out, value)
+        # -- end of the compiled path
+        elif key == "median":
             out = ndi.median_filter(out, size=(1, value, value), mode="nearest")
         elif key == "opening":
             out = ndi.grey_opening(out, size=(1, value, value), mode="nearest")

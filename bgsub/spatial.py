@@ -23,6 +23,14 @@
     Selective running-average adaptation: after each frame, the nearest background
     component of every pixel whose own distance is below ``update_threshold`` moves its mean
     towards the (compensated) sample by ``learning_rate``. Frames must then come in order.
+``feedback``
+    SuBSENSE's per-pixel feedback (:class:`bgsub.feedback.FeedbackState`): each pixel's score is
+    divided by ``R(x)**2`` (its squared-distance threshold is ``decision_threshold * R(x)**2``),
+    and the selective update uses the per-pixel rate ``learning_rate * t_lower / T(x)``.
+``ghost``
+    Ghost absorption (:class:`bgsub.persistence.GhostDetector`): foreground blobs that show no
+    boundary of their own for ``ghost_frames`` frames get their first-ranked means set to the
+    current frame and score 0; stopped real objects keep their boundary and stay foreground.
 
 Every option off gives the same scores as :func:`bgsub.ranking.min_background_mahalanobis`
 (up to float32 rounding).
@@ -37,10 +45,14 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bgsub.feedback import FeedbackState, normalised_distance
+from bgsub.kernels import default_path, resolve_backend
 from bgsub.kernels.spatial import adapt_means, score_frame
+from bgsub.persistence import GhostDetector
 from bgsub.ranking import background_mask, rank_components
 
-__all__ = ["ScoringModel", "scoring_model", "frame_gains", "training_dynamics", "score_frames"]
+__all__ = ["ScoringModel", "scoring_model", "frame_gains", "training_dynamics", "score_frames", "feedback_rates",
+           "absorb_ghosts"]
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +255,14 @@ def training_dynamics(
         The ``quantile`` of the pixel's own training scores.
     """
     frames = np.asarray(frames)
+    # -- compiled path (issue 16): bgsub.kernels.default_path; the code below is the reference (BGSUB_BACKEND=numpy)
+
+    if resolve_backend() == "numba":
+        return default_path.training_dynamics(
+            frames, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
+            gain=gain, threshold=threshold, quantile=quantile,
+        )
+    # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]
     rescued = np.zeros((height, width), np.float32)
     own_scores = np.empty((n_frames, height, width), np.float32)
@@ -284,6 +304,9 @@ def score_frames(
     score_scale: NDArray[np.floating] | None = None,
     learning_rate: float = 0.0,
     update_threshold: float = 16.0,
+    feedback: FeedbackState | None = None,
+    ghost: GhostDetector | None = None,
+    decision_threshold: float = 7.81,
 ) -> NDArray[np.float32]:
     """Score frames against a :class:`ScoringModel` (see the module docstring for the options).
 
@@ -322,6 +345,15 @@ def score_frames(
         Rate of the selective mean update (0 = frozen model).
     update_threshold : float
         Squared Mahalanobis distance below which a pixel updates its nearest background component.
+    feedback : FeedbackState or None
+        Per-pixel feedback, updated in place frame after frame: scores are divided by
+        ``R(x)**2``, the update threshold is multiplied by it, and the update rate is
+        :func:`feedback_rates`. None = off.
+    ghost : GhostDetector or None
+        Ghost absorption, updated in place (see :func:`absorb_ghosts`). None = off.
+    decision_threshold : float
+        The foreground decision (``score > decision_threshold``) that ``feedback`` and ``ghost``
+        watch: the method's own threshold.
 
     Returns
     -------
@@ -334,6 +366,18 @@ def score_frames(
         raise ValueError(f"frames of shape {frames.shape} do not match a model of {model.means.shape}")
     if radius < 0 or learning_rate < 0 or learning_rate > 1:
         raise ValueError(f"need radius >= 0 and 0 <= learning_rate <= 1, got {radius}, {learning_rate}")
+    # -- compiled path (issue 16): bgsub.kernels.default_path; the code below is the reference (BGSUB_BACKEND=numpy)
+
+    if (resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window)
+            and feedback is None and ghost is None):  # the moving-background levers run on the reference only
+        return default_path.score_frames(
+            frames, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
+            spatial_gate=spatial_gate, gain=gain, shadow_tau=shadow_tau, shadow_var_threshold=shadow_var_threshold,
+            shadow_max=shadow_max, shadow_texture=shadow_texture, shadow_window=shadow_window,
+            shadow_min_score=shadow_min_score, score_scale=score_scale, learning_rate=learning_rate,
+            update_threshold=update_threshold,
+        )
+    # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]
     out = np.empty((n_frames, height, width), np.float32)
     own_d2 = np.empty((height, width), np.float32)
@@ -356,6 +400,92 @@ def score_frames(
             out[t][shadow] = 0.0
         if scale is not None:
             out[t] /= scale
-        if learning_rate > 0:
+        if feedback is not None or ghost is not None:
+            _track_frame(frame, model, out[t], own_d2, own_k, feedback, ghost, decision_threshold,
+                         learning_rate, update_threshold)
+        elif learning_rate > 0:
             adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
     return out
+
+
+def _track_frame(frame: NDArray[np.float32], model: ScoringModel, scores: NDArray[np.float32],
+                 own_d2: NDArray[np.float32], own_k: NDArray[np.int64], feedback: FeedbackState | None,
+                 ghost: GhostDetector | None, decision_threshold: float, learning_rate: float,
+                 update_threshold: float) -> None:
+    """Feedback, ghost absorption and the update of one frame (``scores`` ``(H, W)`` changed in place)."""
+    factor = None
+    if feedback is not None:
+        factor = feedback.score_threshold_factor
+        base = scores.copy()
+        scores /= factor
+    raw = scores > decision_threshold
+    final = ndimage.median_filter(raw, 3, mode="nearest")
+    if ghost is not None:
+        absorbed = absorb_ghosts(ghost, frame, model, final)
+        scores[absorbed] = 0.0
+        raw &= ~absorbed
+        final &= ~absorbed
+    if feedback is not None:
+        if learning_rate > 0:
+            _adapt_means_per_pixel(frame, model.means, own_d2, own_k, update_threshold * factor,
+                                   feedback_rates(feedback, learning_rate))
+        feedback.update(normalised_distance(base, decision_threshold, foreground=raw), raw, final)
+    elif learning_rate > 0:
+        adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
+
+
+def feedback_rates(feedback: FeedbackState, learning_rate: float) -> NDArray[np.float32]:
+    """Per-pixel learning rate of the selective update under feedback: ``learning_rate * t_lower / T(x)``.
+
+    SuBSENSE learns a sample with probability ``1 / T(x)``, ``T`` in ``[2, 256]``. Taken as is,
+    ``1/2`` would be fifty times today's running-average rate (0.01), so the rate is scaled to
+    peak at ``learning_rate``: a busy or plain background pixel (``T = t_lower``) learns as
+    without feedback; a pixel that keeps being foreground (a stopped object, ``T`` rising
+    towards ``t_upper``) learns up to ``t_upper / t_lower`` (128) times slower.
+
+    Returns
+    -------
+    rates : ndarray of shape (H, W), float32, in ``[0, learning_rate]``
+
+    Examples
+    --------
+    >>> round(float(feedback_rates(FeedbackState((1, 1)), 0.01)[0, 0]), 6)
+    0.01
+    """
+    return (learning_rate * feedback.t_lower / feedback.update_period).astype(np.float32)
+
+
+def _adapt_means_per_pixel(frame: NDArray[np.float32], means: NDArray[np.float32], own_d2: NDArray[np.float32],
+                           own_k: NDArray[np.int64], update_threshold: NDArray[np.float32],
+                           rates: NDArray[np.float32]) -> None:
+    """:func:`adapt_means` with a per-pixel threshold and rate (numpy; only the updated pixels are touched)."""
+    ys, xs = np.nonzero((own_k >= 0) & (own_d2 < update_threshold))
+    ks = own_k[ys, xs]
+    rate = rates[ys, xs, None]
+    means[ys, xs, ks] += rate * (frame[ys, xs] - means[ys, xs, ks])
+
+
+def absorb_ghosts(ghost: GhostDetector, frame: NDArray[np.float32], model: ScoringModel,
+                  mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Feed one frame to the ghost detector; write the frame into the model where it says ghost.
+
+    Parameters
+    ----------
+    ghost : GhostDetector
+    frame : ndarray of shape (H, W, C), float32
+        The (compensated) frame.
+    model : ScoringModel
+        Its first-ranked means are set to ``frame`` at the absorbed pixels (in place).
+    mask : ndarray of shape (H, W), bool
+        The frame's foreground.
+
+    Returns
+    -------
+    absorbed : ndarray of shape (H, W), bool
+        Pixels now background (the caller scores them 0).
+    """
+    absorbed = ghost.update(frame, model.background_image(), mask)
+    if absorbed.any():
+        ys, xs = np.nonzero(absorbed)
+        model.means[ys, xs, model.first[ys, xs]] = frame[ys, xs]
+    return absorbed

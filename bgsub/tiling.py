@@ -38,9 +38,9 @@ from numpy.typing import NDArray
 from bgsub.config import Dataset, Run
 from bgsub.datasets import FrameSource
 from bgsub.errors import InputError
-from bgsub.io import replace_folder, write_image
+from bgsub.io import replace_folder, write_mask
 from bgsub.methods import method_class
-from bgsub.models import load_model, save_model
+from bgsub.models import load_model, pixel_axis, save_model, slice_state
 from bgsub.pipeline import fit, read_frames, score, write_background
 from bgsub.tally import ScoreTally
 
@@ -113,37 +113,6 @@ def read_rows(
 ) -> NDArray[np.uint8]:
     """Read rows ``[r0, r1)`` of the given frames, streaming (:func:`bgsub.pipeline.read_frames`)."""
     return read_frames(source, numbers, rows=rows, block_size=block_size)
-
-
-def pixel_axis(shape: tuple[int, ...], height: int, width: int) -> int | None:
-    """Axis ``p`` of a state array such that ``shape[p:p + 2] == (height, width)``; None if none.
-
-    State arrays keep the pixel grid as two consecutive axes, in front
-    (``means_ (H, W, K, C)``) or behind other axes (``weights (K, H, W)``).
-
-    Raises
-    ------
-    ValueError
-        When two positions match (the layout is ambiguous for this frame size).
-
-    Examples
-    --------
-    >>> pixel_axis((5, 3, 24, 32), 24, 32), pixel_axis((24, 32, 3), 24, 32), pixel_axis((), 24, 32)
-    (2, 0, None)
-    """
-    hits = [p for p in range(len(shape) - 1) if shape[p] == height and shape[p + 1] == width]
-    if len(hits) > 1:
-        raise ValueError(f"state array of shape {shape}: pixel grid ({height}, {width}) found at axes {hits}")
-    return hits[0] if hits else None
-
-
-def slice_state(state: dict[str, NDArray], height: int, width: int, rows: tuple[int, int]) -> dict[str, NDArray]:
-    """Rows ``[r0, r1)`` of every per-pixel array of a fitted state; other arrays unchanged."""
-    out = {}
-    for key, array in state.items():
-        p = pixel_axis(np.shape(array), height, width)
-        out[key] = array if p is None else np.ascontiguousarray(np.take(array, range(*rows), axis=p))
-    return out
 
 
 def stitch_states(
@@ -265,7 +234,7 @@ def gather_scores(
     for t, number in enumerate(range(first, last + 1)):
         packed = np.concatenate([strip[t] for strip in strips], axis=0)
         mask = np.unpackbits(packed, axis=-1, count=w).astype(bool)
-        write_image(tmp_dir / f"bin{number:06d}.png", mask.astype(np.uint8) * 255)
+        write_mask(tmp_dir / f"bin{number:06d}.png", mask)
     del strips
     replace_folder(tmp_dir, masks_dir)
     tally.save(Path(counts_path))

@@ -76,8 +76,7 @@ def test_bgsub_imports_have_no_cycle_and_sit_at_module_top() -> None:
             else:
                 continue
             targets = [t for t in targets if t in modules and t != name]
-            if name != "bgsub.aggregate":  # its lazy import of bgsub.pipeline is not of this layer
-                assert not targets or id(node) in top, f"{name} imports {targets} inside a function"
+            assert not targets or id(node) in top, f"{name} imports {targets} inside a function"
             graph[name] |= set(targets)
     done: set[str] = set()
 

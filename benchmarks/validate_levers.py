@@ -1,0 +1,188 @@
+"""The moving-background levers of ``gmm`` on validation data only, and the declared selection rule.
+
+Validation data: every synthetic kind's validation seed (``SCENE_SEEDS[kind]["validation"]``) and
+CDnet highway frames 470-899 (fitted on frames 1-469, subsampled evenly to at most 500, scored in
+order, counted with the CDnet rules and ROI). Test seeds, highway >= 900 and WavingTrees are never
+read here.
+
+Candidates (rule declared before any lever was measured): the current default, the default plus
+each lever alone, and the default plus all levers that individually improved the score.
+Score = mean F over CDnet categories (each synthetic scene in its ``CDNET_CATEGORY``, highway in
+baseline; a category's value is the mean of its members). Admissible = no validation scene more
+than 0.01 F below the current default and highway 470-899 >= 0.965. Choice = the admissible
+candidate with the best score; under 0.005 gain over the default, the default stays.
+
+Usage::
+
+    python benchmarks/validate_levers.py                  # every lever, every scene, fps
+    python benchmarks/validate_levers.py --levers align --scenes jitter,static --no-fps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bgsub.datasets import open_sequence
+from bgsub.methods import make_method
+from bgsub.metrics import compute_metrics, sweep_thresholds
+from bgsub.presets import apply_preset
+from bgsub.scoring import score_blocks
+from bgsub.synth import CDNET_CATEGORY, SCENE_SEEDS, make_scene
+from bgsub.tally import ScoreTally
+
+HIGHWAY = Path("../shared/data/highway")  # relative to the project root, where this runs
+MAX_TRAIN_FRAMES = 500
+BLOCK = 64
+#: The levers and the settings each adds to the default.
+LEVERS: dict[str, dict] = {
+    "align": {"align": True},
+    "feedback": {"feedback": True},
+    "ghost": {"ghost_frames": 30},
+}
+HIGHWAY_FLOOR = 0.965
+MAX_DROP = 0.01
+MIN_GAIN = 0.005
+
+
+def _split(settings: dict) -> tuple[str, dict, dict, float]:
+    s = apply_preset(dict(settings))
+    post = s.pop("postprocess", {}) or {}
+    threshold = s.pop("threshold")
+    s.pop("sweep", None)
+    return s.pop("kind"), s, post, threshold
+
+
+def _f(tally: ScoreTally) -> float:
+    tp, fp, fn, tn = (int(v) for v in tally.frame_counts()[:, 1:].sum(axis=0))
+    return float(compute_metrics(tp, fp, fn, tn)["f_measure"])
+
+
+def run_scene(kind: str, settings: dict) -> float:
+    """F of ``settings`` on ``kind``'s validation seed."""
+    method_kind, params, post, threshold = _split(settings)
+    scene = make_scene(kind, seed=SCENE_SEEDS[kind]["validation"])
+    method = make_method(method_kind, **params).fit(scene.frames[: scene.n_train])
+    numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
+    tally = ScoreTally(sweep_thresholds(0, 40, 81, threshold), threshold, numbers)
+    blocks = [(numbers[i: i + BLOCK], scene.frames[scene.n_train + i: scene.n_train + i + BLOCK])
+              for i in range(0, len(numbers), BLOCK)]
+    for nums, scores, masks in score_blocks(method, blocks, threshold=threshold, postprocess=post):
+        tally.add(nums, scores, masks, lambda n: scene.labels[n - 1], None)
+    return _f(tally)
+
+
+def run_highway(settings: dict) -> float:
+    """F of ``settings`` on highway 470-899 (trained on 1-469)."""
+    method_kind, params, post, threshold = _split(settings)
+    seq = open_sequence("highway", {"path": str(HIGHWAY), "train": [1, 469], "test": [470, 899]})
+    assert seq.test[1] <= 899
+    train = seq.source.read(seq.train_numbers(MAX_TRAIN_FRAMES))
+    method = make_method(method_kind, **params).fit(train)
+    scored = seq.scored_numbers()
+    tally = ScoreTally(sweep_thresholds(0, 40, 81, threshold), threshold, scored)
+    blocks = seq.source.iter_blocks(seq.test_numbers(), BLOCK)
+    for nums, scores, masks in score_blocks(method, blocks, threshold=threshold, postprocess=post):
+        tally.add(nums, scores, masks, seq.labels, seq.roi)
+    return _f(tally)
+
+
+def evaluate(settings: dict, kinds: list[str], highway: bool, name: str) -> dict[str, float]:
+    fs: dict[str, float] = {}
+    for kind in kinds:
+        start = time.time()
+        fs[kind] = run_scene(kind, settings)
+        print(f"{name:24s} {kind:13s} F={fs[kind]:.3f} ({time.time() - start:.0f}s)", flush=True)
+    if highway:
+        start = time.time()
+        fs["highway"] = run_highway(settings)
+        print(f"{name:24s} {'highway':13s} F={fs['highway']:.3f} ({time.time() - start:.0f}s)", flush=True)
+    return fs
+
+
+def category_score(fs: dict[str, float]) -> tuple[float, dict[str, float]]:
+    cats: dict[str, list[float]] = {}
+    for scene, f in fs.items():
+        cats.setdefault("baseline" if scene == "highway" else CDNET_CATEGORY[scene], []).append(f)
+    means = {c: float(np.mean(v)) for c, v in cats.items()}
+    return float(np.mean(list(means.values()))), means
+
+
+def fps_cost(settings_by_name: dict[str, dict], repeats: int = 3, n_frames: int = 40) -> dict[str, float]:
+    """Scoring fps at 240x320 of each candidate, measured side by side (median of ``repeats``)."""
+    scene = make_scene("jitter", seed=SCENE_SEEDS["jitter"]["validation"], height=240, width=320,
+                       n_train=60, n_test=n_frames)
+    fitted = {}
+    for name, settings in settings_by_name.items():
+        method_kind, params, _, _ = _split(settings)
+        fitted[name] = (method_kind, params)
+    times: dict[str, list[float]] = {name: [] for name in settings_by_name}
+    for _ in range(repeats):
+        for name, (method_kind, params) in fitted.items():
+            method = make_method(method_kind, **params).fit(scene.frames[:60])
+            start = time.perf_counter()
+            for i in range(0, n_frames, 20):
+                method.foreground_scores(scene.frames[60 + i: 60 + i + 20])
+            times[name].append(time.perf_counter() - start)
+    return {name: n_frames / float(np.median(t)) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levers", default=",".join(LEVERS))
+    parser.add_argument("--scenes", default=",".join(SCENE_SEEDS))
+    parser.add_argument("--no-highway", action="store_true")
+    parser.add_argument("--no-fps", action="store_true")
+    parser.add_argument("--json", type=Path, help="write every scene's F here")
+    args = parser.parse_args()
+    kinds = [k for k in args.scenes.split(",") if k]
+    levers = [lv for lv in args.levers.split(",") if lv]
+    base = {"preset": "default"}
+    candidates = {"default": base} | {f"+{lv}": base | LEVERS[lv] for lv in levers}
+    results = {name: evaluate(s, kinds, not args.no_highway, name) for name, s in candidates.items()}
+    ref_score, _ = category_score(results["default"])
+    improved = [lv for lv in levers if category_score(results[f"+{lv}"])[0] > ref_score]
+    if len(improved) > 1:
+        combo = base | {k: v for lv in improved for k, v in LEVERS[lv].items()}
+        name = "+" + "+".join(improved)
+        candidates[name] = combo
+        results[name] = evaluate(combo, kinds, not args.no_highway, name)
+    scenes = list(results["default"])
+    print("\nF per scene (validation)")
+    print(f"{'scene':13s} {'category':22s}" + "".join(f"{n:>18s}" for n in results))
+    for scene in scenes:
+        cat = "baseline" if scene == "highway" else CDNET_CATEGORY[scene]
+        print(f"{scene:13s} {cat:22s}" + "".join(f"{results[n][scene]:18.3f}" for n in results))
+    cats = {n: category_score(fs)[1] for n, fs in results.items()}
+    print("\nF per category")
+    for cat in cats["default"]:
+        print(f"{cat:36s}" + "".join(f"{cats[n][cat]:18.3f}" for n in results))
+    print("\nrule")
+    best, best_score = "default", ref_score
+    for name, fs in results.items():
+        score = category_score(fs)[0]
+        drops = {s: fs[s] - results["default"][s] for s in scenes if fs[s] < results["default"][s] - MAX_DROP}
+        hw_ok = fs.get("highway", 1.0) >= HIGHWAY_FLOOR
+        ok = not drops and hw_ok
+        print(f"{name:24s} score {score:.4f} ({score - ref_score:+.4f})  admissible={ok}"
+              + (f"  drops {', '.join(f'{s} {d:+.3f}' for s, d in drops.items())}" if drops else "")
+              + ("" if hw_ok else f"  highway {fs['highway']:.3f} < {HIGHWAY_FLOOR}"))
+        if ok and score > best_score:
+            best, best_score = name, score
+    choice = best if best_score - ref_score >= MIN_GAIN else "default"
+    print(f"best admissible: {best} ({best_score - ref_score:+.4f}); choice: {choice}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    if not args.no_fps:
+        fps = fps_cost(candidates)
+        print("\nscoring fps at 240x320 (median of 3, side by side)")
+        for name, value in fps.items():
+            print(f"{name:24s} {value:8.2f} fps  x{value / fps['default']:.2f} of default")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,430 @@
+"""Compiled scoring path of the default method: gain, distances, spatial context, shadow and texture tests, update.
+
+:func:`score_frames` computes what :func:`bgsub.spatial.score_frames` computes (the numpy/scipy
+reference) in one compiled call per block of frames. Per frame, two passes over the pixels:
+
+1. rows in parallel (``numba.prange``): the compensated sample ``x = frame / gain`` (float32, as
+   the reference divides), its squared Mahalanobis distance to each background component of its
+   own pixel and, where the spatial gate is on, of its neighbours' (float32 products summed in
+   float64, in the reference's order, so the distances are the reference's bits); MOG2's shadow
+   test; for a shadow candidate scoring above ``shadow_min_score``, the texture test over its
+   ``shadow_window`` square, computed from the window's 9 pixels directly instead of three
+   whole-frame ``uniform_filter`` passes;
+2. rows in parallel: the selective update of each pixel's matched background mean (float64
+   arithmetic rounded to float32, as the reference), and, fused with it, the pixel's
+   ``luma(frame) / luma(background)`` ratio of the *next* frame's gain (the background image
+   being the first-ranked means after this frame's update, as the reference recomputes it).
+
+The gain is the median of those ratios, selected exactly by two histograms of their float32 bits
+(the top 16 bits, then the low 16 of the bucket holding the middle rank; ~0.1 ms where
+``np.partition`` took ~0.9 ms at 240x320), the mean of the two middle values in float32 when their
+count is even, as ``np.median``. The luma is computed as the reference's
+BLAS ``(N, 3) @ (3,)`` product does on this machine, a fused multiply-add chain
+``fma(x2, w2, fma(x1, w1, x0 w0))``, emulated in float64 (exact products, one rounding to float32);
+it gave numpy's bits on every pixel tested. On a BLAS that sums otherwise, a ratio may differ in its
+last bit, which moves the gain by at most an ulp when that ratio is the median.
+
+What may differ from the reference, and how much (``tests/test_default_kernels.py``): the texture
+test's window sums are 9-term float64 sums, where SciPy's ``uniform_filter`` runs a float64 running
+mean along each axis, so its residual differs in the last bits (~1e-12 relative); its decision
+(``residual <= bound``) can differ only for a residual that close to the bound. Everything else
+is the reference's arithmetic in the same order (no fast-math), so the scores are equal bit for
+bit in the tests.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+from numpy.typing import NDArray
+
+__all__ = ["score_frames", "supported", "training_dynamics"]
+
+#: Backgrounds darker than this luma are left out of the gain estimate (``bgsub.spatial._GAIN_MIN_LUMA``).
+GAIN_MIN_LUMA = 16.0
+_W0, _W1, _W2 = (float(np.float32(w)) for w in (0.299, 0.587, 0.114))
+
+
+def supported(n_channels: int, shadow_window: int) -> bool:
+    """Whether :func:`score_frames` handles this case (else the caller uses the reference)."""
+    return n_channels >= 1 and shadow_window >= 1 and shadow_window % 2 == 1
+
+
+@numba.njit(cache=True, inline="always")
+def _luma3(p0: float, p1: float, p2: float) -> np.float32:
+    """Luma of one RGB float32 sample as the reference's BLAS computes it (see the module docstring)."""
+    t = np.float32(np.float64(p0) * _W0)
+    t = np.float32(np.float64(p1) * _W1 + np.float64(t))
+    return np.float32(np.float64(p2) * _W2 + np.float64(t))
+
+
+@numba.njit(cache=True)
+def _luma_mean(means: NDArray[np.float32], y: int, x: int, k: int) -> np.float32:
+    """Luma of the mean ``means[y, x, k]`` (the plain channel mean unless C = 3, as the reference)."""
+    n_ch = means.shape[-1]
+    if n_ch == 3:
+        return _luma3(means[y, x, k, 0], means[y, x, k, 1], means[y, x, k, 2])
+    s = np.float32(0.0)
+    for c in range(n_ch):
+        s += means[y, x, k, c]
+    return np.float32(s / np.float32(n_ch))
+
+
+@numba.njit(cache=True)
+def _luma_frame(frame: NDArray, y: int, x: int) -> np.float32:
+    """Luma of the raw frame sample ``frame[y, x]`` as float32."""
+    n_ch = frame.shape[-1]
+    if n_ch == 3:
+        return _luma3(np.float32(frame[y, x, 0]), np.float32(frame[y, x, 1]), np.float32(frame[y, x, 2]))
+    s = np.float32(0.0)
+    for c in range(n_ch):
+        s += np.float32(frame[y, x, c])
+    return np.float32(s / np.float32(n_ch))
+
+
+@numba.njit(cache=True)
+def _select_positive(values: NDArray[np.float32], n: int, rank: int, work: NDArray[np.float32],
+                     count: NDArray[np.int64]) -> np.float32:
+    """The ``rank``-th smallest of ``values[:n]`` (non-negative float32, so their bits sort as integers):
+    a histogram of the top 16 bits finds the bucket, a second one of the bucket's low 16 bits the value."""
+    bits = values[:n].view(np.uint32)
+    count[:] = 0
+    for i in range(n):
+        count[bits[i] >> np.uint32(16)] += 1
+    below = 0
+    top = 0
+    while below + count[top] <= rank:
+        below += count[top]
+        top += 1
+    m = 0
+    wbits = work.view(np.uint32)
+    for i in range(n):
+        if bits[i] >> np.uint32(16) == np.uint32(top):
+            wbits[m] = bits[i]
+            m += 1
+    count[:] = 0
+    for i in range(m):
+        count[wbits[i] & np.uint32(0xFFFF)] += 1
+    low = 0
+    while below + count[low] <= rank:
+        below += count[low]
+        low += 1
+    return np.array([(np.uint32(top) << np.uint32(16)) | np.uint32(low)], np.uint32).view(np.float32)[0]
+
+
+@numba.njit(cache=True)
+def _median32(values: NDArray[np.float32], n: int, work: NDArray[np.float32], count: NDArray[np.int64]) -> np.float32:
+    """``np.median(values[:n])`` for non-negative float32 (n > 0): the middle value, or the float32 mean of
+    the two middle values."""
+    half = n // 2
+    upper = _select_positive(values, n, half, work, count)
+    if n % 2 == 1:
+        return upper
+    lower = _select_positive(values, n, half - 1, work, count)
+    return np.float32(np.float32(lower + upper) / np.float32(2.0))
+
+
+@numba.njit(cache=True, parallel=True)
+def _ratios(frame: NDArray, means: NDArray, first: NDArray, row_ratio: NDArray[np.float32],
+            row_count: NDArray[np.int64]) -> None:
+    """Per row, the usable pixels' ``luma(frame) / luma(background)`` into ``row_ratio[y, :row_count[y]]``."""
+    height, width = first.shape
+    for y in prange(height):
+        n = 0
+        for x in range(width):
+            lb = _luma_mean(means, y, x, first[y, x])
+            if lb > GAIN_MIN_LUMA:
+                lf = _luma_frame(frame, y, x)
+                row_ratio[y, n] = np.float32(lf / lb)
+                n += 1
+        row_count[y] = n
+
+
+@numba.njit(cache=True)
+def _gain(row_ratio: NDArray[np.float32], row_count: NDArray[np.int64], work: NDArray[np.float32],
+          work2: NDArray[np.float32], count: NDArray[np.int64]) -> np.float32:
+    n = 0
+    for y in range(row_ratio.shape[0]):
+        for i in range(row_count[y]):
+            work[n] = row_ratio[y, i]
+            n += 1
+    if n == 0:
+        return np.float32(1.0)
+    if work[:n].min() < 0 or not np.isfinite(work[:n].max()):  # not non-negative finite: the general way
+        part = np.sort(work[:n])
+        if n % 2:
+            return part[n // 2]
+        return np.float32(np.float32(part[n // 2 - 1] + part[n // 2]) / np.float32(2.0))
+    return _median32(work, n, work2, count)
+
+
+@numba.njit(cache=True, inline="always")
+def _sample(frame: NDArray, y: int, x: int, c: int, g: np.float32, divide: bool) -> np.float32:
+    v = np.float32(frame[y, x, c])
+    if divide:
+        return np.float32(v / g)
+    return v
+
+
+@numba.njit(cache=True)
+def _texture_ok(frame: NDArray, g: np.float32, divide: bool, means: NDArray, first: NDArray, y: int, x: int,
+                half: int, bound: float) -> bool:
+    """The texture test of ``bgsub.spatial._texture_preserved`` at one pixel (window ``2 half + 1``, nearest edges)."""
+    height, width, _, n_ch = means.shape
+    k0 = first[y, x]
+    fm = 0.0
+    mm = 0.0
+    for c in range(n_ch):
+        f = np.float64(_sample(frame, y, x, c, g, divide))
+        m = np.float64(means[y, x, k0, c])
+        fm += f * m
+        mm += m * m
+    gain = fm / max(mm, 1e-9)
+    s_ff = 0.0
+    s_fm = 0.0
+    s_mm = 0.0
+    for dy in range(-half, half + 1):
+        qy = min(max(y + dy, 0), height - 1)
+        for dx in range(-half, half + 1):
+            qx = min(max(x + dx, 0), width - 1)
+            k = first[qy, qx]
+            ff = 0.0
+            fm = 0.0
+            mm = 0.0
+            for c in range(n_ch):
+                f = np.float64(_sample(frame, qy, qx, c, g, divide))
+                m = np.float64(means[qy, qx, k, c])
+                ff += f * f
+                fm += f * m
+                mm += m * m
+            s_ff += ff
+            s_fm += fm
+            s_mm += mm
+    n = (2 * half + 1) * (2 * half + 1)
+    residual = s_ff / n - 2 * gain * (s_fm / n) + gain * gain * (s_mm / n)
+    return residual <= bound
+
+
+@numba.njit(cache=True, inline="always")
+def _d2(xs: NDArray[np.float32], means: NDArray[np.float32], whiten: NDArray[np.float32], y: int, x: int,
+        k: int) -> float:
+    """Squared Mahalanobis distance of the sample ``xs`` to component ``k`` of pixel ``(y, x)``, in the
+    reference's arithmetic: float32 differences and products, float64 sums in the same order. Three
+    channels are unrolled (a runtime channel count leaves the loops in)."""
+    n_ch = means.shape[-1]
+    if n_ch == 3:
+        d0 = xs[0] - means[y, x, k, 0]
+        d1 = xs[1] - means[y, x, k, 1]
+        d2 = xs[2] - means[y, x, k, 2]
+        z0 = np.float64(whiten[y, x, k, 0, 0] * d0) + np.float64(whiten[y, x, k, 0, 1] * d1)
+        z0 = z0 + np.float64(whiten[y, x, k, 0, 2] * d2)
+        z1 = np.float64(whiten[y, x, k, 1, 0] * d0) + np.float64(whiten[y, x, k, 1, 1] * d1)
+        z1 = z1 + np.float64(whiten[y, x, k, 1, 2] * d2)
+        z2 = np.float64(whiten[y, x, k, 2, 0] * d0) + np.float64(whiten[y, x, k, 2, 1] * d1)
+        z2 = z2 + np.float64(whiten[y, x, k, 2, 2] * d2)
+        return (z0 * z0 + z1 * z1) + z2 * z2
+    total = 0.0
+    for i in range(n_ch):
+        z = 0.0
+        for c in range(n_ch):
+            z += whiten[y, x, k, i, c] * np.float32(xs[c] - means[y, x, k, c])
+        total += z * z
+    return total
+
+
+@numba.njit(cache=True, parallel=True)
+def _score_rows(
+    frame: NDArray, g: np.float32, divide: bool, means: NDArray[np.float32], whiten: NDArray[np.float32],
+    mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int,
+    shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
+    min_score: float, scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32],
+    own_d2: NDArray[np.float32], own_k: NDArray[np.int64],
+) -> None:
+    height, width, n_comp, n_ch = means.shape
+    min_score32 = np.float32(min_score)
+    texture_c = np.float32(texture * n_ch)
+    for y in prange(height):
+        xs = np.empty(n_ch, np.float32)
+        for x in range(width):
+            for c in range(n_ch):
+                xs[c] = _sample(frame, y, x, c, g, divide)
+            best = np.inf
+            own_idx = -1
+            # the pixel's own components first: the minimum is the same in any order, the own distance read off
+            for k in range(n_comp):
+                if is_bg[y, x, k]:
+                    d2 = _d2(xs, means, whiten, y, x, k)
+                    if d2 < best:
+                        best = d2
+                        own_idx = k
+            own_best = best
+            if radius > 0 and gate[y, x]:
+                for ny in range(max(y - radius, 0), min(y + radius + 1, height)):
+                    for nx in range(max(x - radius, 0), min(x + radius + 1, width)):
+                        if ny == y and nx == x:
+                            continue
+                        for k in range(n_comp):
+                            if is_bg[ny, nx, k]:
+                                d2 = _d2(xs, means, whiten, ny, nx, k)
+                                if d2 < best:
+                                    best = d2
+            score = np.float32(best)
+            # with the texture test a shadow must also score above min_score: below, the test cannot change it
+            if shadow_tau > 0.0 and best > 0.0 and (texture <= 0.0 or score > min_score32):
+                is_shadow = False
+                for k in range(n_comp):
+                    if not is_bg[y, x, k]:
+                        continue
+                    num = 0.0
+                    den = 0.0
+                    for c in range(n_ch):
+                        num += xs[c] * means[y, x, k, c]
+                        den += means[y, x, k, c] * means[y, x, k, c]
+                    if den <= 0.0:
+                        continue
+                    a = num / den
+                    if a < shadow_tau or a >= shadow_max:
+                        continue
+                    dist = 0.0
+                    for c in range(n_ch):
+                        e = xs[c] - a * means[y, x, k, c]
+                        dist += e * e
+                    bound = shadow_var_threshold * mean_var[y, x, k]
+                    if texture <= 0.0:
+                        bound *= a * a
+                    if dist < bound:
+                        is_shadow = True
+                        break
+                if is_shadow and texture > 0.0:
+                    is_shadow = _texture_ok(
+                        frame, g, divide, means, first, y, x, texture_half,
+                        np.float32(texture_c * mean_var[y, x, first[y, x]]),
+                    )
+                if is_shadow:
+                    score = np.float32(0.0)
+            if use_scale:
+                score = np.float32(score / scale[y, x])
+            out[y, x] = score
+            own_d2[y, x] = own_best
+            own_k[y, x] = own_idx
+
+
+@numba.njit(cache=True, parallel=True)
+def _update_rows(
+    frame: NDArray, g: np.float32, divide: bool, means: NDArray[np.float32], own_d2: NDArray[np.float32],
+    own_k: NDArray[np.int64], update_threshold: float, rate: float, update: bool,
+    next_frame: NDArray, first: NDArray, want_ratios: bool, row_ratio: NDArray[np.float32],
+    row_count: NDArray[np.int64],
+) -> None:
+    """The selective update of this frame, then each row's gain ratios of ``next_frame``."""
+    height, width, _, n_ch = means.shape
+    for y in prange(height):
+        n = 0
+        for x in range(width):
+            if update:
+                k = own_k[y, x]
+                if k >= 0 and own_d2[y, x] < update_threshold:
+                    for c in range(n_ch):
+                        xc = _sample(frame, y, x, c, g, divide)
+                        means[y, x, k, c] += rate * (xc - means[y, x, k, c])
+            if want_ratios:
+                lb = _luma_mean(means, y, x, first[y, x])
+                if lb > GAIN_MIN_LUMA:
+                    lf = _luma_frame(next_frame, y, x)
+                    row_ratio[y, n] = np.float32(lf / lb)
+                    n += 1
+        row_count[y] = n
+
+
+@numba.njit(cache=True)
+def _score_block(
+    frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
+    is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int, gain: bool,
+    shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
+    min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float, update_threshold: float,
+    out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool,
+) -> None:
+    n_frames = frames.shape[0]
+    height, width = first.shape
+    own_d2 = np.empty((height, width), np.float32)
+    own_k = np.empty((height, width), np.int64)
+    row_ratio = np.empty((height, width), np.float32)
+    row_count = np.zeros(height, np.int64)
+    work = np.empty(height * width, np.float32)
+    work2 = np.empty(height * width, np.float32)
+    count = np.empty(1 << 16, np.int64)
+    if gain and n_frames > 0:
+        _ratios(frames[0], means, first, row_ratio, row_count)
+    for t in range(n_frames):
+        g = np.float32(1.0)
+        divide = False
+        if gain:
+            g = _gain(row_ratio, row_count, work, work2, count)
+            divide = g > 0
+        own = own_out[t] if keep_own else own_d2
+        _score_rows(frames[t], g, divide, means, whiten, mean_var, is_bg, first, gate, radius, shadow_tau,
+                    shadow_max, shadow_var_threshold, texture, texture_half, min_score, scale, use_scale, out[t],
+                    own, own_k)
+        want = gain and t + 1 < n_frames
+        if rate > 0 or want:
+            _update_rows(frames[t], g, divide, means, own, own_k, update_threshold, rate, rate > 0,
+                         frames[min(t + 1, n_frames - 1)], first, want, row_ratio, row_count)
+
+
+def score_frames(
+    frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
+    is_background: NDArray[np.bool_], first: NDArray, *, radius: int, spatial_gate: NDArray[np.bool_] | None,
+    gain: bool, shadow_tau: float | None, shadow_var_threshold: float, shadow_max: float,
+    shadow_texture: float | None, shadow_window: int, shadow_min_score: float,
+    score_scale: NDArray | None, learning_rate: float, update_threshold: float,
+) -> NDArray[np.float32]:
+    """Scores ``(T, H, W)`` float32 of :func:`bgsub.spatial.score_frames`, with the model's arrays given
+    one by one (``means`` is updated in place when ``learning_rate > 0``).
+
+    ``frames`` ``(T, H, W, C)``: uint8 is read as it comes; any other dtype is converted to float32 first
+    (as the reference does).
+    """
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        frames = np.ascontiguousarray(frames, dtype=np.float32)
+    else:
+        frames = np.ascontiguousarray(frames)
+    n_frames, height, width = frames.shape[:3]
+    gate = np.ones((height, width), np.bool_) if spatial_gate is None else np.ascontiguousarray(spatial_gate, bool)
+    use_scale = score_scale is not None
+    scale = (np.ascontiguousarray(score_scale, np.float32) if use_scale else np.ones((1, 1), np.float32))
+    if use_scale and scale.shape != (height, width):
+        scale = np.ascontiguousarray(np.broadcast_to(scale, (height, width)))
+    out = np.empty((n_frames, height, width), np.float32)
+    _score_block(
+        frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
+        np.ascontiguousarray(first, np.int64), gate, int(radius), bool(gain),
+        0.0 if shadow_tau is None else float(shadow_tau), float(shadow_max), float(shadow_var_threshold),
+        -1.0 if shadow_texture is None else float(shadow_texture), int(shadow_window) // 2,
+        float(shadow_min_score), scale, use_scale, float(learning_rate), float(update_threshold), out,
+        np.empty((1, 1, 1), np.float32), False,
+    )
+    return out
+
+
+def training_dynamics(
+    frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
+    is_background: NDArray[np.bool_], first: NDArray, *, radius: int, gain: bool, threshold: float, quantile: float,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """:func:`bgsub.spatial.training_dynamics` (``rescued``, ``score_quantile``) with the scoring kernel: every
+    pixel's neighbourhood, no shadow test, no update; the quantile is numpy's, on the same own scores."""
+    frames = np.asarray(frames)
+    frames = np.ascontiguousarray(frames) if frames.dtype == np.uint8 else np.ascontiguousarray(frames, np.float32)
+    n_frames, height, width = frames.shape[:3]
+    out = np.empty((n_frames, height, width), np.float32)
+    own = np.empty((n_frames, height, width), np.float32)
+    _score_block(
+        frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
+        np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
+        0.0, 1.0, 0.0, -1.0, 1, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own, True,
+    )
+    t32 = np.float32(threshold)
+    rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)
+    score_quantile = np.quantile(own, quantile, axis=0).astype(np.float32)
+    return rescued / max(n_frames, 1), score_quantile

@@ -1,0 +1,144 @@
+"""The moving-background options of ``gmm`` (align, feedback, ghost_frames) on small hand-made scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bgsub.alignment import shift_frame
+from bgsub.gmm import GMMMethod
+
+H, W = 48, 64
+THRESHOLD = 7.81
+#: A one-component model with MOG2-like variance bounds: fits in well under a second.
+SMALL = {"n_components": 1, "covariance_type": "full", "reg_covar": 4.0, "var_min": 16.0, "var_max": 75.0}
+
+
+def _road(seed: int = 0) -> np.ndarray:
+    """A textured grey-brown road, ``(H, W, 3)`` float64 on the 0-255 scale."""
+    rng = np.random.default_rng(seed)
+    grey = ndimage.gaussian_filter(rng.normal(0, 1, (H, W)), 1.5)
+    grey = 110 + 25 * grey / grey.std()
+    return np.stack([grey, 0.95 * grey, 0.85 * grey], axis=-1)
+
+
+def _car(size: int = 14, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    body = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 1.0)
+    body = 150 + 30 * body / body.std()
+    return np.stack([body + 40, 0.4 * body, 0.4 * body], axis=-1)
+
+
+def _frames(images: list[np.ndarray], rng: np.random.Generator, noise: float = 2.0) -> np.ndarray:
+    return np.clip(np.rint(np.stack(images) + rng.normal(0, noise, (len(images), H, W, 3))), 0, 255).astype(np.uint8)
+
+
+def test_options_are_off_by_default_and_validated() -> None:
+    method = GMMMethod()
+    assert (method.align, method.feedback, method.ghost_frames) == (False, False, None)
+    with pytest.raises(ValueError, match="ghost_frames"):
+        GMMMethod(ghost_frames=0)
+    with pytest.raises(ValueError, match="align"):
+        GMMMethod(align="yes")
+
+
+def test_a_shifted_frame_is_aligned_back_and_scores_as_background() -> None:
+    rng = np.random.default_rng(3)
+    road = _road()
+    train = _frames([road] * 30, rng)
+    shifted = _frames([shift_frame(road, (1.6, -2.3))], rng)
+    plain = GMMMethod(**SMALL).fit(train).foreground_scores(shifted)[0]
+    # the training frames shake by up to 2.5 px, so the search reaches the test frame's shake
+    shaken = _frames([shift_frame(road, tuple(s)) for s in rng.uniform(-2.5, 2.5, (30, 2))], rng)
+    aligned_method = GMMMethod(**SMALL, align=True).fit(shaken)
+    aligned = aligned_method.foreground_scores(shifted)[0]
+    inner = (slice(4, -4), slice(4, -4))
+    assert (plain[inner] > THRESHOLD).mean() > 0.3  # the shake flags every edge ...
+    assert (aligned[inner] > THRESHOLD).mean() < 0.05  # ... aligned back: background (0.95 level)
+    assert np.isfinite(aligned).all()
+
+
+def test_training_frames_are_aligned_before_fitting() -> None:
+    rng = np.random.default_rng(4)
+    road = _road()
+    shakes = rng.uniform(-2, 2, (30, 2))
+    train = _frames([shift_frame(road, tuple(s)) for s in shakes], rng)
+    test = _frames([road], rng)
+    fitted = GMMMethod(**SMALL, align=True).fit(train)
+    blurred = GMMMethod(**SMALL).fit(train)
+    inner = (slice(4, -4), slice(4, -4))
+    # the aligned model is sharp: it keeps the road's contrast, not the road smeared over 4 px
+    sharp = fitted.background_image()[inner].astype(float).std()
+    smeared = blurred.background_image()[inner].astype(float).std()
+    assert sharp > 0.9 * road[inner].std() > smeared
+    assert (fitted.foreground_scores(test)[0][inner] > THRESHOLD).mean() < 0.02
+
+
+def test_a_blinking_pixel_raises_its_own_threshold() -> None:
+    rng = np.random.default_rng(5)
+    road = _road()
+    method = GMMMethod(**SMALL, feedback=True, learning_rate=0.01).fit(_frames([road] * 30, rng))
+    images = []
+    for t in range(120):
+        image = road.copy()
+        if t % 2 == 0:
+            image[20, 30] += 40.0  # one pixel flips between background and foreground every frame
+        images.append(image)
+    frames = _frames(images, rng)
+    early = method.foreground_scores(frames[:10])
+    assert early[0, 20, 30] > THRESHOLD  # at first the blink is foreground
+    method.foreground_scores(frames[10:])
+    factor = method._feedback.score_threshold_factor
+    assert factor[20, 30] > 2.0  # its own threshold went up ...
+    still = np.ones((H, W), bool)
+    still[14:27, 24:37] = False
+    # ... the still road's stays near (1 + 2 D_min)^2 with D_min about 0.05 (SuBSENSE's resting value)
+    assert np.median(factor[still]) < 1.3
+    assert np.isfinite(factor).all()
+
+
+def test_feedback_scores_are_divided_by_the_threshold_factor() -> None:
+    rng = np.random.default_rng(6)
+    road = _road()
+    train = _frames([road] * 20, rng)
+    test = _frames([road] * 3, rng)
+    plain = GMMMethod(**SMALL, learning_rate=0.01).fit(train)
+    fed = GMMMethod(**SMALL, learning_rate=0.01, feedback=True).fit(train)
+    # R starts at 1 and the rate at learning_rate: on a still scene the first frame is unchanged
+    np.testing.assert_allclose(fed.foreground_scores(test[:1]), plain.foreground_scores(test[:1]), rtol=1e-5)
+
+
+def test_a_stopped_object_stays_foreground_while_a_ghost_is_absorbed() -> None:
+    rng = np.random.default_rng(7)
+    road, car = _road(), _car()
+    parked = road.copy()
+    parked[5:19, 5:19] = car  # this car is in every training frame, then leaves: a ghost
+    method = GMMMethod(**SMALL, learning_rate=0.01, ghost_frames=10).fit(_frames([parked] * 30, rng))
+    plain = GMMMethod(**SMALL, learning_rate=0.01).fit(_frames([parked] * 30, rng))
+    images = []
+    for t in range(60):
+        scene = road.copy()
+        x0 = min(20 + t, 40)  # another car drives in and stops at x = 40 after 20 frames
+        scene[28:42, x0:x0 + 14] = car
+        images.append(scene)
+    frames = _frames(images, rng)
+    scores = np.concatenate([method.foreground_scores(frames[i:i + 20]) for i in range(0, 60, 20)])
+    kept = np.concatenate([plain.foreground_scores(frames[i:i + 20]) for i in range(0, 60, 20)])
+    ghost, stopped = (slice(5, 19), slice(5, 19)), (slice(28, 42), slice(40, 54))
+    assert (kept[-1][ghost] > THRESHOLD).mean() > 0.9  # without the option the ghost stays
+    assert (scores[-1][ghost] > THRESHOLD).mean() < 0.05  # with it, the revealed road is background
+    assert (scores[-1][stopped] > THRESHOLD).mean() > 0.9  # the stopped car stays foreground
+    assert np.isfinite(scores).all()
+
+
+def test_the_alignment_bound_is_fitted_state() -> None:
+    rng = np.random.default_rng(8)
+    road = _road()
+    train = _frames([shift_frame(road, (s, -s)) for s in np.linspace(-1.5, 1.5, 20)], rng)
+    fitted = GMMMethod(**SMALL, align=True).fit(train)
+    assert 2.0 < fitted.align_shift_bound_ < 3.5  # a 3 px shake (about the median: 1.5) plus the 1 px margin
+    restored = GMMMethod(**SMALL, align=True).set_state(fitted.get_state())
+    assert restored.align_shift_bound_ == fitted.align_shift_bound_
+    test = _frames([shift_frame(road, (1.0, 0.5))], rng)
+    np.testing.assert_allclose(restored.foreground_scores(test), fitted.foreground_scores(test), rtol=1e-5)
