@@ -23,19 +23,9 @@ import numpy as np
 from numba import prange
 from numpy.typing import NDArray
 
+from bgsub.kernels.area_opening import _find
+
 __all__ = ["area_open"]
-
-
-@numba.njit(cache=True, inline="always")
-def _find(parent: NDArray[np.int32], p: int) -> int:
-    root = p
-    while parent[root] != root:
-        root = parent[root]
-    while parent[p] != root:  # path compression
-        nxt = parent[p]
-        parent[p] = root
-        p = nxt
-    return root
 
 
 @numba.njit(cache=True)

@@ -14,8 +14,9 @@ from numpy.typing import NDArray
 __all__ = ["area_open_2d"]
 
 
-@numba.njit(cache=True)
-def _find(parent: NDArray[np.int64], p: int) -> int:
+@numba.njit(cache=True, inline="always")
+def _find(parent: NDArray, p: int) -> int:
+    """Root of ``p``'s set in the union-find forest ``parent`` (int32 or int64), compressing the path."""
     root = p
     while parent[root] != root:
         root = parent[root]
