@@ -116,6 +116,7 @@ def test_online_gmm_counts_equal_opencv_mog2_on_highway(shared_data: Path):
     """
     from bgsub.datasets import open_sequence
     from bgsub.metrics import confusion_counts
+    from bgsub.presets import apply_preset
     from tests.conftest import ROOT
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -123,7 +124,7 @@ def test_online_gmm_counts_equal_opencv_mog2_on_highway(shared_data: Path):
     assert (sequence.test, sequence.temporal_roi) == ((470, 1700), (470, 1700))
     train = sequence.source.read(sequence.train_numbers(config["max_train_frames"]))
     assert len(train) == 469
-    runs = {"online_gmm": config["methods"]["online_gmm"]["threshold"],
+    runs = {"online_gmm": apply_preset(config["methods"]["online_gmm"])["threshold"],
             "opencv_mog2": OpenCVMOG2Method.default_threshold}
     methods = {kind: make_method(kind).fit(train) for kind in runs}
     counts = {kind: np.zeros(4, np.int64) for kind in runs}
