@@ -363,7 +363,7 @@ def segment(
         ):
             blocks = _Remember(sequence.source.iter_blocks(test_numbers, block_size))
             for numbers, scores, masks in score_blocks(
-                method, blocks, threshold=tally.threshold, postprocess=run.postprocess
+                method, blocks, threshold=tally.threshold, postprocess=run.postprocess, need_scores=bool(scored)
             ):
                 block = blocks.last
                 images = masks.astype(np.uint8) * 255

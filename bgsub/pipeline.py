@@ -294,7 +294,8 @@ def score(
         with Progress(len(test_numbers), f"{dataset.name}/{run.name}: scoring{where}", logger=logger,
                       min_interval=5) as progress:
             for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold,
-                                                       postprocess=run.postprocess, band=band):
+                                                       postprocess=run.postprocess, band=band,
+                                                       need_scores=bool(tally.scored)):
                 sink.add(numbers, masks)
                 tally.add(numbers, scores, masks, labels_of, roi)
                 progress.update(len(numbers))

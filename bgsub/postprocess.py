@@ -37,9 +37,10 @@ from numpy.typing import NDArray
 from bgsub.kernels import resolve_backend
 from bgsub.kernels.area import area_open
 from bgsub.kernels.area_opening import area_open_2d
+from bgsub.kernels.binary import filtered_masks
 from bgsub.kernels.median import median5
 
-__all__ = ["POSTPROCESS_KEYS", "check_postprocess", "area_opening", "postprocess_scores"]
+__all__ = ["POSTPROCESS_KEYS", "check_postprocess", "area_opening", "postprocess_scores", "postprocess_masks"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,3 +152,35 @@ def postprocess_scores(scores: NDArray, config: dict[str, Any] | None) -> NDArra
         elif key == "min_area":
             out = area_opening(out, value)
     return out
+
+
+def postprocess_masks(scores: NDArray, threshold: float, config: dict[str, Any] | None) -> NDArray[np.bool_]:
+    """Masks ``postprocess_scores(scores, config) > threshold``, for a caller that needs no filtered scores.
+
+    The filters commute with thresholding, so the compiled backend thresholds first and runs the binary
+    median and area opening (:mod:`bgsub.kernels.binary`), which touch the foreground only; other
+    filters, and the numpy backend, filter the scores.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (T, H, W)
+    threshold : float
+    config : dict or None
+
+    Returns
+    -------
+    ndarray of shape (T, H, W), bool
+
+    Examples
+    --------
+    >>> s = np.zeros((1, 5, 5), np.float32); s[0, 2, 2] = 10
+    >>> bool(postprocess_masks(s, 5.0, {"median": 3}).any())
+    False
+    """
+    active = check_postprocess(config)
+    if resolve_backend() == "numba" and set(active) <= {"median", "min_area"}:
+        scores = np.asarray(scores)
+        if scores.ndim != 3:
+            raise ValueError(f"scores must have shape (T, H, W), got {scores.shape}")
+        return filtered_masks(scores, threshold, active.get("median", 0), active.get("min_area", 0))
+    return postprocess_scores(scores, config) > threshold

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bgsub.base import BackgroundMethod
-from bgsub.postprocess import postprocess_scores
+from bgsub.postprocess import postprocess_masks, postprocess_scores
 
 __all__ = ["score_blocks"]
 
@@ -26,7 +26,8 @@ def score_blocks(
     threshold: float,
     postprocess: dict[str, Any] | None = None,
     band: tuple[int, int] | None = None,
-) -> Iterator[tuple[list[int], NDArray[np.float32], NDArray[np.bool_]]]:
+    need_scores: bool = True,
+) -> Iterator[tuple[list[int], NDArray[np.float32] | None, NDArray[np.bool_]]]:
     """Score blocks of test frames in order.
 
     Parameters
@@ -42,11 +43,15 @@ def score_blocks(
         thresholding, so a sweep over the filtered scores stays exact.
     band : (int, int) or None
         Rows ``[r0, r1)`` to score (a tile); None = the whole frame.
+    need_scores : bool
+        False when only the masks are used (no ground truth, so no sweep): the filters then run on
+        the thresholded masks (:func:`bgsub.postprocess.postprocess_masks`, the same masks, faster)
+        and ``scores`` is None.
 
     Yields
     ------
     numbers : list of int
-    scores : ndarray of shape (T, rows, W), float32
+    scores : ndarray of shape (T, rows, W), float32, or None
     masks : ndarray of shape (T, rows, W), bool
 
     Raises
@@ -58,9 +63,17 @@ def score_blocks(
         if band is not None:
             frames = np.ascontiguousarray(frames[:, band[0] : band[1]])
         scores = method.foreground_scores(frames)
+        if not need_scores:
+            _check_finite(method, scores, numbers, band)
+            yield numbers, None, postprocess_masks(scores, threshold, postprocess)
+            continue
         if postprocess:
             scores = postprocess_scores(scores, postprocess)
-        if not np.all(np.isfinite(scores)):
-            where = "" if band is None else f" rows {band[0]}-{band[1]}"
-            raise RuntimeError(f"{method.kind} produced non-finite scores on frames {numbers[0]}-{numbers[-1]}{where}")
+        _check_finite(method, scores, numbers, band)
         yield numbers, scores, scores > threshold
+
+
+def _check_finite(method: BackgroundMethod, scores: NDArray, numbers: list[int], band: tuple[int, int] | None) -> None:
+    if not np.all(np.isfinite(scores)):
+        where = "" if band is None else f" rows {band[0]}-{band[1]}"
+        raise RuntimeError(f"{method.kind} produced non-finite scores on frames {numbers[0]}-{numbers[-1]}{where}")

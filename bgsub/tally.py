@@ -43,12 +43,13 @@ class ScoreTally:
         roi: NDArray | None,
     ) -> None:
         """Count a block: ``scores`` and ``masks`` ``(T, H, W)`` of frames ``numbers``; ``labels_of(n)``
-        gives frame ``n``'s ground-truth labels (only called for scored frames)."""
-        for number, mask, frame_scores in zip(numbers, masks, scores):
+        gives frame ``n``'s ground-truth labels (only called for scored frames). ``scores`` may be None
+        when no frame of the tally is scored (:func:`bgsub.scoring.score_blocks` with ``need_scores=False``)."""
+        for i, number in enumerate(numbers):
             if number in self.scored:
                 labels = labels_of(number)
-                self.sweep.update(frame_scores, labels, roi)
-                self.frames.append((number, *confusion_counts(mask, labels, roi)))
+                self.sweep.update(scores[i], labels, roi)
+                self.frames.append((number, *confusion_counts(masks[i], labels, roi)))
 
     def frame_counts(self) -> NDArray[np.int64]:
         """Rows ``(number, tp, fp, fn, tn)`` of the scored frames, in scoring order."""

@@ -20,9 +20,12 @@ import copy
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bgsub.methods import make_method
-from bgsub.postprocess import area_opening, postprocess_scores
+from bgsub.postprocess import area_opening, postprocess_masks, postprocess_scores
+from bgsub.scoring import score_blocks
 from bgsub.presets import preset_settings
 from bgsub.synth import make_scene
 
@@ -184,6 +187,40 @@ def test_postprocess_backends_agree(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(kernels.ENV_VAR, backend)
         out[backend] = postprocess_scores(maps, {"median": 5, "min_area": 30})
     np.testing.assert_array_equal(out["numba"], out["numpy"])
+
+
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(1, 24), width=st.integers(1, 24),
+       median=st.sampled_from([0, 1, 3, 5, 7]), min_area=st.sampled_from([0, 1, 2, 5, 30, 1000]),
+       threshold=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.5, 20.0]), ties=st.booleans())
+def test_masks_of_thresholded_scores_equal_thresholded_filtered_scores(
+    seed: int, height: int, width: int, median: int, min_area: int, threshold: float, ties: bool,
+) -> None:
+    """The binary median and area opening (kernels.binary) on ``scores > t`` give ``filtered(scores) > t``,
+    including frames smaller than ``min_area`` (the grey opening keeps a frame that is all above ``t``)."""
+    maps = score_maps(seed, (2, height, width))
+    if ties:
+        maps = np.round(maps / 8)
+    config = {"median": median, "min_area": min_area}
+    np.testing.assert_array_equal(postprocess_masks(maps, threshold, config),
+                                  postprocess_scores(maps, config) > threshold)
+
+
+def test_masks_only_scoring_gives_the_same_masks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``score_blocks(need_scores=False)`` (a video without ground truth, the command line) writes the masks
+    the scores path writes, for the default method on a scene."""
+    train, test = scene("foliage", seed=5, height=60, width=80)
+    settings, post, threshold = default_settings()
+    method = fit_default(monkeypatch, train, settings)
+    monkeypatch.setenv(kernels.ENV_VAR, "numba")
+    blocks = [(list(range(i, i + 4)), test[i : i + 4]) for i in range(0, len(test), 4)]
+    masks = {}
+    for need_scores in (True, False):
+        scorer = copy.deepcopy(method)
+        out = list(score_blocks(scorer, blocks, threshold=threshold, postprocess=post, need_scores=need_scores))
+        assert all((scores is None) != need_scores for _, scores, _ in out)
+        masks[need_scores] = np.concatenate([m for _, _, m in out])
+    assert masks[True].any() and not masks[True].all()
+    np.testing.assert_array_equal(masks[False], masks[True])
 
 
 @pytest.mark.parametrize("with_roi", [False, True])

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import special, stats
+from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from bgsub.gmm import DEFAULT_THRESHOLD, GMMBackgroundMethod, GMMMethod
@@ -72,7 +73,7 @@ def test_matches_sklearn_from_same_initial_parameters(cov_type: str) -> None:
     for i in range(grid[0]):
         for j in range(grid[1]):
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.simplefilter("ignore", SklearnConvergenceWarning)
                 ref = GaussianMixture(
                     k, weights_init=w0[i, j], means_init=m0[i, j], precisions_init=p0[i, j], **settings
                 ).fit(frames[:, i, j])
@@ -303,7 +304,7 @@ def test_precisions_init_factor_reproduces_precision() -> None:
         2, reg_covar=4.0, weights_init=w0[0, 1], means_init=m0[0, 1], precisions_init=p0[0, 1], max_iter=1
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", SklearnConvergenceWarning)
         ref.fit(frames[:, 0, 1])
     # after one EM step from the same start the parameters agree (up to component order)
     order = np.argsort(-ref.weights_, kind="stable")
