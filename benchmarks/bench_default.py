@@ -11,8 +11,9 @@ resized to 480x640 (bilinear, the same frames upscaled; fitted again at that siz
 1. End to end, frames per second: the default method's ``foreground_scores`` then its
    post-processing (``postprocess_scores``: 5x5 median, area opening) then the threshold, a block
    of 64 frames at a time as ``bgsub.scoring.score_blocks`` does; and the masks alone (``masks``:
-   ``score_blocks(need_scores=False)``, the binary filters of the thresholded scores, the same masks); the numpy reference path
-   (``BGSUB_BACKEND=numpy``) and the compiled one (``numba``), each on 1 thread and on all cores;
+   ``score_blocks(need_scores=False)``, the binary filters of the thresholded scores, the same masks);
+   the numpy reference path (``BGSUB_BACKEND=numpy``) and the compiled one (``numba``), each on 1 thread
+   and on all cores;
    OpenCV MOG2 ``apply`` (500, 16, shadows) on the same frames, 1 thread and all cores. The
    columns of a row are measured in turns (one run of each per repeat) and each figure is the median
    of the repeats; ratios are between figures of this run at equal thread counts.

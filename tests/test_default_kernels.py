@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from bgsub.methods import make_method
 from bgsub.postprocess import area_opening, postprocess_masks, postprocess_scores
-from bgsub.scoring import score_blocks
 from bgsub.presets import preset_settings
+from bgsub.scoring import score_blocks
 from bgsub.synth import make_scene
 
 numba = pytest.importorskip("numba")
