@@ -58,9 +58,10 @@ else
 	$(SNAKEMAKE) $(ARGS)
 endif
 
-## run the tests
+## run the tests, on TEST_WORKERS pytest-xdist workers (groups of files: tests/conftest.py XDIST_GROUPS)
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	BGSUB_CONFIG= $(BIN)/python -m pytest $(PYTEST_ARGS)
+	BGSUB_CONFIG= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## run the experiment, then write Snakemake's report: results/report.html (same ARGS as `make run`)
 ##   the real sequences and OpenCV peers too: make report ARGS="--configfile config/cdnet.yaml"

@@ -29,6 +29,23 @@ settings.register_profile(
 settings.register_profile("dev", settings.get_profile("default"), derandomize=False, print_blob=True)
 
 
+#: Test files that ``make test`` keeps on one pytest-xdist worker: those that compile the EM kernels for the same
+#: K and dtypes (each compiled once, on one worker, then loaded from numba's cache), and those sharing the
+#: ``shipped_run`` session fixture (computed once). Every other file is a group of its own (``--dist loadfile``).
+XDIST_GROUPS = {
+    "compiled_em": ("test_gmm.py", "test_kernels.py", "test_properties.py", "test_levers.py"),
+    "shipped": ("test_interrupt.py", "test_workflow.py"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put each test in its xdist group (:data:`XDIST_GROUPS`, else its file); used by ``--dist loadgroup``."""
+    group_of = {name: group for group, names in XDIST_GROUPS.items() for name in names}
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group(group_of.get(name, name)))
+
+
 def hypothesis_profile(environ: dict[str, str] = os.environ) -> str:
     """The Hypothesis profile for this run: ``HYPOTHESIS_PROFILE``, else ``ci`` under ``CI=true``, else ``dev``."""
     if environ.get("HYPOTHESIS_PROFILE"):
