@@ -178,9 +178,11 @@ def postprocess_masks(scores: NDArray, threshold: float, config: dict[str, Any] 
     False
     """
     active = check_postprocess(config)
+    scores = np.asarray(scores)
+    if scores.ndim != 3:
+        raise ValueError(f"scores must have shape (T, H, W), got {scores.shape}")
+    if not active:
+        return scores > threshold
     if resolve_backend() == "numba" and set(active) <= {"median", "min_area"}:
-        scores = np.asarray(scores)
-        if scores.ndim != 3:
-            raise ValueError(f"scores must have shape (T, H, W), got {scores.shape}")
         return filtered_masks(scores, threshold, active.get("median", 0), active.get("min_area", 0))
     return postprocess_scores(scores, config) > threshold
