@@ -27,6 +27,7 @@ from bgsub.mixture_em import (
     _check_frames,
     _check_grid,
     _cov_shape,
+    precisions_cholesky_of,
 )
 from bgsub.params import BOOLEAN, Interval, Options
 from bgsub.persistence import GhostDetector
@@ -76,11 +77,12 @@ def _evenly(n_frames: int, n_picks: int) -> NDArray[np.intp]:
     return np.unique(np.linspace(0, n_frames - 1, min(n_frames, n_picks)).round().astype(np.intp))
 
 
+#: Fitted arrays a GMM method saves; ``precisions_cholesky_`` are recomputed from ``covariances_`` on loading
+#: (they are a function of them, :func:`~bgsub.mixture_em.precisions_cholesky_of`), which halves a model file.
 _STATE_KEYS = (
     "weights_",
     "means_",
     "covariances_",
-    "precisions_cholesky_",
     "converged_",
     "n_iter_",
     "lower_bound_",
@@ -167,8 +169,8 @@ class _PixelGMMMethod(BackgroundMethod):
         return np.clip(np.rint(self._first_ranked_means()), 0, 255).astype(np.uint8)
 
     def get_state(self) -> dict[str, NDArray]:
-        """Fitted arrays: ``weights_``, ``means_``, ``covariances_``, ``precisions_cholesky_``,
-        ``converged_``, ``n_iter_``, ``lower_bound_``."""
+        """Fitted arrays: ``weights_``, ``means_``, ``covariances_``, ``converged_``, ``n_iter_``,
+        ``lower_bound_`` (``precisions_cholesky_`` follow from the covariances)."""
         model = self._fitted()
         return {key: np.asarray(getattr(model, key)) for key in _STATE_KEYS}
 
@@ -186,7 +188,6 @@ class _PixelGMMMethod(BackgroundMethod):
         expected = {
             "means_": (height, width, k, n_channels),
             "covariances_": (height, width) + _cov_shape(self.covariance_type, k, n_channels),
-            "precisions_cholesky_": (height, width) + _cov_shape(self.covariance_type, k, n_channels),
             "converged_": (height, width),
             "n_iter_": (height, width),
             "lower_bound_": (height, width),
@@ -196,6 +197,7 @@ class _PixelGMMMethod(BackgroundMethod):
                 raise ValueError(f"{key} has shape {np.shape(state[key])}, expected {shape}")
         for key in _STATE_KEYS:
             setattr(model, key, np.array(state[key]))
+        model.precisions_cholesky_ = precisions_cholesky_of(model.covariances_, self.covariance_type, self.chunk_size)
         self.model_ = model
         return self
 
@@ -218,6 +220,34 @@ class GMMBackgroundMethod(_PixelGMMMethod):
     """
 
     kind: ClassVar[str] = "gmm_background"
+
+    def fit(self, frames: NDArray) -> GMMBackgroundMethod:
+        """Fit the per-pixel mixtures on training frames ``(T, H, W, C)`` and keep their background; return self."""
+        super().fit(frames)
+        self.background_ = super()._first_ranked_means()
+        return self
+
+    def _first_ranked_means(self) -> NDArray[np.float32]:
+        if getattr(self, "background_", None) is None:
+            raise RuntimeError("GMMBackgroundMethod is not fitted yet; call fit(frames) or set_state()")
+        return self.background_
+
+    def get_state(self) -> dict[str, NDArray]:
+        """``background_``: the first-ranked means ``(H, W, C)`` float32, all that scoring reads (the
+        mixture itself is ``model_`` after :meth:`fit`, not saved: ``gmm`` with the same settings saves it)."""
+        return {"background_": self._first_ranked_means()}
+
+    def set_state(self, state: dict[str, NDArray]) -> GMMBackgroundMethod:
+        """Restore the array of :meth:`get_state`; return self."""
+        if "background_" not in state:
+            raise ValueError("state lacks ['background_']")
+        background = np.asarray(state["background_"])
+        if background.ndim != 3 or background.dtype != np.float32:
+            raise ValueError(f"background_ has shape {background.shape} and dtype {background.dtype}, "
+                             "expected (H, W, C) float32")
+        self.model_ = None
+        self.background_ = np.array(background)
+        return self
 
     def foreground_scores(self, frames: NDArray) -> NDArray[np.float32]:
         """Euclidean distance of frames ``(T, H, W, C)`` to the background image, ``(T, H, W)`` float32."""

@@ -44,6 +44,7 @@ from bgsub.mixture_em import (
     _scoring_blocks,
     _to_chunk,
     _weighted_log_prob,
+    precisions_cholesky_of,
 )
 
 __all__ = [
@@ -130,7 +131,9 @@ class PixelGaussianMixture:
     covariances_ : ndarray, float32
         Full ``(H, W, K, C, C)``, diag ``(H, W, K, C)``, spherical ``(H, W, K)``.
     precisions_cholesky_ : ndarray, float32
-        Same shapes; for full, upper triangular ``U`` with ``inv(covariance) = U @ U.T``.
+        Same shapes; for full, upper triangular ``U`` with ``inv(covariance) = U @ U.T``. Those of the
+        float32 ``covariances_`` (:func:`~bgsub.mixture_em.precisions_cholesky_of`), so the two agree
+        to the bit and a saved model can leave them out.
     converged_ : ndarray of shape (H, W), bool
     n_iter_ : ndarray of shape (H, W), int32
     lower_bound_ : ndarray of shape (H, W), float64
@@ -373,7 +376,7 @@ class PixelGaussianMixture:
         self.weights_ = weights.reshape(grid + (k,))
         self.means_ = means.reshape(grid + (k, n_channels))
         self.covariances_ = covariances.reshape(grid + cov_shape)
-        self.precisions_cholesky_ = prec_chol.reshape(grid + cov_shape)
+        self.precisions_cholesky_ = precisions_cholesky_of(self.covariances_, self.covariance_type, self.chunk_size)
         self.converged_ = converged.reshape(grid)
         self.n_iter_ = n_iter.reshape(grid)
         self.lower_bound_ = lower_bound.reshape(grid)

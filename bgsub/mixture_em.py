@@ -22,6 +22,7 @@ __all__ = [
     "COVARIANCE_TYPES",
     "CovarianceType",
     "DEFAULT_CHUNK_SIZE",
+    "precisions_cholesky_of",
 ]
 
 CovarianceType = Literal["full", "diag", "spherical"]
@@ -171,6 +172,32 @@ def _precision_cholesky(covariances: NDArray[np.float64], covariance_type: str) 
         inv_low = _invert_lower(_cholesky_lower(cov))
         return np.ascontiguousarray(np.moveaxis(np.swapaxes(inv_low, 0, 1), 2, 0))
     return 1.0 / np.sqrt(np.maximum(covariances, _PIVOT_FLOOR))
+
+
+def precisions_cholesky_of(
+    covariances: NDArray, covariance_type: str, chunk_size: int | None = DEFAULT_CHUNK_SIZE
+) -> NDArray[np.float32]:
+    """Precision Cholesky factors of stored covariances, per-pixel layout, float32.
+
+    A fitted mixture's ``precisions_cholesky_`` are this function of its float32
+    ``covariances_`` (computed in float64, then rounded), so a model file needs only the
+    covariances: loading recomputes the same bits.
+
+    Parameters
+    ----------
+    covariances : ndarray
+        Pixel axes first, then full ``(K, C, C)``, diag ``(K, C)`` or spherical ``(K,)``.
+    covariance_type : {"full", "diag", "spherical"}
+    chunk_size : int or None
+        Pixels per float64 chunk (None: all at once).
+    """
+    cov = np.asarray(covariances)
+    per_pixel = len(_cov_shape(covariance_type, 1, 1))
+    flat = cov.reshape((-1,) + cov.shape[cov.ndim - per_pixel:])
+    out = np.empty(flat.shape, dtype=np.float32)
+    for pixels in _pixel_chunks(len(flat), chunk_size):
+        out[pixels] = _from_chunk(_precision_cholesky(_to_chunk(flat, pixels), covariance_type))
+    return out.reshape(cov.shape)
 
 
 def _precision_cholesky_from_precisions(

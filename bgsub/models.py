@@ -22,7 +22,9 @@ from bgsub.methods import make_method
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model", "pixel_axis", "slice_state"]
 
-FORMAT_VERSION = 1
+#: 2: GMM files leave out ``precisions_cholesky_`` (recomputed from the covariances on loading) and
+#: ``gmm_background`` files hold only its background; version-1 files are refused, so they are refitted.
+FORMAT_VERSION = 2
 _META = "__bgsub_meta__"
 
 

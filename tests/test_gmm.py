@@ -12,6 +12,8 @@ from sklearn.mixture import GaussianMixture
 
 from bgsub.gmm import DEFAULT_THRESHOLD, GMMBackgroundMethod, GMMMethod
 from bgsub.mixture import ConvergenceWarning, PixelGaussianMixture
+from bgsub.mixture_em import precisions_cholesky_of
+from bgsub.models import load_model, save_model
 from bgsub.ranking import (
     background_mask,
     chi2_threshold,
@@ -385,6 +387,41 @@ def test_gmm_background_method_scores_distance_to_dominant_colour() -> None:
     expected = np.linalg.norm(test[0] - method.model_.means_[:, :, 0, :], axis=-1)
     np.testing.assert_allclose(method.foreground_scores(test)[0], expected, rtol=1e-5)
     assert GMMBackgroundMethod.kind == "gmm_background" and GMMMethod.kind == "gmm"
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_precisions_are_those_of_the_stored_covariances(cov_type: str, backend: str) -> None:
+    frames = mixture_clip(6, n_frames=80, grid=(3, 5))
+    model = quiet_fit(PixelGaussianMixture(3, covariance_type=cov_type, backend=backend), frames)
+    np.testing.assert_array_equal(model.precisions_cholesky_, precisions_cholesky_of(model.covariances_, cov_type))
+    # and they are the precisions of those covariances (independent: numpy's inverse)
+    cov = model.covariances_.astype(np.float64)
+    if cov_type == "full":
+        u = model.precisions_cholesky_.astype(np.float64)
+        np.testing.assert_allclose(u @ np.swapaxes(u, -1, -2) @ cov, np.broadcast_to(np.eye(3), cov.shape), atol=1e-5)
+        assert np.all(np.tril(u, -1) == 0)
+    else:
+        np.testing.assert_allclose(model.precisions_cholesky_.astype(np.float64) ** 2 * cov, 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method_class", [GMMMethod, GMMBackgroundMethod])
+def test_model_files_hold_what_scoring_reads_and_score_the_same(method_class, tmp_path) -> None:
+    train, test = bimodal_scene(18)
+    method = method_class(n_components=3).fit(train)
+    save_model(tmp_path / "m.npz", method)
+    loaded = load_model(tmp_path / "m.npz", expect_kind=method.kind)
+    np.testing.assert_array_equal(loaded.foreground_scores(test), method.foreground_scores(test))
+    np.testing.assert_array_equal(loaded.background_image(), method.background_image())
+    with np.load(tmp_path / "m.npz") as data:
+        stored = set(data.files) - {"__bgsub_meta__"}
+    if method_class is GMMMethod:
+        assert "precisions_cholesky_" not in stored and {"weights_", "means_", "covariances_"} <= stored
+        np.testing.assert_array_equal(loaded.model_.precisions_cholesky_, method.model_.precisions_cholesky_)
+    else:
+        assert stored == {"background_"}
+    with pytest.raises(ValueError, match="lacks"):
+        method_class(n_components=3).set_state({})
 
 
 def test_default_threshold_is_chi2_quantile() -> None:
