@@ -1,9 +1,10 @@
-"""The moving-background levers of ``gmm`` on validation data only, and the declared selection rule.
+"""The levers of ``gmm``, each on and off, per scene kind: the declared selection rule on validation data, and,
+after the freeze, the same table on the test data.
 
 Validation data: every synthetic kind's validation seed (``SCENE_SEEDS[kind]["validation"]``) and
 CDnet highway frames 470-899 (fitted on frames 1-469, subsampled evenly to at most 500, scored in
-order, counted with the CDnet rules and ROI). Test seeds, highway >= 900 and WavingTrees are never
-read here.
+order, counted with the CDnet rules and ROI). With ``--split validation`` (the default) test seeds,
+highway >= 900 and WavingTrees are never read.
 
 Candidates (rule declared before any lever was measured): the current default, the default plus
 each lever alone, and the default plus all levers that individually improved the score.
@@ -12,9 +13,17 @@ baseline; a category's value is the mean of its members). Admissible = no valida
 than 0.01 F below the current default and highway 470-899 >= 0.965. Choice = the admissible
 candidate with the best score; under 0.005 gain over the default, the default stays.
 
+Test data (``--split test``, run only after the defaults were frozen in commit e8a3d7d; it prints the
+table, never a choice): every kind's test seed, highway fitted on 1-469, run through 470-1700 in order
+and counted on 900-1700, and WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
+
+Levers: the moving-background levers the default leaves off (``+align``, ``+feedback``, ``+ghost``) and,
+with ``--levers all``, the default's own levers switched off one at a time (``-spatial``...).
+
 Usage::
 
-    python benchmarks/validate_levers.py                  # every lever, every scene, fps
+    python benchmarks/validate_levers.py                  # the three added levers, every scene, fps
+    python benchmarks/validate_levers.py --levers all --split test
     python benchmarks/validate_levers.py --levers align --scenes jitter,static --no-fps
 """
 
@@ -36,6 +45,7 @@ from bgsub.synth import CDNET_CATEGORY, SCENE_SEEDS, make_scene
 from bgsub.tally import ScoreTally
 
 HIGHWAY = Path("../shared/data/highway")  # relative to the project root, where this runs
+WAVINGTREES = Path("../shared/data/wavingtrees")
 MAX_TRAIN_FRAMES = 500
 BLOCK = 64
 #: The levers and the settings each adds to the default.
@@ -44,6 +54,17 @@ LEVERS: dict[str, dict] = {
     "feedback": {"feedback": True},
     "ghost": {"ghost_frames": 30},
 }
+#: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
+DEFAULT_LEVERS: dict[str, dict] = {
+    "spatial": {"spatial_radius": 0},
+    "shadow": {"shadow_tau": None},
+    "gain": {"gain_compensation": False},
+    "adaptation": {"learning_rate": 0.0},
+    "postprocess": {"postprocess": {}},
+    "var_bounds": {"var_min": None, "var_max": None},
+}
+#: Highway slices: (test frames run in order, frames counted).
+HIGHWAY_SLICES = {"validation": ([470, 899], [470, 899]), "test": ([470, 1700], [900, 1700])}
 HIGHWAY_FLOOR = 0.965
 MAX_DROP = 0.01
 MIN_GAIN = 0.005
@@ -62,10 +83,10 @@ def _f(tally: ScoreTally) -> float:
     return float(compute_metrics(tp, fp, fn, tn)["f_measure"])
 
 
-def run_scene(kind: str, settings: dict) -> float:
-    """F of ``settings`` on ``kind``'s validation seed."""
+def run_scene(kind: str, settings: dict, split: str = "validation") -> float:
+    """F of ``settings`` on ``kind``'s ``split`` seed."""
     method_kind, params, post, threshold = _split(settings)
-    scene = make_scene(kind, seed=SCENE_SEEDS[kind]["validation"])
+    scene = make_scene(kind, seed=SCENE_SEEDS[kind][split])
     method = make_method(method_kind, **params).fit(scene.frames[: scene.n_train])
     numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
     tally = ScoreTally(sweep_thresholds(0, 40, 81, threshold), threshold, numbers)
@@ -76,11 +97,11 @@ def run_scene(kind: str, settings: dict) -> float:
     return _f(tally)
 
 
-def run_highway(settings: dict) -> float:
-    """F of ``settings`` on highway 470-899 (trained on 1-469)."""
+def run_sequence(name: str, spec: dict, settings: dict) -> float:
+    """F of ``settings`` on a real sequence: fitted on ``spec["train"]``, run through ``spec["test"]``
+    in order, counted on the frames :meth:`~bgsub.datasets.Sequence.scored_numbers` names."""
     method_kind, params, post, threshold = _split(settings)
-    seq = open_sequence("highway", {"path": str(HIGHWAY), "train": [1, 469], "test": [470, 899]})
-    assert seq.test[1] <= 899
+    seq = open_sequence(name, spec)
     train = seq.source.read(seq.train_numbers(MAX_TRAIN_FRAMES))
     method = make_method(method_kind, **params).fit(train)
     scored = seq.scored_numbers()
@@ -91,23 +112,33 @@ def run_highway(settings: dict) -> float:
     return _f(tally)
 
 
-def evaluate(settings: dict, kinds: list[str], highway: bool, name: str) -> dict[str, float]:
+def real_sequences(split: str) -> dict[str, dict]:
+    """The real sequences of ``split``: highway's slice, plus WavingTrees on the test split."""
+    run, counted = HIGHWAY_SLICES[split]
+    specs = {"highway": {"path": str(HIGHWAY), "train": [1, 469], "test": run, "score": counted}}
+    if split == "test":
+        specs["wavingtrees"] = {"path": str(WAVINGTREES), "train": [1, 200], "test": [201, 248]}
+    return specs
+
+
+def evaluate(settings: dict, kinds: list[str], real: bool, name: str, split: str = "validation") -> dict[str, float]:
     fs: dict[str, float] = {}
     for kind in kinds:
         start = time.time()
-        fs[kind] = run_scene(kind, settings)
+        fs[kind] = run_scene(kind, settings, split)
         print(f"{name:24s} {kind:13s} F={fs[kind]:.3f} ({time.time() - start:.0f}s)", flush=True)
-    if highway:
+    for seq, spec in (real_sequences(split) if real else {}).items():
         start = time.time()
-        fs["highway"] = run_highway(settings)
-        print(f"{name:24s} {'highway':13s} F={fs['highway']:.3f} ({time.time() - start:.0f}s)", flush=True)
+        fs[seq] = run_sequence(seq, spec, settings)
+        print(f"{name:24s} {seq:13s} F={fs[seq]:.3f} ({time.time() - start:.0f}s)", flush=True)
     return fs
 
 
 def category_score(fs: dict[str, float]) -> tuple[float, dict[str, float]]:
     cats: dict[str, list[float]] = {}
     for scene, f in fs.items():
-        cats.setdefault("baseline" if scene == "highway" else CDNET_CATEGORY[scene], []).append(f)
+        if scene in CDNET_CATEGORY or scene == "highway":  # WavingTrees is not CDnet: no category
+            cats.setdefault("baseline" if scene == "highway" else CDNET_CATEGORY[scene], []).append(f)
     means = {c: float(np.mean(v)) for c, v in cats.items()}
     return float(np.mean(list(means.values()))), means
 
@@ -133,48 +164,61 @@ def fps_cost(settings_by_name: dict[str, dict], repeats: int = 3, n_frames: int 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levers", default=",".join(LEVERS))
+    parser.add_argument("--levers", default=",".join(LEVERS),
+                        help=f"added levers among {', '.join(LEVERS)}; 'all' = those and the default's own, off")
+    parser.add_argument("--split", choices=("validation", "test"), default="validation")
     parser.add_argument("--scenes", default=",".join(SCENE_SEEDS))
-    parser.add_argument("--no-highway", action="store_true")
+    parser.add_argument("--no-highway", action="store_true", help="no real sequence (highway, WavingTrees)")
     parser.add_argument("--no-fps", action="store_true")
     parser.add_argument("--json", type=Path, help="write every scene's F here")
     args = parser.parse_args()
     kinds = [k for k in args.scenes.split(",") if k]
-    levers = [lv for lv in args.levers.split(",") if lv]
+    everything = args.levers == "all"
+    levers = list(LEVERS) if everything else [lv for lv in args.levers.split(",") if lv]
     base = {"preset": "default"}
     candidates = {"default": base} | {f"+{lv}": base | LEVERS[lv] for lv in levers}
-    results = {name: evaluate(s, kinds, not args.no_highway, name) for name, s in candidates.items()}
+    if everything:
+        candidates |= {f"-{lv}": base | off for lv, off in DEFAULT_LEVERS.items()}
+    results = {name: evaluate(s, kinds, not args.no_highway, name, args.split) for name, s in candidates.items()}
     ref_score, _ = category_score(results["default"])
     improved = [lv for lv in levers if category_score(results[f"+{lv}"])[0] > ref_score]
-    if len(improved) > 1:
+    if args.split == "validation" and len(improved) > 1:
         combo = base | {k: v for lv in improved for k, v in LEVERS[lv].items()}
         name = "+" + "+".join(improved)
         candidates[name] = combo
-        results[name] = evaluate(combo, kinds, not args.no_highway, name)
+        results[name] = evaluate(combo, kinds, not args.no_highway, name, args.split)
     scenes = list(results["default"])
-    print("\nF per scene (validation)")
-    print(f"{'scene':13s} {'category':22s}" + "".join(f"{n:>18s}" for n in results))
+    width = max(10, *(len(n) + 1 for n in results))
+    print(f"\nF per scene ({args.split}; "
+          + ("highway 470-899" if args.split == "validation" else "highway 900-1700, WavingTrees frame 248") + ")")
+    print(f"{'scene':13s} {'category':25s}" + "".join(f"{n:>{width}s}" for n in results))
     for scene in scenes:
-        cat = "baseline" if scene == "highway" else CDNET_CATEGORY[scene]
-        print(f"{scene:13s} {cat:22s}" + "".join(f"{results[n][scene]:18.3f}" for n in results))
+        cat = "baseline" if scene == "highway" else CDNET_CATEGORY.get(scene, "(not CDnet)")
+        print(f"{scene:13s} {cat:25s}" + "".join(f"{results[n][scene]:{width}.3f}" for n in results))
     cats = {n: category_score(fs)[1] for n, fs in results.items()}
     print("\nF per category")
     for cat in cats["default"]:
-        print(f"{cat:36s}" + "".join(f"{cats[n][cat]:18.3f}" for n in results))
-    print("\nrule")
-    best, best_score = "default", ref_score
-    for name, fs in results.items():
-        score = category_score(fs)[0]
-        drops = {s: fs[s] - results["default"][s] for s in scenes if fs[s] < results["default"][s] - MAX_DROP}
-        hw_ok = fs.get("highway", 1.0) >= HIGHWAY_FLOOR
-        ok = not drops and hw_ok
-        print(f"{name:24s} score {score:.4f} ({score - ref_score:+.4f})  admissible={ok}"
-              + (f"  drops {', '.join(f'{s} {d:+.3f}' for s, d in drops.items())}" if drops else "")
-              + ("" if hw_ok else f"  highway {fs['highway']:.3f} < {HIGHWAY_FLOOR}"))
-        if ok and score > best_score:
-            best, best_score = name, score
-    choice = best if best_score - ref_score >= MIN_GAIN else "default"
-    print(f"best admissible: {best} ({best_score - ref_score:+.4f}); choice: {choice}")
+        print(f"{cat:39s}" + "".join(f"{cats[n][cat]:{width}.3f}" for n in results))
+    print(f"{'mean over categories':39s}" + "".join(f"{category_score(results[n])[0]:{width}.3f}" for n in results))
+    if args.split == "validation":
+        print("\nrule (the added levers; the '-' variants are shown, not candidates)")
+        best, best_score = "default", ref_score
+        for name, fs in results.items():
+            if name.startswith("-"):
+                continue
+            score = category_score(fs)[0]
+            drops = {s: fs[s] - results["default"][s] for s in scenes if fs[s] < results["default"][s] - MAX_DROP}
+            hw_ok = fs.get("highway", 1.0) >= HIGHWAY_FLOOR
+            ok = not drops and hw_ok
+            print(f"{name:24s} score {score:.4f} ({score - ref_score:+.4f})  admissible={ok}"
+                  + (f"  drops {', '.join(f'{s} {d:+.3f}' for s, d in drops.items())}" if drops else "")
+                  + ("" if hw_ok else f"  highway {fs['highway']:.3f} < {HIGHWAY_FLOOR}"))
+            if ok and score > best_score:
+                best, best_score = name, score
+        choice = best if best_score - ref_score >= MIN_GAIN else "default"
+        print(f"best admissible: {best} ({best_score - ref_score:+.4f}); choice: {choice}")
+    else:
+        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit e8a3d7d")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:

@@ -79,6 +79,28 @@ def test_end_to_end_outputs_and_rerun_scope(tmp_path: Path, tiny_cdnet: Path, gi
     assert len(re.findall(r"^rule score:", plan.stdout, flags=re.M)) == 3  # mean on 3 datasets, not median
 
 
+def test_models_not_kept_are_deleted_once_scored_and_refitted_on_demand(tmp_path: Path):
+    config = {"datasets": {"dyn": {"synthetic": {"scene": "dynamic", "seed": 1, **TINY}}},
+              "methods": copy.deepcopy(METHODS), "keep_models": False}
+    work = tmp_path / "work"
+    done = run_snakemake(work, config)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = work / "results" / "dyn"
+    assert not list(results.glob("*/model.npz"))
+    for run in METHODS:
+        assert (results / run / "background.png").is_file() and len(list((results / run / "masks").glob("*.png"))) == 8
+    again = run_snakemake(work, config, "--dry-run")  # deleted models do not make the run out of date
+    assert "Nothing to be done" in again.stdout + again.stderr
+    before = pd.read_csv(work / "results" / "summary.csv")
+    config["methods"]["mean"]["threshold"] = 40  # a new threshold needs the model again: it is refitted
+    plan = run_snakemake(work, config, "--dry-run")
+    assert re.findall(r"^rule (fit|score):", plan.stdout, flags=re.M) == ["fit", "score"], plan.stdout[-3000:]
+    assert run_snakemake(work, config).returncode == 0
+    assert not list(results.glob("*/model.npz"))
+    after = pd.read_csv(work / "results" / "summary.csv").set_index("run")
+    assert after.loc["mean", "threshold"] == 40 and before.set_index("run").loc["median"].equals(after.loc["median"])
+
+
 def _error_line(result) -> str:
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("bgsub: error:")]
     assert lines, result.stderr[-2000:]

@@ -23,6 +23,11 @@ wildcard_constraints:
     run="[A-Za-z0-9_-]+",
 
 
+def model_output(path):
+    """A run's model.npz: kept, or (keep_models: false) deleted by Snakemake once every job that reads it is done."""
+    return path if CFG["keep_models"] else temp(path)
+
+
 def dataset_spec(name):
     """The dataset entry with synthetic scenes resolved to the folder the pipeline generates."""
     spec = dict(DATASETS[name])

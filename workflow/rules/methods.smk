@@ -6,7 +6,7 @@ rule fit:
         data=dataset_input,
         split="results/{dataset}/split.json",
     output:
-        model="results/{dataset}/{run}/model.npz",
+        model=model_output("results/{dataset}/{run}/model.npz"),
         background="results/{dataset}/{run}/background.png",
     params:
         spec=lambda wc: dataset_spec(wc.dataset),

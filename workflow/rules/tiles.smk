@@ -98,7 +98,7 @@ rule gather_models:
         split="results/{dataset}/split.json",
         models=tile_files("model.npz"),
     output:
-        model="results/{dataset}/{run}/model.npz",
+        model=model_output("results/{dataset}/{run}/model.npz"),
         background="results/{dataset}/{run}/background.png",
     params:
         run=run_for_fit,
