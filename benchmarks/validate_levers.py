@@ -52,7 +52,7 @@ BLOCK = 64
 LEVERS: dict[str, dict] = {
     "align": {"align": True},
     "feedback": {"feedback": True},
-    "ghost": {"ghost_frames": 30},
+    "ghost": {"ghost_frames": 10},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {

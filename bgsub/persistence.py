@@ -12,7 +12,8 @@ has no such step there (the road continues). A ghost is the reverse: in the curr
 the uncovered road continues into its surroundings (no step), while the background image
 still holds the old object's silhouette. :class:`GhostDetector` measures that step in both
 images and absorbs a blob that shows no step of its own for ``ghost_frames`` consecutive
-frames; the caller then writes the current frame into the model at the returned pixels.
+frames (counted once its pixels have been still for ``stable_frames``); the caller then writes
+the current frame into the model at the returned pixels.
 
 The step at a boundary pixel is the colour distance between the local mean (``window`` x
 ``window``) of the foreground pixels and that of the background pixels around it, so a
@@ -23,8 +24,9 @@ is the mean over its boundary pixels. A blob is a ghost candidate when
 
 that is, when the current frame shows a clearly weaker boundary than the background image,
 or none at all (a blob that blends into its surroundings in the current frame). Only pixels
-whose colour has been stable since the previous frame (``stable_tolerance``) count, so
-moving objects are never candidates.
+whose colour has been stable (``stable_tolerance``) for ``stable_frames`` consecutive frames
+count, so moving objects are never candidates, and neither is the plain interior of a mover
+that crosses a ghost (it would otherwise join the ghost's blob and lend it its own boundary).
 
 On the tests' textured road (texture standard deviation 25 grey levels), a stopped car's
 boundary step is about 95 in the frame against 25 in the background image, a ghost's about
@@ -124,7 +126,8 @@ class GhostDetector:
     shape : (int, int)
         ``(H, W)``.
     ghost_frames : int
-        Consecutive frames a blob must look like a ghost before its pixels are absorbed.
+        Consecutive frames a blob must look like a ghost before it is absorbed (the whole blob at
+        once, when its first pixel has been a candidate this long).
     edge_ratio : float
         A blob is a ghost candidate when its boundary step in the current frame is below this
         fraction of its step in the background image ...
@@ -132,7 +135,12 @@ class GhostDetector:
         ... or below this many grey levels (it blends into its surroundings).
     stable_tolerance : float
         Largest change of a pixel's colour since the previous frame (3 x 3 mean of the largest
-        channel difference, grey levels) for it to count as stopped.
+        channel difference, grey levels) for it to count as stable ...
+    stable_frames : int
+        ... and consecutive stable frames before it counts as stopped. The interior of a plain moving
+        object is stable from one frame to the next; over ``stable_frames`` frames it is not, so
+        movers crossing or touching a ghost do not join its blob (and spoil its boundary test).
+        A ghost is absorbed ``stable_frames + ghost_frames - 1`` frames after it appears.
     window : int
         Side of the square of :func:`boundary_step`.
 
@@ -140,22 +148,26 @@ class GhostDetector:
     ----------
     ghost_count_ : ndarray of shape (H, W), int32
         Consecutive frames each pixel has been part of a ghost-like blob.
+    stable_count_ : ndarray of shape (H, W), int32
+        Consecutive frames each pixel's colour has been stable.
 
     Examples
     --------
     >>> bg = np.zeros((8, 8)); bg[2:6, 2:6] = 120.0  # the background image still holds an object ...
     >>> frame = np.zeros((8, 8))                       # ... that has left
-    >>> det = GhostDetector((8, 8), ghost_frames=3)  # the first frame has no previous one: not yet stable
-    >>> [int(det.update(frame, bg, np.abs(frame - bg) > 20).sum()) for _ in range(4)]
-    [0, 0, 0, 16]
+    >>> det = GhostDetector((8, 8), ghost_frames=3, stable_frames=2)  # the first frame has no previous one
+    >>> [int(det.update(frame, bg, np.abs(frame - bg) > 20).sum()) for _ in range(5)]
+    [0, 0, 0, 0, 16]
     """
 
     def __init__(
         self, shape: tuple[int, int], *, ghost_frames: int = 30, edge_ratio: float = 0.5, min_step: float = 10.0,
-        stable_tolerance: float = 15.0, window: int = 5,
+        stable_tolerance: float = 15.0, stable_frames: int = 10, window: int = 5,
     ) -> None:
         if ghost_frames < 1:
             raise ValueError(f"ghost_frames must be >= 1, got {ghost_frames}")
+        if stable_frames < 1:
+            raise ValueError(f"stable_frames must be >= 1, got {stable_frames}")
         if window < 3 or window % 2 == 0:
             raise ValueError(f"window must be odd and >= 3, got {window}")
         self.shape = (int(shape[0]), int(shape[1]))
@@ -163,8 +175,10 @@ class GhostDetector:
         self.edge_ratio = float(edge_ratio)
         self.min_step = float(min_step)
         self.stable_tolerance = float(stable_tolerance)
+        self.stable_frames = int(stable_frames)
         self.window = int(window)
         self.ghost_count_ = np.zeros(self.shape, np.int32)
+        self.stable_count_ = np.zeros(self.shape, np.int32)
         self._last_frame: NDArray[np.float64] | None = None
 
     def ghost_candidates(self, frame: NDArray, background: NDArray, mask: NDArray[np.bool_],
@@ -230,7 +244,15 @@ class GhostDetector:
             change = np.abs(img - self._last_frame).max(axis=-1)
             stable = ndimage.uniform_filter(change, 3, mode="nearest") <= self.stable_tolerance
         self._last_frame = img
-        stopped = mask & stable
+        self.stable_count_ = np.where(stable, self.stable_count_ + 1, 0).astype(np.int32)
+        stopped = mask & (self.stable_count_ >= self.stable_frames)
         ghost = self.ghost_candidates(img, bg, mask, stopped) if stopped.any() else np.zeros(self.shape, bool)
         self.ghost_count_ = np.where(ghost, self.ghost_count_ + 1, 0).astype(np.int32)
-        return self.ghost_count_ >= self.ghost_frames
+        ripe = self.ghost_count_ >= self.ghost_frames
+        if not ripe.any():
+            return ripe
+        # the whole blob goes at once: its pixels joined it at different times (each had to be stable for
+        # stable_frames first), and a ghost absorbed pixel by pixel lingers as shrinking false positives
+        labels, _ = ndimage.label(ghost, np.ones((3, 3), bool))
+        ripe_ids = np.unique(labels[ripe])
+        return np.isin(labels, ripe_ids[ripe_ids > 0])

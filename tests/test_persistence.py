@@ -59,23 +59,52 @@ def test_a_stopped_object_stays_foreground() -> None:
     assert len(fg_area) > 95 and min(fg_area) > 0.9
 
 
-def test_a_ghost_is_absorbed_within_ghost_frames() -> None:
+@pytest.mark.parametrize("stable_frames", [1, 10])
+def test_a_ghost_is_absorbed_whole_after_stable_frames_plus_ghost_frames(stable_frames: int) -> None:
     rng = np.random.default_rng(3)
     road, car = _road(seed=4), _car(seed=5)
     background = road.copy()
     background[10:24, 20:34] = car  # the model learnt a parked car that has now left
     ghost_frames = 25
-    det = GhostDetector((H, W), ghost_frames=ghost_frames)
+    det = GhostDetector((H, W), ghost_frames=ghost_frames, stable_frames=stable_frames)
+    due = stable_frames + ghost_frames - 1  # the first frame has no previous one: it is never stable
     remaining = []
-    for _t in range(ghost_frames + 10):
+    for _t in range(due + 10):
         frame = _noisy(road, rng)
         mask = _mask(frame, background)
         absorb = det.update(frame, background, mask)
         background[absorb] = frame[absorb]  # the caller writes the frame into the model there
         remaining.append(int(_mask(frame, background).sum()))
     assert remaining[0] > 150  # the ghost is foreground at first
-    assert remaining[ghost_frames - 2] > 150  # and is not absorbed early
-    assert max(remaining[ghost_frames + 3:]) == 0
+    assert remaining[due - 1] > 150  # and is not absorbed early
+    assert remaining[due] == 0  # then all at once, not pixel by pixel
+    assert max(remaining[due:]) == 0
+
+
+def test_movers_passing_a_ghost_do_not_hold_it_back() -> None:
+    """Plain vehicles stream past the ghost's lower edge at 3 px per frame: each pixel of theirs keeps its
+    colour for 7 frames. With ``stable_frames=1`` their interiors join the ghost's blob and lend it their
+    boundary; with 10 they never count as stopped."""
+    road, car = _road(seed=14), _car(seed=15)
+    background = road.copy()
+    background[10:24, 20:34] = car  # a ghost
+    absorbed_at = {}
+    for stable_frames in (1, 10):
+        rng = np.random.default_rng(16)
+        model = background.copy()
+        det = GhostDetector((H, W), ghost_frames=10, stable_frames=stable_frames)
+        for t in range(60):
+            scene = road.copy()
+            on = (np.arange(W) - 3 * t) % 32 < 22  # 22 px long, 10 px apart
+            scene[24:36, on] = (40.0, 60.0, 200.0)
+            frame = _noisy(scene, rng)
+            absorb = det.update(frame, model, _mask(frame, model))
+            model[absorb] = frame[absorb]
+            if _mask(frame, model)[10:24, 20:34].mean() < 0.1:  # a few pixels stay where the movers touch it
+                absorbed_at[stable_frames] = t
+                break
+    assert absorbed_at[10] == 10 + 10 - 1
+    assert absorbed_at.get(1, 99) > 30
 
 
 def test_a_ghost_beside_a_stopped_object_leaves_the_object_alone() -> None:
