@@ -369,14 +369,32 @@ def score_frames(
     # -- compiled path (issue 16): bgsub.kernels.default_path; the code below is the reference (BGSUB_BACKEND=numpy)
 
     if (resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window)
-            and feedback is None and ghost is None):  # the moving-background levers run on the reference only
-        return default_path.score_frames(
-            frames, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
-            spatial_gate=spatial_gate, gain=gain, shadow_tau=shadow_tau, shadow_var_threshold=shadow_var_threshold,
-            shadow_max=shadow_max, shadow_texture=shadow_texture, shadow_window=shadow_window,
-            shadow_min_score=shadow_min_score, score_scale=score_scale, learning_rate=learning_rate,
-            update_threshold=update_threshold,
-        )
+            and feedback is None):  # feedback runs on the reference only
+        def compiled(block: NDArray, gains: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+            return default_path.score_frames(
+                block, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
+                spatial_gate=spatial_gate, gain=gain, shadow_tau=shadow_tau,
+                shadow_var_threshold=shadow_var_threshold, shadow_max=shadow_max, shadow_texture=shadow_texture,
+                shadow_window=shadow_window, shadow_min_score=shadow_min_score, score_scale=score_scale,
+                learning_rate=learning_rate, update_threshold=update_threshold, gains=gains,
+            )
+        if ghost is None:
+            return compiled(frames)
+        # ghost absorption changes the model between frames: one frame per call, the ghost test in between.
+        # The reference absorbs before the frame's update and tests against the background image before it;
+        # the kernel updates first, so the image is taken before the call. At an absorbed pixel the update
+        # of its first-ranked mean is overwritten by the frame either way, so the means agree.
+        out = np.empty(frames.shape[:3], np.float32)
+        gains = np.empty(1, np.float32)
+        for t in range(len(frames)):
+            background = model.background_image()
+            out[t] = compiled(frames[t: t + 1], gains)[0]
+            frame = np.asarray(frames[t], dtype=np.float32)
+            if gains[0] != 1.0:
+                frame = frame / gains[0]
+            absorbed = absorb_ghosts(ghost, frame, model, _decision(out[t], decision_threshold), background)
+            out[t][absorbed] = 0.0
+        return out
     # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]
     out = np.empty((n_frames, height, width), np.float32)
@@ -419,7 +437,7 @@ def _track_frame(frame: NDArray[np.float32], model: ScoringModel, scores: NDArra
         base = scores.copy()
         scores /= factor
     raw = scores > decision_threshold
-    final = ndimage.median_filter(raw, 3, mode="nearest")
+    final = _decision(scores, decision_threshold)
     if ghost is not None:
         absorbed = absorb_ghosts(ghost, frame, model, final)
         scores[absorbed] = 0.0
@@ -432,6 +450,11 @@ def _track_frame(frame: NDArray[np.float32], model: ScoringModel, scores: NDArra
         feedback.update(normalised_distance(base, decision_threshold, foreground=raw), raw, final)
     elif learning_rate > 0:
         adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
+
+
+def _decision(scores: NDArray[np.float32], decision_threshold: float) -> NDArray[np.bool_]:
+    """The mask the moving-background levers watch: the threshold, then a 3 x 3 median."""
+    return ndimage.median_filter(scores > decision_threshold, 3, mode="nearest")
 
 
 def feedback_rates(feedback: FeedbackState, learning_rate: float) -> NDArray[np.float32]:
@@ -466,7 +489,7 @@ def _adapt_means_per_pixel(frame: NDArray[np.float32], means: NDArray[np.float32
 
 
 def absorb_ghosts(ghost: GhostDetector, frame: NDArray[np.float32], model: ScoringModel,
-                  mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+                  mask: NDArray[np.bool_], background: NDArray[np.float32] | None = None) -> NDArray[np.bool_]:
     """Feed one frame to the ghost detector; write the frame into the model where it says ghost.
 
     Parameters
@@ -478,13 +501,15 @@ def absorb_ghosts(ghost: GhostDetector, frame: NDArray[np.float32], model: Scori
         Its first-ranked means are set to ``frame`` at the absorbed pixels (in place).
     mask : ndarray of shape (H, W), bool
         The frame's foreground.
+    background : ndarray of shape (H, W, C), float32, or None
+        The background image the frame was scored against; None = the model's now.
 
     Returns
     -------
     absorbed : ndarray of shape (H, W), bool
         Pixels now background (the caller scores them 0).
     """
-    absorbed = ghost.update(frame, model.background_image(), mask)
+    absorbed = ghost.update(frame, model.background_image() if background is None else background, mask)
     if absorbed.any():
         ys, xs = np.nonzero(absorbed)
         model.means[ys, xs, model.first[ys, xs]] = frame[ys, xs]

@@ -66,6 +66,7 @@ def run_both(monkeypatch: pytest.MonkeyPatch, train: np.ndarray, test: np.ndarra
     for backend in ("numpy", "numba"):
         monkeypatch.setenv(kernels.ENV_VAR, backend)
         method._scoring = copy.deepcopy(fitted)
+        method._ghost = None  # the ghost detector's state starts afresh too
         half = len(test) // 2
         scores = np.concatenate([method.foreground_scores(test[:half]), method.foreground_scores(test[half:])])
         out[backend] = (scores, postprocess_scores(scores, post), method._scoring.means.copy())
@@ -97,6 +98,18 @@ def test_default_matches_reference(monkeypatch: pytest.MonkeyPatch, name: str) -
     train, test = scene(name, seed=3)
     out, threshold = run_both(monkeypatch, train, test)
     assert_agree(out, threshold)
+
+
+def test_ghost_absorption_matches_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A car stands in every training frame, then drives off: its ghost is absorbed on both paths alike
+    (one compiled call per frame, the ghost test in between), in blocks that split the absorption."""
+    s = make_scene("departed", seed=4, height=40, width=56, n_train=30, n_test=50, n_objects=2)
+    train, test = s.frames[: s.n_train], s.frames[s.n_train:]
+    out, threshold = run_both(monkeypatch, train, test, ghost_frames=10)
+    assert_agree(out, threshold)
+    without, _ = run_both(monkeypatch, train, test, ghost_frames=None)
+    absorbed = (without["numba"][0] > threshold) & (out["numba"][0] <= threshold)
+    assert absorbed[-1].sum() > 100  # the ghost was absorbed, so the paths were compared on it
 
 
 def test_edge_cases_k1_constant_pixels_dark_frames(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -343,7 +343,7 @@ def _score_block(
     is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int, gain: bool,
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
     min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float, update_threshold: float,
-    out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool,
+    out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
 ) -> None:
     n_frames = frames.shape[0]
     height, width = first.shape
@@ -362,6 +362,7 @@ def _score_block(
         if gain:
             g = _gain(row_ratio, row_count, work, work2, count)
             divide = g > 0
+        gains_out[t] = g if divide else np.float32(1.0)
         own = own_out[t] if keep_own else own_d2
         _score_rows(frames[t], g, divide, means, whiten, mean_var, is_bg, first, gate, radius, shadow_tau,
                     shadow_max, shadow_var_threshold, texture, texture_half, min_score, scale, use_scale, out[t],
@@ -378,12 +379,14 @@ def score_frames(
     gain: bool, shadow_tau: float | None, shadow_var_threshold: float, shadow_max: float,
     shadow_texture: float | None, shadow_window: int, shadow_min_score: float,
     score_scale: NDArray | None, learning_rate: float, update_threshold: float,
+    gains: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """Scores ``(T, H, W)`` float32 of :func:`bgsub.spatial.score_frames`, with the model's arrays given
     one by one (``means`` is updated in place when ``learning_rate > 0``).
 
     ``frames`` ``(T, H, W, C)``: uint8 is read as it comes; any other dtype is converted to float32 first
-    (as the reference does).
+    (as the reference does). ``gains``, when given (``(T,)`` float32), receives each frame's divisor: its
+    illumination gain, or 1 where none was applied, so that ``frame / gains[t]`` is the frame the model saw.
     """
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
@@ -403,7 +406,7 @@ def score_frames(
         0.0 if shadow_tau is None else float(shadow_tau), float(shadow_max), float(shadow_var_threshold),
         -1.0 if shadow_texture is None else float(shadow_texture), int(shadow_window) // 2,
         float(shadow_min_score), scale, use_scale, float(learning_rate), float(update_threshold), out,
-        np.empty((1, 1, 1), np.float32), False,
+        np.empty((1, 1, 1), np.float32), False, np.empty(n_frames, np.float32) if gains is None else gains,
     )
     return out
 
@@ -423,6 +426,7 @@ def training_dynamics(
         frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
         0.0, 1.0, 0.0, -1.0, 1, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own, True,
+        np.empty(n_frames, np.float32),
     )
     t32 = np.float32(threshold)
     rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)
