@@ -52,7 +52,6 @@ BLOCK = 64
 LEVERS: dict[str, dict] = {
     "align": {"align": True},
     "feedback": {"feedback": True},
-    "ghost": {"ghost_frames": 10},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {
@@ -62,6 +61,7 @@ DEFAULT_LEVERS: dict[str, dict] = {
     "adaptation": {"learning_rate": 0.0},
     "postprocess": {"postprocess": {}},
     "var_bounds": {"var_min": None, "var_max": None},
+    "ghost": {"ghost_frames": None},
 }
 #: Highway slices: (test frames run in order, frames counted).
 HIGHWAY_SLICES = {"validation": ([470, 899], [470, 899]), "test": ([470, 1700], [900, 1700])}
