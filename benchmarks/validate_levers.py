@@ -13,12 +13,13 @@ baseline; a category's value is the mean of its members). Admissible = no valida
 than 0.01 F below the current default and highway 470-899 >= 0.965. Choice = the admissible
 candidate with the best score; under 0.005 gain over the default, the default stays.
 
-Test data (``--split test``, run only after the defaults were frozen in commit e8a3d7d; it prints the
-table, never a choice): every kind's test seed, highway fitted on 1-469, run through 470-1700 in order
+Test data (``--split test``, run only after the defaults were frozen: first in commit e8a3d7d, then,
+with ghost absorption added by this rule, in d7c1f84; it prints the table, never a choice): every kind's test seed, highway fitted on 1-469, run through 470-1700 in order
 and counted on 900-1700, and WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
 
-Levers: the moving-background levers the default leaves off (``+align``, ``+feedback``, ``+ghost``) and,
-with ``--levers all``, the default's own levers switched off one at a time (``-spatial``...).
+Levers: the moving-background levers the default leaves off (``+align``, ``+feedback``; ``+ghost`` until
+the second freeze) and, with ``--levers all``, the default's own levers switched off one at a time
+(``-spatial``, ..., ``-ghost``).
 
 Usage::
 
@@ -218,7 +219,7 @@ def main() -> None:
         choice = best if best_score - ref_score >= MIN_GAIN else "default"
         print(f"best admissible: {best} ({best_score - ref_score:+.4f}); choice: {choice}")
     else:
-        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit e8a3d7d")
+        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit d7c1f84")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:
