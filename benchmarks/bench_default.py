@@ -132,6 +132,7 @@ class Default:
 
     def restart(self) -> None:
         self.method._scoring = copy.deepcopy(self.scoring)
+        self.method._ghost = None  # the ghost detector's state too
 
     def end_to_end(self, frames: np.ndarray, backend: str, threads: int) -> None:
         set_backend(backend)

@@ -14,8 +14,9 @@ than 0.01 F below the current default and highway 470-899 >= 0.965. Choice = the
 candidate with the best score; under 0.005 gain over the default, the default stays.
 
 Test data (``--split test``, run only after the defaults were frozen: first in commit e8a3d7d, then,
-with ghost absorption added by this rule, in d7c1f84; it prints the table, never a choice): every kind's test seed, highway fitted on 1-469, run through 470-1700 in order
-and counted on 900-1700, and WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
+with ghost absorption added by this rule, in d7c1f84; it prints the table, never a choice): every
+kind's test seed, highway fitted on 1-469, run through 470-1700 in order and counted on 900-1700, and
+WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
 
 Levers: the moving-background levers the default leaves off (``+align``, ``+feedback``; ``+ghost`` until
 the second freeze) and, with ``--levers all``, the default's own levers switched off one at a time
@@ -23,7 +24,7 @@ the second freeze) and, with ``--levers all``, the default's own levers switched
 
 Usage::
 
-    python benchmarks/validate_levers.py                  # the three added levers, every scene, fps
+    python benchmarks/validate_levers.py                  # the added levers, every scene, fps
     python benchmarks/validate_levers.py --levers all --split test
     python benchmarks/validate_levers.py --levers align --scenes jitter,static --no-fps
 """

@@ -177,3 +177,23 @@ def test_cropped_candidates_equal_the_whole_frame_test() -> None:
 def test_shape_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="do not match"):
         GhostDetector((4, 4)).update(np.zeros((4, 5, 3)), np.zeros((4, 5, 3)), np.zeros((4, 5), bool))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_ghost_test_equals_the_reference(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """Random blobs on random images, both backends: the same candidates (bgsub.kernels.ghost)."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(seed)
+    mask = ndimage.binary_opening(rng.uniform(size=(H, W)) < 0.45)
+    stopped = mask & (rng.uniform(size=mask.shape) < 0.9)
+    frame, background = rng.uniform(0, 255, (H, W, 3)), rng.uniform(0, 255, (H, W, 3))
+    left = np.zeros((H, W), bool)
+    left[:, : W // 2] = True
+    background[mask & left] *= 0.3  # blobs on the left have a step in the background image: ghosts
+    results = {}
+    for backend in ("numpy", "numba"):
+        monkeypatch.setenv("BGSUB_BACKEND", backend)
+        det = GhostDetector((H, W))
+        results[backend] = det.ghost_candidates(frame, background, mask, stopped)
+    assert 0 < results["numpy"].sum() < stopped.sum()  # both outcomes occur
+    np.testing.assert_array_equal(results["numba"], results["numpy"])
