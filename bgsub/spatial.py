@@ -390,13 +390,12 @@ def score_frames(
         out = np.empty(frames.shape[:3], np.float32)
         gains = np.empty(1, np.float32)
         for t in range(len(frames)):
-            background = model.background_image()
+            background = default_path.background_image(model.means, model.first)
             out[t] = compiled(frames[t: t + 1], gains)[0]
-            frame = np.asarray(frames[t], dtype=np.float32)
-            if gains[0] != 1.0:
-                frame = frame / gains[0]
+            frame = np.divide(frames[t], gains[0], dtype=np.float32)  # the float32 frame the kernel saw
             absorbed = absorb_ghosts(ghost, frame, model, _decision(out[t], decision_threshold), background)
-            out[t][absorbed] = 0.0
+            if absorbed.any():
+                out[t][absorbed] = 0.0
         return out
     # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]

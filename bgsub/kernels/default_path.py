@@ -39,7 +39,7 @@ import numpy as np
 from numba import prange
 from numpy.typing import NDArray
 
-__all__ = ["score_frames", "supported", "training_dynamics"]
+__all__ = ["background_image", "score_frames", "supported", "training_dynamics"]
 
 #: Backgrounds darker than this luma are left out of the gain estimate (``bgsub.spatial._GAIN_MIN_LUMA``).
 GAIN_MIN_LUMA = 16.0
@@ -432,3 +432,20 @@ def training_dynamics(
     rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)
     score_quantile = np.quantile(own, quantile, axis=0).astype(np.float32)
     return rescued / max(n_frames, 1), score_quantile
+
+
+@numba.njit(parallel=True, cache=True)
+def _first_means(means: NDArray[np.float32], first: NDArray, out: NDArray[np.float32]) -> None:
+    height, width, _, n_ch = means.shape
+    for y in prange(height):
+        for x in range(width):
+            k = first[y, x]
+            for c in range(n_ch):
+                out[y, x, c] = means[y, x, k, c]
+
+
+def background_image(means: NDArray[np.float32], first: NDArray) -> NDArray[np.float32]:
+    """:meth:`bgsub.spatial.ScoringModel.background_image` (the first-ranked means, a copy) in one parallel pass."""
+    out = np.empty(means.shape[:2] + means.shape[3:], means.dtype)
+    _first_means(means, np.ascontiguousarray(first), out)
+    return out
