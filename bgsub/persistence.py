@@ -58,8 +58,7 @@ def _as_image(image: NDArray) -> NDArray:
 
 
 def _as_float_image(image: NDArray) -> NDArray[np.float64]:
-    image = np.asarray(image, dtype=np.float64)
-    return image[..., None] if image.ndim == 2 else image
+    return _as_image(np.asarray(image, dtype=np.float64))
 
 
 def _window_counts(mask: NDArray[np.bool_], window: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
