@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bgsub.kernels import resolve_backend
+from bgsub.kernels.ghost import ghost_blobs
 
 __all__ = ["GhostDetector", "boundary_step"]
 
@@ -226,8 +227,6 @@ class GhostDetector:
         x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin + 1, self.shape[1])
         box = (slice(y0, y1), slice(x0, x1))
         if resolve_backend() == "numba":  # the same test at the boundary pixels only (bgsub.kernels.ghost)
-            from bgsub.kernels.ghost import ghost_blobs
-
             labels, n_blobs = ndimage.label(stopped[box], np.ones((3, 3), bool))
             if n_blobs:
                 ghost[box] = ghost_blobs(img[box], bg[box], mask[box], labels, n_blobs, window=self.window,
