@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bgsub.kernels import resolve_backend
-from bgsub.kernels.ghost import ghost_blobs
+from bgsub.kernels.ghost import count_stable, ghost_pixels
 
 __all__ = ["GhostDetector", "boundary_step"]
 
@@ -214,24 +214,27 @@ class GhostDetector:
         -------
         ghost : ndarray of shape (H, W), bool
         """
-        img, bg = _as_image(frame), _as_image(background)  # converted to float64 once cropped
+        img, bg = _as_image(frame), _as_image(background)
         mask, stopped = np.asarray(mask, bool), np.asarray(stopped, bool)
-        ghost = np.zeros(self.shape, bool)
+        if resolve_backend() == "numba":  # the same test at the stopped pixels only (bgsub.kernels.ghost)
+            return ghost_pixels(img, bg, mask, stopped, window=self.window, edge_ratio=self.edge_ratio,
+                                min_step=self.min_step)[0]
         rows, cols = np.nonzero(stopped)
         if len(rows) == 0:
-            return ghost
+            return np.zeros(self.shape, bool)
+        return self._reference_candidates(img, bg, mask, stopped, (rows.min(), rows.max() + 1, cols.min(),
+                                                                   cols.max() + 1))
+
+    def _reference_candidates(self, img: NDArray, bg: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_],
+                              around: tuple[int, int, int, int]) -> NDArray[np.bool_]:
+        """:meth:`ghost_candidates` in numpy, given the stopped pixels' bounding box ``(y0, y1, x0, x1)``."""
+        ghost = np.zeros(self.shape, bool)
         # only the stopped blobs' surroundings matter: a margin of the window's half-side (and one more
         # for the boundary test) around them gives the same statistics as the whole frame
         margin = self.window // 2 + 2
-        y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin + 1, self.shape[0])
-        x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin + 1, self.shape[1])
+        y0, y1 = max(around[0] - margin, 0), min(around[1] + margin, self.shape[0])
+        x0, x1 = max(around[2] - margin, 0), min(around[3] + margin, self.shape[1])
         box = (slice(y0, y1), slice(x0, x1))
-        if resolve_backend() == "numba":  # the same test at the boundary pixels only (bgsub.kernels.ghost)
-            labels, n_blobs = ndimage.label(stopped[box], np.ones((3, 3), bool))
-            if n_blobs:
-                ghost[box] = ghost_blobs(img[box], bg[box], mask[box], labels, n_blobs, window=self.window,
-                                         edge_ratio=self.edge_ratio, min_step=self.min_step)[labels]
-            return ghost
         ghost[box] = _ghost_blobs(_as_float_image(img[box]), _as_float_image(bg[box]), mask[box], stopped[box],
                                   window=self.window, edge_ratio=self.edge_ratio, min_step=self.min_step)
         return ghost
@@ -261,7 +264,19 @@ class GhostDetector:
         if img.shape[:2] != self.shape or bg.shape != img.shape or mask.shape != self.shape:
             raise ValueError(f"frame {img.shape}, background {bg.shape} and mask {mask.shape} "
                              f"do not match the detector's {self.shape}")
-        if self._last_frame is None:
+        first = self._last_frame is None  # the first frame has no previous one: nothing is stable yet
+        if resolve_backend() == "numba":  # the same counts and decisions, at the stopped pixels only
+            if first:
+                self.stable_count_[:] = 0
+                stopped, pixels = np.zeros(self.shape, bool), np.empty(0, np.int64)
+            else:
+                stopped, pixels = count_stable(img, self._last_frame, self.stable_count_, mask,
+                                               tolerance=self.stable_tolerance, stable_frames=self.stable_frames)
+            self._last_frame = img.copy()
+            return ghost_pixels(img, bg, mask, stopped, pixels, window=self.window, edge_ratio=self.edge_ratio,
+                                min_step=self.min_step, ghost_count=self.ghost_count_,
+                                ghost_frames=self.ghost_frames)[1]
+        if first:
             stable = np.zeros(self.shape, bool)
         else:
             diff = np.abs(np.subtract(img, self._last_frame, dtype=np.float64))
@@ -272,7 +287,11 @@ class GhostDetector:
         self._last_frame = img.copy()
         self.stable_count_ = np.where(stable, self.stable_count_ + 1, 0).astype(np.int32)
         stopped = mask & (self.stable_count_ >= self.stable_frames)
-        ghost = self.ghost_candidates(img, bg, mask, stopped) if stopped.any() else np.zeros(self.shape, bool)
+        rows, cols = np.nonzero(stopped)
+        ghost = np.zeros(self.shape, bool)
+        if len(rows):
+            ghost = self._reference_candidates(img, bg, mask, stopped,
+                                               (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1))
         self.ghost_count_ = np.where(ghost, self.ghost_count_ + 1, 0).astype(np.int32)
         ripe = self.ghost_count_ >= self.ghost_frames
         if not ripe.any():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from bgsub.kernels.ghost import count_stable
 from bgsub.persistence import GhostDetector, _ghost_blobs, boundary_step
 
 H, W = 48, 64
@@ -197,3 +198,44 @@ def test_compiled_ghost_test_equals_the_reference(monkeypatch: pytest.MonkeyPatc
         results[backend] = det.ghost_candidates(frame, background, mask, stopped)
     assert 0 < results["numpy"].sum() < stopped.sum()  # both outcomes occur
     np.testing.assert_array_equal(results["numba"], results["numpy"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_compiled_stability_counts_equal_the_reference(monkeypatch: pytest.MonkeyPatch, dtype: type) -> None:
+    """A sequence whose pixels drift by fractional steps around the tolerance, both backends: the same
+    stable counts, frame after frame, and the same absorbed ghost (bgsub.kernels.ghost.count_stable)."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    road, car = _road(), _car()
+    background = road.copy()
+    background[10:24, 20:34] = car  # a ghost ...
+    # ... and, per 8 x 8 tile, a change per frame near the tolerance (15): some tiles stable, some not
+    level = np.kron(rng.uniform(10, 20, (H // 8, W // 8)), np.ones((8, 8)))[..., None]
+    frames = [road + level * (t % 2) + rng.uniform(-1.5, 1.5, road.shape) for t in range(30)]
+    frames = [np.clip(f, 0, 255).astype(dtype) for f in frames]
+    counts, absorbed = {}, {}
+    for backend in ("numpy", "numba"):
+        monkeypatch.setenv("BGSUB_BACKEND", backend)
+        det = GhostDetector((H, W), ghost_frames=5, stable_frames=3)
+        counts[backend], absorbed[backend] = [], []
+        for frame in frames:
+            absorbed[backend].append(det.update(frame, background, _mask(frame.astype(np.float64), background)))
+            counts[backend].append(det.stable_count_.copy())
+    assert 0 < np.mean(counts["numpy"][-1] > 0) < 1  # both outcomes occur
+    assert any(a.any() for a in absorbed["numpy"])
+    np.testing.assert_array_equal(np.array(counts["numba"]), np.array(counts["numpy"]))
+    np.testing.assert_array_equal(np.array(absorbed["numba"]), np.array(absorbed["numpy"]))
+
+
+def test_compiled_stability_mean_is_scipys_to_the_last_bit() -> None:
+    """With the tolerance set to scipy's 3 x 3 mean at a pixel, that pixel is stable (the mean is not one
+    unit in the last place above it) and a tolerance one unit below makes it unstable."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(6)
+    frame, last = rng.uniform(0, 60, (H, W, 3)), rng.uniform(0, 60, (H, W, 3))
+    mean = ndimage.uniform_filter(np.abs(frame - last).max(axis=-1), 3, mode="nearest")
+    for y, x in zip(rng.integers(0, H, 60), rng.integers(0, W, 60)):
+        for tolerance, stable in ((mean[y, x], True), (np.nextafter(mean[y, x], -np.inf), False)):
+            count = np.zeros((H, W), np.int32)
+            count_stable(frame, last, count, np.ones((H, W), bool), tolerance=tolerance, stable_frames=1)
+            assert count[y, x] == stable, (y, x, tolerance)

@@ -32,17 +32,30 @@ def _median_mask(mask: NDArray[np.uint8], size: int, out: NDArray[np.uint8]) -> 
     height, width = mask.shape
     half = size // 2
     majority = size * size // 2
-    column = np.empty(width, np.int32)  # this row's vertical window counts
+    # this row's vertical window counts (running: the entering row in, the leaving row out), with
+    # ``half`` copies of the edge columns on each side
+    column = np.empty(width + 2 * half, np.int32)
     for y in range(height):
-        column[:] = 0
-        for dy in range(-half, half + 1):
-            row = min(max(y + dy, 0), height - 1)
+        if y == 0:
             for x in range(width):
-                column[x] += mask[row, x]
+                count = (half + 1) * np.int32(mask[0, x])
+                for dy in range(1, half + 1):
+                    count += mask[min(dy, height - 1), x]
+                column[x + half] = count
+        else:
+            entering = mask[min(y + half, height - 1)]
+            leaving = mask[max(y - half - 1, 0)]
+            for x in range(width):
+                column[x + half] += np.int32(entering[x]) - np.int32(leaving[x])
+        for k in range(half):
+            column[k] = column[half]
+            column[width + half + k] = column[width + half - 1]
+        count = 0
+        for k in range(size):
+            count += column[k]
         for x in range(width):
-            count = 0
-            for dx in range(-half, half + 1):
-                count += column[min(max(x + dx, 0), width - 1)]
+            if x > 0:
+                count += column[x + 2 * half] - column[x - 1]
             out[y, x] = 1 if count > majority else 0
 
 

@@ -1,11 +1,21 @@
-"""Compiled ghost test of :mod:`bgsub.persistence`: each stopped blob's boundary step, at its boundary only.
+"""Compiled ghost test of :mod:`bgsub.persistence`: which pixels are stopped, which stopped blobs are ghosts.
 
-:func:`bgsub.persistence._ghost_blobs` (the reference) computes the colour step across the mask's
-boundary with whole-image box filters (``uniform_filter`` of every channel times the mask and its
-complement, for the frame and for the background image: 14 filters per frame) and then averages it
-over each blob's boundary pixels. Only the boundary pixels of stopped blobs are read, so this
-kernel visits those alone and sums their ``window`` x ``window`` squares directly (edges repeated,
-as ``mode="nearest"``).
+:func:`count_stable` is the detector's per-frame stability test (the 3 x 3 mean of each pixel's
+largest channel change since the previous frame, against a tolerance) and its counters in one pass
+over the frame. It repeats ``scipy.ndimage.uniform_filter(change, 3, mode="nearest")`` operation
+for operation (a running float64 sum along axis 0, then along axis 1, each divided by 3 on
+output, edges repeated), so the stable pixels are the reference's exactly
+(``tests/test_persistence.py`` holds the counts equal, and the mean equal to the last bit).
+
+:func:`ghost_pixels` is the boundary test of the stopped blobs, and the ghost counters. The
+reference (:func:`bgsub.persistence._ghost_blobs`) labels the stopped pixels over their bounding
+box (``ndimage.label``), computes the colour step across the mask's boundary with whole-image box
+filters (``uniform_filter`` of every channel times the mask and its complement, for the frame and
+for the background image: 14 filters per frame), and averages it over each blob's boundary pixels.
+On a road the stopped pixels are a few hundred scattered specks whose bounding box is most of the
+frame, so this kernel visits the stopped pixels alone: it labels them by union-find (8-connected,
+as ``ndimage.label`` with a 3 x 3 structure) and sums the ``window`` x ``window`` squares of their
+boundary pixels directly (edges repeated, as ``mode="nearest"``).
 
 What may differ from the reference: a window mean here is a 25-term float64 sum divided by its
 count, where ``uniform_filter`` runs a float64 running mean along each axis; the two differ in
@@ -20,81 +30,220 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ghost_blobs"]
+__all__ = ["count_stable", "ghost_pixels"]
 
 
 @numba.njit(cache=True)
-def _blob_steps(frame: NDArray[np.float64], background: NDArray[np.float64], mask: NDArray[np.bool_],
-                labels: NDArray[np.int32], n_blobs: int, window: int,
-                ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+def _change_row(frame: NDArray, last: NDArray, y: int, out: NDArray[np.float64]) -> None:
+    """Row ``y`` of the largest channel change since the previous frame, in float64."""
+    width, n_ch = frame.shape[1], frame.shape[2]
+    for x in range(width):
+        largest = abs(np.float64(frame[y, x, 0]) - np.float64(last[y, x, 0]))
+        for c in range(1, n_ch):
+            largest = max(largest, abs(np.float64(frame[y, x, c]) - np.float64(last[y, x, c])))
+        out[x] = largest
+
+
+@numba.njit(cache=True)
+def _count_stable(frame: NDArray, last: NDArray, stable_count: NDArray[np.int32], mask: NDArray[np.bool_],
+                  tolerance: float, stable_frames: int, stopped: NDArray[np.bool_], pixels: NDArray[np.int64]) -> int:
+    height, width = frame.shape[:2]
+    # rows y - 2 .. y + 1 of the change, in turn
+    change = np.empty((4, width))
+    _change_row(frame, last, 0, change[0])
+    if height > 1:
+        _change_row(frame, last, 1, change[1])
+    # uniform_filter1d's order: the running sum starts as (edge + first) + second, then adds the entering
+    # value minus the leaving one; each output is the sum divided by 3
+    column = np.empty(width)
+    row = np.empty(width + 2)
+    n_stopped = 0
+    for y in range(height):
+        if y == 0:
+            second = change[min(1, height - 1) % 4]
+            for x in range(width):
+                column[x] = (change[0, x] + change[0, x]) + second[x]
+        else:
+            if y + 1 < height:
+                _change_row(frame, last, y + 1, change[(y + 1) % 4])
+            entering = change[min(y + 1, height - 1) % 4]
+            leaving = change[max(y - 2, 0) % 4]
+            for x in range(width):
+                column[x] += entering[x] - leaving[x]
+        for x in range(width):
+            row[x + 1] = column[x] / 3.0
+        row[0] = row[1]
+        row[width + 1] = row[width]
+        total = (row[0] + row[1]) + row[2]
+        for x in range(width):
+            if x > 0:
+                total += row[x + 2] - row[x - 1]
+            if total / 3.0 <= tolerance:
+                stable_count[y, x] += 1
+            else:
+                stable_count[y, x] = 0
+            is_stopped = mask[y, x] and stable_count[y, x] >= stable_frames
+            stopped[y, x] = is_stopped
+            if is_stopped:
+                pixels[n_stopped] = y * width + x
+                n_stopped += 1
+    return n_stopped
+
+
+def count_stable(frame: NDArray, last: NDArray, stable_count: NDArray[np.int32], mask: NDArray[np.bool_], *,
+                 tolerance: float, stable_frames: int) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """One frame of the stability counters; the stopped pixels, as a mask and as flat indices.
+
+    ``frame`` and ``last`` (the previous frame) ``(H, W, C)`` of any real dtype; ``stable_count``
+    ``(H, W)`` int32, updated in place (+1 where the 3 x 3 mean of the largest channel change is at
+    most ``tolerance``, 0 elsewhere); ``mask`` the foreground. Returns the foreground pixels stable
+    for at least ``stable_frames`` frames, and their flat indices in raster order.
+    """
+    stopped = np.empty(mask.shape, np.bool_)
+    pixels = np.empty(mask.size, np.int64)
+    n_stopped = _count_stable(np.ascontiguousarray(frame), np.ascontiguousarray(last), stable_count,
+                              np.ascontiguousarray(mask, np.bool_), float(tolerance), int(stable_frames), stopped,
+                              pixels)
+    return stopped, pixels[:n_stopped]
+
+
+@numba.njit(cache=True)
+def _root(parent: NDArray[np.int64], p: int) -> int:
+    while parent[p] != p:
+        parent[p] = parent[parent[p]]  # path halving
+        p = parent[p]
+    return p
+
+
+@numba.njit(cache=True)
+def _ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_],
+                  pixels: NDArray[np.int64], window: int, edge_ratio: float, min_step: float,
+                  count: bool, ghost_count: NDArray[np.int32], ghost_frames: int,
+                  ghost: NDArray[np.bool_], absorb: NDArray[np.bool_]) -> None:
     height, width, n_ch = frame.shape
     half = window // 2
-    n_boundary = np.zeros(n_blobs + 1, np.int64)
-    sum_frame = np.zeros(n_blobs + 1)
-    sum_bg = np.zeros(n_blobs + 1)
+    # 1. the stopped pixels' 8-connected blobs; a root is linked under the smaller one, so each blob's
+    # root is its first pixel in raster order
+    parent = np.empty(height * width, np.int64)  # read only where stopped
+    n_stopped = len(pixels)
+    for p in pixels:
+        y, x = p // width, p % width
+        parent[p] = p
+        for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1)):  # the neighbours already visited
+            yy, xx = y + dy, x + dx
+            if yy < 0 or xx < 0 or xx >= width or not stopped[yy, xx]:
+                continue
+            a, b = _root(parent, p), _root(parent, yy * width + xx)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    # 2. blob numbers in raster order of their first pixels, and each blob's boundary steps, summed in raster
+    # order (the order of ndimage.sum)
+    blob = np.empty(height * width, np.int64)  # read only where stopped
+    n_boundary = np.zeros(n_stopped, np.int64)
+    sum_frame = np.zeros(n_stopped)
+    sum_bg = np.zeros(n_stopped)
     in_f = np.empty(n_ch)
     out_f = np.empty(n_ch)
     in_b = np.empty(n_ch)
     out_b = np.empty(n_ch)
+    n_blobs = 0
+    for p in pixels:
+        y, x = p // width, p % width
+        r = _root(parent, p)
+        if r == p:
+            blob[p] = n_blobs
+            n_blobs += 1
+        else:
+            blob[p] = blob[r]
+        if not mask[y, x]:
+            continue
+        # a boundary pixel has a background pixel among its 3 x 3 neighbours inside the image
+        edge = False
+        for yy in range(max(y - 1, 0), min(y + 2, height)):
+            for xx in range(max(x - 1, 0), min(x + 2, width)):
+                if not mask[yy, xx]:
+                    edge = True
+        if not edge:
+            continue
+        n_in = 0
+        n_out = 0
+        for c in range(n_ch):
+            in_f[c] = 0.0
+            out_f[c] = 0.0
+            in_b[c] = 0.0
+            out_b[c] = 0.0
+        for dy in range(-half, half + 1):
+            yy = min(max(y + dy, 0), height - 1)
+            for dx in range(-half, half + 1):
+                xx = min(max(x + dx, 0), width - 1)
+                if mask[yy, xx]:
+                    n_in += 1
+                    for c in range(n_ch):
+                        in_f[c] += np.float64(frame[yy, xx, c])
+                        in_b[c] += np.float64(background[yy, xx, c])
+                else:
+                    n_out += 1
+                    for c in range(n_ch):
+                        out_f[c] += np.float64(frame[yy, xx, c])
+                        out_b[c] += np.float64(background[yy, xx, c])
+        sq_f = 0.0
+        sq_b = 0.0
+        for c in range(n_ch):
+            d = in_f[c] / n_in - out_f[c] / n_out
+            sq_f += d * d
+            d = in_b[c] / n_in - out_b[c] / n_out
+            sq_b += d * d
+        b = blob[p]
+        n_boundary[b] += 1
+        sum_frame[b] += np.float64(np.float32(np.sqrt(sq_f)))
+        sum_bg[b] += np.float64(np.float32(np.sqrt(sq_b)))
+    # 3. the decision per blob; a blob with no boundary pixel cannot be judged: not a ghost
+    is_ghost = np.zeros(n_blobs, np.bool_)
+    for b in range(n_blobs):
+        divisor = max(n_boundary[b], 1)
+        bound = max(edge_ratio * (sum_bg[b] / divisor), min_step)
+        is_ghost[b] = n_boundary[b] > 0 and sum_frame[b] / divisor < bound
+    for p in pixels:
+        ghost[p // width, p % width] = is_ghost[blob[p]]
+    if not count:
+        return
+    # 4. the consecutive-frame counters; a blob goes whole once one of its pixels is ripe (the 8-connected
+    # blobs of the ghost pixels are the ghost blobs: two stopped blobs are never 8-adjacent)
+    ripe = np.zeros(n_blobs, np.bool_)
+    any_ripe = False
     for y in range(height):
         for x in range(width):
-            lab = labels[y, x]
-            if lab == 0 or not mask[y, x]:
-                continue
-            # a boundary pixel has a background pixel among its 3 x 3 neighbours inside the image
-            edge = False
-            for yy in range(max(y - 1, 0), min(y + 2, height)):
-                for xx in range(max(x - 1, 0), min(x + 2, width)):
-                    if not mask[yy, xx]:
-                        edge = True
-            if not edge:
-                continue
-            n_in = 0
-            n_out = 0
-            for c in range(n_ch):
-                in_f[c] = 0.0
-                out_f[c] = 0.0
-                in_b[c] = 0.0
-                out_b[c] = 0.0
-            for dy in range(-half, half + 1):
-                yy = min(max(y + dy, 0), height - 1)
-                for dx in range(-half, half + 1):
-                    xx = min(max(x + dx, 0), width - 1)
-                    if mask[yy, xx]:
-                        n_in += 1
-                        for c in range(n_ch):
-                            in_f[c] += frame[yy, xx, c]
-                            in_b[c] += background[yy, xx, c]
-                    else:
-                        n_out += 1
-                        for c in range(n_ch):
-                            out_f[c] += frame[yy, xx, c]
-                            out_b[c] += background[yy, xx, c]
-            sq_f = 0.0
-            sq_b = 0.0
-            for c in range(n_ch):
-                d = in_f[c] / n_in - out_f[c] / n_out
-                sq_f += d * d
-                d = in_b[c] / n_in - out_b[c] / n_out
-                sq_b += d * d
-            n_boundary[lab] += 1
-            sum_frame[lab] += np.float64(np.float32(np.sqrt(sq_f)))
-            sum_bg[lab] += np.float64(np.float32(np.sqrt(sq_b)))
-    return n_boundary, sum_frame, sum_bg
+            if ghost[y, x]:
+                ghost_count[y, x] += 1
+                if ghost_count[y, x] >= ghost_frames:
+                    ripe[blob[y * width + x]] = True
+                    any_ripe = True
+            else:
+                ghost_count[y, x] = 0
+    if any_ripe:
+        for p in pixels:
+            absorb[p // width, p % width] = ripe[blob[p]]
 
 
-def ghost_blobs(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], labels: NDArray[np.int32],
-                n_blobs: int, *, window: int, edge_ratio: float, min_step: float) -> NDArray[np.bool_]:
-    """Whether each blob of ``labels`` (1..``n_blobs``; 0 = none) is a ghost: ``(n_blobs + 1,)`` bool.
+def ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_],
+                 pixels: NDArray[np.int64] | None = None, *, window: int, edge_ratio: float, min_step: float,
+                 ghost_count: NDArray[np.int32] | None = None, ghost_frames: int = 1,
+                 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """The pixels of the stopped blobs that look like ghosts in this frame, and those to absorb now.
 
-    ``frame`` and ``background`` ``(H, W, C)``, ``mask`` the foreground ``(H, W)``; the blobs are the
-    8-connected components of the stopped pixels (a subset of ``mask``).
+    ``frame`` and ``background`` ``(H, W, C)`` of any real dtype, ``mask`` the foreground ``(H, W)``,
+    ``stopped`` its pixels stable long enough (``pixels``: their flat indices in raster order, as
+    :func:`count_stable` gives them; None = found here). With ``ghost_count`` (``(H, W)`` int32,
+    updated in place: +1 on a ghost pixel, 0 elsewhere) the second array holds the whole blobs of
+    which a pixel has been a ghost for ``ghost_frames`` frames; without it, nothing.
     """
-    n_boundary, sum_frame, sum_bg = _blob_steps(
-        np.ascontiguousarray(frame, np.float64), np.ascontiguousarray(background, np.float64),
-        np.ascontiguousarray(mask, np.bool_), np.ascontiguousarray(labels, np.int32), int(n_blobs), int(window))
-    mean_frame = sum_frame / np.maximum(n_boundary, 1)
-    mean_bg = sum_bg / np.maximum(n_boundary, 1)
-    is_ghost = (n_boundary > 0) & (mean_frame < np.maximum(edge_ratio * mean_bg, min_step))
-    is_ghost[0] = False
-    return is_ghost
+    height, width = mask.shape
+    ghost = np.zeros((height, width), np.bool_)
+    absorb = np.zeros((height, width), np.bool_)
+    stopped = np.ascontiguousarray(stopped, np.bool_)
+    pixels = np.flatnonzero(stopped) if pixels is None else np.asarray(pixels, np.int64)
+    count = ghost_count is not None
+    _ghost_pixels(np.ascontiguousarray(frame), np.ascontiguousarray(background), np.ascontiguousarray(mask, np.bool_),
+                  stopped, pixels, int(window), float(edge_ratio), float(min_step), count,
+                  ghost_count if count else np.zeros((1, 1), np.int32), int(ghost_frames), ghost, absorb)
+    return ghost, absorb
