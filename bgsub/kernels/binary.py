@@ -60,6 +60,14 @@ def _median_mask(mask: NDArray[np.uint8], size: int, out: NDArray[np.uint8]) -> 
 
 
 @numba.njit(cache=True)
+def _union(parent: NDArray[np.int32], p: int, q: int) -> None:
+    a = _find(parent, p)
+    b = _find(parent, q)
+    if a != b:
+        parent[max(a, b)] = min(a, b)
+
+
+@numba.njit(cache=True)
 def _area_mask(mask: NDArray[np.uint8], min_area: int, out: NDArray[np.uint8]) -> None:
     """``out`` = the pixels of ``mask``'s 8-connected components with at least ``min_area`` pixels."""
     height, width = mask.shape
@@ -70,15 +78,24 @@ def _area_mask(mask: NDArray[np.uint8], min_area: int, out: NDArray[np.uint8]) -
             if not mask[y, x]:
                 continue
             p = (y + 1) * pw + x + 1
-            parent[p] = p
-            # the neighbours already visited in raster order: west, north-west, north, north-east
-            for q in (p - 1, p - pw - 1, p - pw, p - pw + 1):
-                if parent[q] < 0:
-                    continue
-                a = _find(parent, q)
-                b = _find(parent, p)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+            # the neighbours already visited in raster order. North touches the other three, and each of
+            # them was joined to it when visited, so it alone decides; without it, west and north-west
+            # touch each other and only north-east may be another set (a decision tree: Wu et al., 2005)
+            north, west, north_west, north_east = p - pw, p - 1, p - pw - 1, p - pw + 1
+            if parent[north] >= 0:
+                parent[p] = north
+            elif parent[west] >= 0:
+                parent[p] = west
+                if parent[north_east] >= 0:
+                    _union(parent, west, north_east)
+            elif parent[north_west] >= 0:
+                parent[p] = north_west
+                if parent[north_east] >= 0:
+                    _union(parent, north_west, north_east)
+            elif parent[north_east] >= 0:
+                parent[p] = north_east
+            else:
+                parent[p] = p
     # a mask that fills the frame stays, however small the frame: the grey opening cannot level a frame
     # below its own minimum, so thresholded under that minimum it is all foreground
     keep = min(min_area, height * width)
@@ -87,11 +104,13 @@ def _area_mask(mask: NDArray[np.uint8], min_area: int, out: NDArray[np.uint8]) -
         for x in range(width):
             p = (y + 1) * pw + x + 1
             if parent[p] >= 0:
-                area[_find(parent, p)] += 1
+                root = _find(parent, p)
+                parent[p] = root
+                area[root] += 1
     for y in range(height):
         for x in range(width):
             p = (y + 1) * pw + x + 1
-            out[y, x] = 1 if parent[p] >= 0 and area[_find(parent, p)] >= keep else 0
+            out[y, x] = 1 if parent[p] >= 0 and area[parent[p]] >= keep else 0
 
 
 @numba.njit(cache=True, parallel=True)
