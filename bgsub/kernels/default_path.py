@@ -160,23 +160,25 @@ def _gain(row_ratio: NDArray[np.float32], row_count: NDArray[np.int64], work: ND
 
 
 @numba.njit(cache=True, inline="always")
-def _sample(frame: NDArray, y: int, x: int, c: int, g: np.float32, divide: bool) -> np.float32:
-    v = np.float32(frame[y, x, c])
+def _sample(frame: NDArray, y: int, x: int, c: int, g: np.float32, divide: bool,
+            lut: NDArray[np.float32]) -> np.float32:
     if divide:
-        return np.float32(v / g)
-    return v
+        if lut.shape[0] == 256:  # uint8 frames: the quotients of this frame's gain, computed once
+            return lut[np.intp(frame[y, x, c])]
+        return np.float32(np.float32(frame[y, x, c]) / g)
+    return np.float32(frame[y, x, c])
 
 
 @numba.njit(cache=True)
-def _texture_ok(frame: NDArray, g: np.float32, divide: bool, means: NDArray, first: NDArray, y: int, x: int,
-                half: int, bound: float) -> bool:
+def _texture_ok(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray, first: NDArray,
+                y: int, x: int, half: int, bound: float) -> bool:
     """The texture test of ``bgsub.spatial._texture_preserved`` at one pixel (window ``2 half + 1``, nearest edges)."""
     height, width, _, n_ch = means.shape
     k0 = first[y, x]
     fm = 0.0
     mm = 0.0
     for c in range(n_ch):
-        f = np.float64(_sample(frame, y, x, c, g, divide))
+        f = np.float64(_sample(frame, y, x, c, g, divide, lut))
         m = np.float64(means[y, x, k0, c])
         fm += f * m
         mm += m * m
@@ -193,7 +195,7 @@ def _texture_ok(frame: NDArray, g: np.float32, divide: bool, means: NDArray, fir
             fm = 0.0
             mm = 0.0
             for c in range(n_ch):
-                f = np.float64(_sample(frame, qy, qx, c, g, divide))
+                f = np.float64(_sample(frame, qy, qx, c, g, divide, lut))
                 m = np.float64(means[qy, qx, k, c])
                 ff += f * f
                 fm += f * m
@@ -235,8 +237,9 @@ def _d2(xs: NDArray[np.float32], means: NDArray[np.float32], whiten: NDArray[np.
 
 @numba.njit(cache=True, parallel=True)
 def _score_rows(
-    frame: NDArray, g: np.float32, divide: bool, means: NDArray[np.float32], whiten: NDArray[np.float32],
-    mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int,
+    frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray[np.float32],
+    whiten: NDArray[np.float32], mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray,
+    gate: NDArray[np.bool_], radius: int,
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
     min_score: float, scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32],
     own_d2: NDArray[np.float32], own_k: NDArray[np.int64],
@@ -248,7 +251,7 @@ def _score_rows(
         xs = np.empty(n_ch, np.float32)
         for x in range(width):
             for c in range(n_ch):
-                xs[c] = _sample(frame, y, x, c, g, divide)
+                xs[c] = _sample(frame, y, x, c, g, divide, lut)
             best = np.inf
             own_idx = -1
             # the pixel's own components first: the minimum is the same in any order, the own distance read off
@@ -298,7 +301,7 @@ def _score_rows(
                         break
                 if is_shadow and texture > 0.0:
                     is_shadow = _texture_ok(
-                        frame, g, divide, means, first, y, x, texture_half,
+                        frame, g, divide, lut, means, first, y, x, texture_half,
                         np.float32(texture_c * mean_var[y, x, first[y, x]]),
                     )
                 if is_shadow:
@@ -312,8 +315,8 @@ def _score_rows(
 
 @numba.njit(cache=True, parallel=True)
 def _update_rows(
-    frame: NDArray, g: np.float32, divide: bool, means: NDArray[np.float32], own_d2: NDArray[np.float32],
-    own_k: NDArray[np.int64], update_threshold: float, rate: float, update: bool,
+    frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray[np.float32],
+    own_d2: NDArray[np.float32], own_k: NDArray[np.int64], update_threshold: float, rate: float, update: bool,
     next_frame: NDArray, first: NDArray, want_ratios: bool, row_ratio: NDArray[np.float32],
     row_count: NDArray[np.int64],
 ) -> None:
@@ -326,7 +329,7 @@ def _update_rows(
                 k = own_k[y, x]
                 if k >= 0 and own_d2[y, x] < update_threshold:
                     for c in range(n_ch):
-                        xc = _sample(frame, y, x, c, g, divide)
+                        xc = _sample(frame, y, x, c, g, divide, lut)
                         means[y, x, k, c] += rate * (xc - means[y, x, k, c])
             if want_ratios:
                 lb = _luma_mean(means, y, x, first[y, x])
@@ -344,6 +347,7 @@ def _score_block(
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
     min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float, update_threshold: float,
     out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
+    lookup: bool,
 ) -> None:
     n_frames = frames.shape[0]
     height, width = first.shape
@@ -354,6 +358,8 @@ def _score_block(
     work = np.empty(height * width, np.float32)
     work2 = np.empty(height * width, np.float32)
     count = np.empty(1 << 16, np.int64)
+    # a uint8 frame has 256 values: their quotients by the gain (the same float32 divisions) are a table
+    lut = np.empty(256 if lookup else 0, np.float32)
     if gain and n_frames > 0:
         _ratios(frames[0], means, first, row_ratio, row_count)
     for t in range(n_frames):
@@ -362,14 +368,17 @@ def _score_block(
         if gain:
             g = _gain(row_ratio, row_count, work, work2, count)
             divide = g > 0
+            if divide:
+                for i in range(lut.shape[0]):
+                    lut[i] = np.float32(np.float32(i) / g)
         gains_out[t] = g if divide else np.float32(1.0)
         own = own_out[t] if keep_own else own_d2
-        _score_rows(frames[t], g, divide, means, whiten, mean_var, is_bg, first, gate, radius, shadow_tau,
+        _score_rows(frames[t], g, divide, lut, means, whiten, mean_var, is_bg, first, gate, radius, shadow_tau,
                     shadow_max, shadow_var_threshold, texture, texture_half, min_score, scale, use_scale, out[t],
                     own, own_k)
         want = gain and t + 1 < n_frames
         if rate > 0 or want:
-            _update_rows(frames[t], g, divide, means, own, own_k, update_threshold, rate, rate > 0,
+            _update_rows(frames[t], g, divide, lut, means, own, own_k, update_threshold, rate, rate > 0,
                          frames[min(t + 1, n_frames - 1)], first, want, row_ratio, row_count)
 
 
@@ -407,6 +416,7 @@ def score_frames(
         -1.0 if shadow_texture is None else float(shadow_texture), int(shadow_window) // 2,
         float(shadow_min_score), scale, use_scale, float(learning_rate), float(update_threshold), out,
         np.empty((1, 1, 1), np.float32), False, np.empty(n_frames, np.float32) if gains is None else gains,
+        frames.dtype == np.uint8,
     )
     return out
 
@@ -426,7 +436,7 @@ def training_dynamics(
         frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
         0.0, 1.0, 0.0, -1.0, 1, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own, True,
-        np.empty(n_frames, np.float32),
+        np.empty(n_frames, np.float32), frames.dtype == np.uint8,
     )
     t32 = np.float32(threshold)
     rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)
