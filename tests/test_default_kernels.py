@@ -112,6 +112,24 @@ def test_ghost_absorption_matches_reference(monkeypatch: pytest.MonkeyPatch) -> 
     assert absorbed[-1].sum() > 100  # the ghost was absorbed, so the paths were compared on it
 
 
+def test_uint8_frames_score_as_their_float32_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A uint8 frame takes tables (its quotients by the gain, its luma); the same values as float32 take the
+    arithmetic. Scores and adapted means must be equal bit for bit, on a scene whose gain steps."""
+    train, test = scene("illumination", seed=6)
+    settings, _, _ = default_settings()
+    method = fit_default(monkeypatch, train, settings)
+    method.foreground_scores(train[:1])  # builds the scoring model
+    fitted = copy.deepcopy(method._scoring)
+    monkeypatch.setenv(kernels.ENV_VAR, "numba")
+    out = {}
+    for dtype in (np.uint8, np.float32):
+        method._scoring = copy.deepcopy(fitted)
+        out[dtype] = (method.foreground_scores(test.astype(dtype)), method._scoring.means.copy())
+    np.testing.assert_array_equal(out[np.float32][0], out[np.uint8][0])
+    np.testing.assert_array_equal(out[np.float32][1], out[np.uint8][1])
+    assert not np.array_equal(out[np.uint8][1], fitted.means)  # the model learnt: the update was compared too
+
+
 def test_edge_cases_k1_constant_pixels_dark_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     """K = 1; constant and saturated pixels; a frame too dark to measure a gain; the spatial context at
     every pixel (no gate), so the image borders clip every window; odd and even counts of gain pixels."""

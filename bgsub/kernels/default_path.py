@@ -11,9 +11,15 @@ reference) in one compiled call per block of frames. Per frame, two passes over 
    ``shadow_window`` square, computed from the window's 9 pixels directly instead of three
    whole-frame ``uniform_filter`` passes;
 2. rows in parallel: the selective update of each pixel's matched background mean (float64
-   arithmetic rounded to float32, as the reference), and, fused with it, the pixel's
-   ``luma(frame) / luma(background)`` ratio of the *next* frame's gain (the background image
-   being the first-ranked means after this frame's update, as the reference recomputes it).
+   arithmetic rounded to float32, as the reference), and, once a row is updated, its pixels'
+   ``luma(frame) / luma(background)`` ratios of the *next* frame's gain (the background image
+   being the first-ranked means after this frame's update, as the reference recomputes it), as
+   plain loops over the row's gathered channels, which the compiler vectorises.
+
+A uint8 frame has 256 values, so its quotients by the frame's gain (``x = frame / gain``) are a
+table of the same float32 divisions, made once per frame, and its luma three table reads (the
+products the luma rounds, precomputed exactly); scores and means are those of the same frame in
+float32, bit for bit (``tests/test_default_kernels.py``).
 
 The gain is the median of those ratios, selected exactly by two histograms of their float32 bits
 (the top 16 bits, then the low 16 of the bucket holding the middle rank; ~0.1 ms where
@@ -125,20 +131,62 @@ def _median32(values: NDArray[np.float32], n: int, work: NDArray[np.float32], co
     return np.float32(np.float32(lower + upper) / np.float32(2.0))
 
 
+# the luma of a uint8 RGB sample in three table reads: the first product rounded to float32, and the other
+# two products in float64, where they are exact (8-bit by 24-bit mantissas), so _luma3's arithmetic is unchanged
+_LUMA_R = np.array([np.float32(np.float64(np.float32(v)) * _W0) for v in range(256)], np.float32)
+_LUMA_G = np.array([np.float64(np.float32(v)) * _W1 for v in range(256)])
+_LUMA_B = np.array([np.float64(np.float32(v)) * _W2 for v in range(256)])
+
+
+@numba.njit(cache=True)
+def _row_ratios(frame: NDArray, means: NDArray, first: NDArray, y: int, lookup: bool,
+                row_ratio: NDArray[np.float32], row_count: NDArray[np.int64]) -> None:
+    """Row ``y``'s usable pixels' ``luma(frame) / luma(background)`` into ``row_ratio[y, :row_count[y]]``.
+
+    The background's first-ranked means are gathered into channel rows first, so that the lumas and the
+    quotients run as plain loops over contiguous rows (which the compiler vectorises).
+    """
+    width = first.shape[1]
+    n_ch = means.shape[-1]
+    lb = np.empty(width, np.float32)
+    lf = np.empty(width, np.float32)
+    if n_ch == 3:
+        b0 = np.empty(width, np.float32)
+        b1 = np.empty(width, np.float32)
+        b2 = np.empty(width, np.float32)
+        for x in range(width):
+            k = first[y, x]
+            b0[x] = means[y, x, k, 0]
+            b1[x] = means[y, x, k, 1]
+            b2[x] = means[y, x, k, 2]
+        for x in range(width):
+            lb[x] = _luma3(b0[x], b1[x], b2[x])
+        if lookup:  # uint8
+            for x in range(width):
+                t = _LUMA_R[np.intp(frame[y, x, 0])]
+                t = np.float32(_LUMA_G[np.intp(frame[y, x, 1])] + np.float64(t))
+                lf[x] = np.float32(_LUMA_B[np.intp(frame[y, x, 2])] + np.float64(t))
+        else:
+            for x in range(width):
+                lf[x] = _luma_frame(frame, y, x)
+    else:
+        for x in range(width):
+            lb[x] = _luma_mean(means, y, x, first[y, x])
+            lf[x] = _luma_frame(frame, y, x)
+    n = 0
+    for x in range(width):
+        if lb[x] > GAIN_MIN_LUMA:
+            row_ratio[y, n] = np.float32(lf[x] / lb[x])
+            n += 1
+    row_count[y] = n
+
+
 @numba.njit(cache=True, parallel=True)
-def _ratios(frame: NDArray, means: NDArray, first: NDArray, row_ratio: NDArray[np.float32],
+def _ratios(frame: NDArray, means: NDArray, first: NDArray, lookup: bool, row_ratio: NDArray[np.float32],
             row_count: NDArray[np.int64]) -> None:
     """Per row, the usable pixels' ``luma(frame) / luma(background)`` into ``row_ratio[y, :row_count[y]]``."""
-    height, width = first.shape
-    for y in prange(height):
-        n = 0
-        for x in range(width):
-            lb = _luma_mean(means, y, x, first[y, x])
-            if lb > GAIN_MIN_LUMA:
-                lf = _luma_frame(frame, y, x)
-                row_ratio[y, n] = np.float32(lf / lb)
-                n += 1
-        row_count[y] = n
+    for y in prange(first.shape[0]):
+        _row_ratios(frame, means, first, y, lookup, row_ratio, row_count)
 
 
 @numba.njit(cache=True)
@@ -317,27 +365,22 @@ def _score_rows(
 def _update_rows(
     frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray[np.float32],
     own_d2: NDArray[np.float32], own_k: NDArray[np.int64], update_threshold: float, rate: float, update: bool,
-    next_frame: NDArray, first: NDArray, want_ratios: bool, row_ratio: NDArray[np.float32],
+    next_frame: NDArray, first: NDArray, want_ratios: bool, lookup: bool, row_ratio: NDArray[np.float32],
     row_count: NDArray[np.int64],
 ) -> None:
-    """The selective update of this frame, then each row's gain ratios of ``next_frame``."""
+    """The selective update of this frame, then each row's gain ratios of ``next_frame`` (a pixel's ratio
+    reads only its own means, so a row's ratios follow its update)."""
     height, width, _, n_ch = means.shape
     for y in prange(height):
-        n = 0
-        for x in range(width):
-            if update:
+        if update:
+            for x in range(width):
                 k = own_k[y, x]
                 if k >= 0 and own_d2[y, x] < update_threshold:
                     for c in range(n_ch):
                         xc = _sample(frame, y, x, c, g, divide, lut)
                         means[y, x, k, c] += rate * (xc - means[y, x, k, c])
-            if want_ratios:
-                lb = _luma_mean(means, y, x, first[y, x])
-                if lb > GAIN_MIN_LUMA:
-                    lf = _luma_frame(next_frame, y, x)
-                    row_ratio[y, n] = np.float32(lf / lb)
-                    n += 1
-        row_count[y] = n
+        if want_ratios:
+            _row_ratios(next_frame, means, first, y, lookup, row_ratio, row_count)
 
 
 @numba.njit(cache=True)
@@ -361,7 +404,7 @@ def _score_block(
     # a uint8 frame has 256 values: their quotients by the gain (the same float32 divisions) are a table
     lut = np.empty(256 if lookup else 0, np.float32)
     if gain and n_frames > 0:
-        _ratios(frames[0], means, first, row_ratio, row_count)
+        _ratios(frames[0], means, first, lookup, row_ratio, row_count)
     for t in range(n_frames):
         g = np.float32(1.0)
         divide = False
@@ -379,7 +422,7 @@ def _score_block(
         want = gain and t + 1 < n_frames
         if rate > 0 or want:
             _update_rows(frames[t], g, divide, lut, means, own, own_k, update_threshold, rate, rate > 0,
-                         frames[min(t + 1, n_frames - 1)], first, want, row_ratio, row_count)
+                         frames[min(t + 1, n_frames - 1)], first, want, lookup, row_ratio, row_count)
 
 
 def score_frames(
