@@ -30,6 +30,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from bgsub.kernels.area_opening import _find
+
 __all__ = ["count_stable", "ghost_pixels"]
 
 
@@ -108,14 +110,6 @@ def count_stable(frame: NDArray, last: NDArray, stable_count: NDArray[np.int32],
 
 
 @numba.njit(cache=True)
-def _root(parent: NDArray[np.int64], p: int) -> int:
-    while parent[p] != p:
-        parent[p] = parent[parent[p]]  # path halving
-        p = parent[p]
-    return p
-
-
-@numba.njit(cache=True)
 def _ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_],
                   pixels: NDArray[np.int64], window: int, edge_ratio: float, min_step: float,
                   count: bool, ghost_count: NDArray[np.int32], ghost_frames: int,
@@ -133,7 +127,7 @@ def _ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], 
             yy, xx = y + dy, x + dx
             if yy < 0 or xx < 0 or xx >= width or not stopped[yy, xx]:
                 continue
-            a, b = _root(parent, p), _root(parent, yy * width + xx)
+            a, b = _find(parent, p), _find(parent, yy * width + xx)
             if a != b:
                 parent[max(a, b)] = min(a, b)
     # 2. blob numbers in raster order of their first pixels, and each blob's boundary steps, summed in raster
@@ -149,7 +143,7 @@ def _ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], 
     n_blobs = 0
     for p in pixels:
         y, x = p // width, p % width
-        r = _root(parent, p)
+        r = _find(parent, p)
         if r == p:
             blob[p] = n_blobs
             n_blobs += 1
