@@ -214,26 +214,20 @@ class GhostDetector:
         -------
         ghost : ndarray of shape (H, W), bool
         """
-        img, bg = _as_image(frame), _as_image(background)
+        img, bg = _as_image(frame), _as_image(background)  # the reference converts to float64 once cropped
         mask, stopped = np.asarray(mask, bool), np.asarray(stopped, bool)
         if resolve_backend() == "numba":  # the same test at the stopped pixels only (bgsub.kernels.ghost)
             return ghost_pixels(img, bg, mask, stopped, window=self.window, edge_ratio=self.edge_ratio,
                                 min_step=self.min_step)[0]
+        ghost = np.zeros(self.shape, bool)
         rows, cols = np.nonzero(stopped)
         if len(rows) == 0:
-            return np.zeros(self.shape, bool)
-        return self._reference_candidates(img, bg, mask, stopped, (rows.min(), rows.max() + 1, cols.min(),
-                                                                   cols.max() + 1))
-
-    def _reference_candidates(self, img: NDArray, bg: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_],
-                              around: tuple[int, int, int, int]) -> NDArray[np.bool_]:
-        """:meth:`ghost_candidates` in numpy, given the stopped pixels' bounding box ``(y0, y1, x0, x1)``."""
-        ghost = np.zeros(self.shape, bool)
+            return ghost
         # only the stopped blobs' surroundings matter: a margin of the window's half-side (and one more
         # for the boundary test) around them gives the same statistics as the whole frame
         margin = self.window // 2 + 2
-        y0, y1 = max(around[0] - margin, 0), min(around[1] + margin, self.shape[0])
-        x0, x1 = max(around[2] - margin, 0), min(around[3] + margin, self.shape[1])
+        y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin + 1, self.shape[0])
+        x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin + 1, self.shape[1])
         box = (slice(y0, y1), slice(x0, x1))
         ghost[box] = _ghost_blobs(_as_float_image(img[box]), _as_float_image(bg[box]), mask[box], stopped[box],
                                   window=self.window, edge_ratio=self.edge_ratio, min_step=self.min_step)
@@ -287,11 +281,7 @@ class GhostDetector:
         self._last_frame = img.copy()
         self.stable_count_ = np.where(stable, self.stable_count_ + 1, 0).astype(np.int32)
         stopped = mask & (self.stable_count_ >= self.stable_frames)
-        rows, cols = np.nonzero(stopped)
-        ghost = np.zeros(self.shape, bool)
-        if len(rows):
-            ghost = self._reference_candidates(img, bg, mask, stopped,
-                                               (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1))
+        ghost = self.ghost_candidates(img, bg, mask, stopped)
         self.ghost_count_ = np.where(ghost, self.ghost_count_ + 1, 0).astype(np.int32)
         ripe = self.ghost_count_ >= self.ghost_frames
         if not ripe.any():
