@@ -183,7 +183,6 @@ def test_shape_mismatch_is_an_error() -> None:
 @pytest.mark.parametrize("seed", range(4))
 def test_compiled_ghost_test_equals_the_reference(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """Random blobs on random images, both backends: the same candidates (bgsub.kernels.ghost)."""
-    pytest.importorskip("numba")
     rng = np.random.default_rng(seed)
     mask = ndimage.binary_opening(rng.uniform(size=(H, W)) < 0.45)
     stopped = mask & (rng.uniform(size=mask.shape) < 0.9)
@@ -204,7 +203,6 @@ def test_compiled_ghost_test_equals_the_reference(monkeypatch: pytest.MonkeyPatc
 def test_compiled_stability_counts_equal_the_reference(monkeypatch: pytest.MonkeyPatch, dtype: type) -> None:
     """A sequence whose pixels drift by fractional steps around the tolerance, both backends: the same
     stable counts, frame after frame, and the same absorbed ghost (bgsub.kernels.ghost.count_stable)."""
-    pytest.importorskip("numba")
     rng = np.random.default_rng(5)
     road, car = _road(), _car()
     background = road.copy()
@@ -230,7 +228,6 @@ def test_compiled_stability_counts_equal_the_reference(monkeypatch: pytest.Monke
 def test_compiled_stability_mean_is_scipys_to_the_last_bit() -> None:
     """With the tolerance set to scipy's 3 x 3 mean at a pixel, that pixel is stable (the mean is not one
     unit in the last place above it) and a tolerance one unit below makes it unstable."""
-    pytest.importorskip("numba")
     rng = np.random.default_rng(6)
     frame, last = rng.uniform(0, 60, (H, W, 3)), rng.uniform(0, 60, (H, W, 3))
     mean = ndimage.uniform_filter(np.abs(frame - last).max(axis=-1), 3, mode="nearest")
