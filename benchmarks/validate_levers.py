@@ -19,7 +19,8 @@ kind's test seed, highway fitted on 1-469, run through 470-1700 in order and cou
 WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
 
 Levers: the moving-background levers the default leaves off (``+align``, ``+feedback``; ``+ghost`` until
-the second freeze) and, with ``--levers all``, the default's own levers switched off one at a time
+the second freeze; ``+lbsp``, SuBSENSE's texture test on the still pixels, added after the second freeze and
+put to the same rule, unchanged, on validation data before any test number of it was computed) and, with ``--levers all``, the default's own levers switched off one at a time
 (``-spatial``, ..., ``-ghost``).
 
 Usage::
@@ -54,6 +55,7 @@ BLOCK = 64
 LEVERS: dict[str, dict] = {
     "align": {"align": True},
     "feedback": {"feedback": True},
+    "lbsp": {"lbsp": True},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {

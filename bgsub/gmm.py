@@ -351,6 +351,14 @@ class GMMMethod(_PixelGMMMethod):
         shows no boundary of its own for this many consecutive frames is revealed background:
         its pixels' first-ranked means are set to the current frame and they score 0. A stopped
         object keeps its silhouette and stays foreground. None = off.
+    lbsp : bool, default=False
+        SuBSENSE's texture test beside colour (:mod:`bgsub.lbsp`, St-Charles et al., TIP 2015): a
+        pixel whose LBSP descriptors (intra and inter, relative threshold 0.333) differ from the
+        current background image's by more than SuBSENSE's descriptor threshold (15 bits over 3
+        channels) is foreground even where its colour matches (see :func:`bgsub.spatial.score_frames`).
+        It runs on the pixels whose background is still: outside the spatial gate when
+        ``spatial_gate`` is set, since a texture compared with one background image means nothing
+        where the background moves; everywhere otherwise. Scored by the numpy reference path.
     """
 
     kind: ClassVar[str] = "gmm"
@@ -374,6 +382,7 @@ class GMMMethod(_PixelGMMMethod):
         "align": [BOOLEAN],
         "feedback": [BOOLEAN],
         "ghost_frames": [None, Interval(Integral, 1, None)],
+        "lbsp": [BOOLEAN],
     }
 
     def __init__(
@@ -396,6 +405,7 @@ class GMMMethod(_PixelGMMMethod):
         align: bool = False,
         feedback: bool = False,
         ghost_frames: int | None = None,
+        lbsp: bool = False,
         **params: Any,
     ) -> None:
         super().__init__(**params)
@@ -420,6 +430,7 @@ class GMMMethod(_PixelGMMMethod):
         self.align = bool(align)
         self.feedback = bool(feedback)
         self.ghost_frames = None if ghost_frames is None else int(ghost_frames)
+        self.lbsp = bool(lbsp)
         self._scoring: Any = None
         self._feedback: FeedbackState | None = None
         self._ghost: GhostDetector | None = None
@@ -430,7 +441,7 @@ class GMMMethod(_PixelGMMMethod):
     def tileable(self) -> bool:
         """False when scoring looks across pixels (global gain, spatial neighbourhood, training dynamics)."""
         return not (self.gain_compensation or self.spatial_radius > 0 or self.needs_dynamics or self.align
-                    or self.feedback or self.ghost_frames is not None)
+                    or self.feedback or self.ghost_frames is not None or self.lbsp)
 
     @property
     def adaptive(self) -> bool:  # type: ignore[override]
@@ -448,6 +459,7 @@ class GMMMethod(_PixelGMMMethod):
             self.var_min is not None or self.var_max is not None or self.spatial_radius > 0
             or self.gain_compensation or self.shadow_tau is not None or self.learning_rate > 0
             or self.adaptive_threshold is not None or self.align or self.feedback or self.ghost_frames is not None
+            or self.lbsp
         )
 
     def fit(self, frames: NDArray) -> GMMMethod:
@@ -528,6 +540,12 @@ class GMMMethod(_PixelGMMMethod):
             return None
         return self._dynamics()["rescued"] >= max(self.spatial_gate, 1e-6)
 
+    def _lbsp_pixels(self) -> NDArray[np.bool_] | None:
+        if not self.lbsp:
+            return None
+        gate = self._spatial_gate()
+        return np.ones(self._fitted().means_.shape[:2], np.bool_) if gate is None else ~gate
+
     def _score_scale(self) -> NDArray[np.float32] | None:
         if self.adaptive_threshold is None:
             return None
@@ -567,5 +585,5 @@ class GMMMethod(_PixelGMMMethod):
             shadow_min_score=self.dynamics_threshold, shadow_max=self.shadow_max,
             score_scale=self._score_scale(), learning_rate=self.learning_rate,
             update_threshold=self.update_threshold, feedback=self._feedback, ghost=self._ghost,
-            decision_threshold=self.dynamics_threshold,
+            lbsp_pixels=self._lbsp_pixels(), decision_threshold=self.dynamics_threshold,
         )

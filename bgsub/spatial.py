@@ -27,6 +27,13 @@
     SuBSENSE's per-pixel feedback (:class:`bgsub.feedback.FeedbackState`): each pixel's score is
     divided by ``R(x)**2`` (its squared-distance threshold is ``decision_threshold * R(x)**2``),
     and the selective update uses the per-pixel rate ``learning_rate * t_lower / T(x)``.
+``lbsp_pixels``
+    SuBSENSE's texture test beside colour (:mod:`bgsub.lbsp`): on these pixels, a compensated frame
+    whose LBSP descriptors differ from the background image's by more than SuBSENSE's descriptor
+    threshold (:func:`bgsub.lbsp.descriptor_threshold` at ``R = 1``: 15 bits for 3 channels) is
+    foreground even where its colour matches. Its texture distance enters the score as
+    ``decision_threshold * distance / descriptor_threshold``, so at the method's threshold the decision
+    is exactly SuBSENSE's "colour or texture differs"; shadow-test pixels keep their 0.
 ``ghost``
     Ghost absorption (:class:`bgsub.persistence.GhostDetector`): foreground blobs that show no
     boundary of their own for ``ghost_frames`` frames get their first-ranked means set to the
@@ -48,6 +55,7 @@ from scipy import ndimage
 from bgsub.feedback import FeedbackState, normalised_distance
 from bgsub.kernels import binary, default_path, resolve_backend
 from bgsub.kernels.spatial import adapt_means, score_frame
+from bgsub.lbsp import descriptor_threshold, texture_distance
 from bgsub.persistence import GhostDetector
 from bgsub.ranking import background_mask, rank_components
 
@@ -311,6 +319,7 @@ def score_frames(
     update_threshold: float = 16.0,
     feedback: FeedbackState | None = None,
     ghost: GhostDetector | None = None,
+    lbsp_pixels: NDArray[np.bool_] | None = None,
     decision_threshold: float = 7.81,
 ) -> NDArray[np.float32]:
     """Score frames against a :class:`ScoringModel` (see the module docstring for the options).
@@ -356,6 +365,8 @@ def score_frames(
         :func:`feedback_rates`. None = off.
     ghost : GhostDetector or None
         Ghost absorption, updated in place (see :func:`absorb_ghosts`). None = off.
+    lbsp_pixels : ndarray of shape (H, W), bool, or None
+        Pixels where the LBSP texture test runs beside colour (see the module docstring). None = off.
     decision_threshold : float
         The foreground decision (``score > decision_threshold``) that ``feedback`` and ``ghost``
         watch: the method's own threshold.
@@ -374,7 +385,7 @@ def score_frames(
     # -- compiled path (issue 16): bgsub.kernels.default_path; the code below is the reference (BGSUB_BACKEND=numpy)
 
     if (resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window)
-            and feedback is None):  # feedback runs on the reference only
+            and feedback is None and lbsp_pixels is None):  # feedback and LBSP run on the reference only
         def compiled(block: NDArray, gains: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
             return default_path.score_frames(
                 block, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
@@ -422,12 +433,26 @@ def score_frames(
             out[t][shadow] = 0.0
         if scale is not None:
             out[t] /= scale
+        if lbsp_pixels is not None:
+            texture = _texture_scores(frame, model.background_image(), lbsp_pixels, decision_threshold)
+            if tau > 0.0:
+                texture[shadow] = 0.0
+            np.maximum(out[t], texture, out=out[t])
         if feedback is not None or ghost is not None:
             _track_frame(frame, model, out[t], own_d2, own_k, feedback, ghost, decision_threshold,
                          learning_rate, update_threshold)
         elif learning_rate > 0:
             adapt_means(frame, model.means, own_d2, own_k, float(update_threshold), float(learning_rate))
     return out
+
+
+def _texture_scores(frame: NDArray[np.float32], background: NDArray[np.float32], pixels: NDArray[np.bool_],
+                    decision_threshold: float) -> NDArray[np.float32]:
+    """The LBSP lever's score ``(H, W)``: ``decision_threshold * distance / descriptor_threshold`` on ``pixels``
+    (above ``decision_threshold`` exactly where SuBSENSE's texture test says foreground), 0 elsewhere."""
+    distance = texture_distance(frame, background).astype(np.float32)
+    limit = np.float32(descriptor_threshold(1.0, n_channels=frame.shape[-1]))
+    return np.where(pixels, np.float32(decision_threshold) * distance / limit, np.float32(0.0)).astype(np.float32)
 
 
 def _track_frame(frame: NDArray[np.float32], model: ScoringModel, scores: NDArray[np.float32],

@@ -1,4 +1,4 @@
-"""The moving-background options of ``gmm`` (align, feedback, ghost_frames) on small hand-made scenes."""
+"""The moving-background options of ``gmm`` (align, feedback, ghost_frames, lbsp) on small hand-made scenes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from bgsub.alignment import shift_frame
 from bgsub.gmm import GMMMethod
+from bgsub.lbsp import texture_distance
 
 H, W = 48, 64
 THRESHOLD = 7.81
@@ -36,7 +37,7 @@ def _frames(images: list[np.ndarray], rng: np.random.Generator, noise: float = 2
 
 def test_options_are_off_by_default_and_validated() -> None:
     method = GMMMethod()
-    assert (method.align, method.feedback, method.ghost_frames) == (False, False, None)
+    assert (method.align, method.feedback, method.ghost_frames, method.lbsp) == (False, False, None, False)
     with pytest.raises(ValueError, match="ghost_frames"):
         GMMMethod(ghost_frames=0)
     with pytest.raises(ValueError, match="align"):
@@ -142,3 +143,51 @@ def test_the_alignment_bound_is_fitted_state() -> None:
     assert restored.align_shift_bound_ == fitted.align_shift_bound_
     test = _frames([shift_frame(road, (1.0, 0.5))], rng)
     np.testing.assert_allclose(restored.foreground_scores(test), fitted.foreground_scores(test), rtol=1e-5)
+
+
+def _dotted(road: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``road`` with a 20 x 20 patch brightened by 100 except on a grid of every third pixel, and that grid's
+    inner pixels: their own colour is the road's, every one of their 16 LBSP neighbours changed."""
+    image = road.copy()
+    patch = (slice(14, 34), slice(20, 40))
+    image[patch] += 100.0
+    kept = np.zeros((H, W), bool)
+    kept[17:31:3, 23:37:3] = True
+    image[kept] = road[kept]
+    return image, kept
+
+
+def test_lbsp_flags_a_texture_change_where_the_colour_matches() -> None:
+    rng = np.random.default_rng(9)
+    road = _road()
+    train = _frames([road] * 20, rng)
+    image, kept = _dotted(road)
+    test = _frames([image], rng)
+    plain = GMMMethod(**SMALL).fit(train)
+    textured = GMMMethod(**SMALL, lbsp=True).fit(train)
+    colour = plain.foreground_scores(test)[0]
+    scores = textured.foreground_scores(test)[0]
+    assert (colour[kept] <= THRESHOLD).all()  # by colour alone the kept pixels are road ...
+    assert (scores[kept] > THRESHOLD).all()  # ... by texture they are not
+    # the score is the larger of the colour score and T * distance / 15 (SuBSENSE's threshold for 3 channels)
+    background = plain.model_.means_[:, :, 0, :]  # one component: the background image, unrounded
+    texture = THRESHOLD * texture_distance(test[0].astype(np.float32), background) / 15.0
+    np.testing.assert_allclose(scores, np.maximum(colour, texture), rtol=1e-5)
+    road_only = np.ones((H, W), bool)
+    road_only[12:36, 18:42] = False  # the patch and the 2 px its descriptors reach
+    assert (scores[road_only] > THRESHOLD).mean() < 0.01  # the still road keeps its texture
+
+
+def test_lbsp_leaves_the_spatial_gates_moving_pixels_alone() -> None:
+    rng = np.random.default_rng(10)
+    road = _road()
+    image, kept = _dotted(road)
+    test = _frames([image], rng)
+    method = GMMMethod(**SMALL, spatial_radius=1, spatial_gate=0.2, lbsp=True).fit(_frames([road] * 20, rng))
+    moving = np.zeros((H, W), bool)
+    moving[:, :29] = True  # as if the left part of the frame had needed its neighbours in training
+    method.dynamics_ = {"rescued": np.where(moving, 0.5, 0.0).astype(np.float32),
+                        "score_quantile": np.zeros((H, W), np.float32)}
+    scores = method.foreground_scores(test)[0]
+    assert (scores[kept & moving] <= THRESHOLD).all()  # gated: colour (and neighbours) alone
+    assert (scores[kept & ~moving] > THRESHOLD).all()  # still: colour or texture
