@@ -29,6 +29,7 @@ from bgsub.mixture_em import (
     _cov_shape,
     precisions_cholesky_of,
 )
+from bgsub.model_selection import fit_by_bic
 from bgsub.params import BOOLEAN, Interval, Options
 from bgsub.persistence import GhostDetector
 from bgsub.ranking import (
@@ -103,6 +104,7 @@ class _PixelGMMMethod(BackgroundMethod):
         "background_ratio": [Interval(Real, 0, 1, closed="right")],
         "rank_by": [Options(*RANKINGS)],
         "chunk_size": [None, Interval(Integral, 1, None)],
+        "k_selection": [None, Options("bic")],
     }
 
     def __init__(
@@ -118,6 +120,7 @@ class _PixelGMMMethod(BackgroundMethod):
         background_ratio: float = DEFAULT_BACKGROUND_RATIO,
         rank_by: RankBy = DEFAULT_RANK_BY,
         chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+        k_selection: Literal["bic"] | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -129,6 +132,7 @@ class _PixelGMMMethod(BackgroundMethod):
         self.background_ratio = background_ratio
         self.rank_by = rank_by
         self.chunk_size = chunk_size
+        self.k_selection = k_selection
         self.model_: PixelGaussianMixture | None = None
 
     @classmethod
@@ -136,9 +140,9 @@ class _PixelGMMMethod(BackgroundMethod):
         """Cost of a per-pixel mixture (:func:`bgsub.base.mixture_cost`)."""
         return mixture_cost(n_components, n_channels)
 
-    def _new_model(self) -> PixelGaussianMixture:
+    def _new_model(self, n_components: int | None = None) -> PixelGaussianMixture:
         return PixelGaussianMixture(
-            self.n_components,
+            self.n_components if n_components is None else n_components,
             covariance_type=self.covariance_type,
             tol=self.tol,
             reg_covar=self.reg_covar,
@@ -149,8 +153,14 @@ class _PixelGMMMethod(BackgroundMethod):
         )
 
     def fit(self, frames: NDArray) -> _PixelGMMMethod:
-        """Fit the per-pixel mixtures on training frames ``(T, H, W, C)``; return self."""
-        self.model_ = self._new_model().fit(frames)
+        """Fit the per-pixel mixtures on training frames ``(T, H, W, C)``; return self.
+
+        With ``k_selection="bic"``, every pixel keeps the number of components (1 to ``n_components``)
+        of lowest BIC (:func:`bgsub.model_selection.fit_by_bic`)."""
+        if self.k_selection == "bic":
+            self.model_, _ = fit_by_bic(self._new_model, _check_frames(frames), self.n_components)
+        else:
+            self.model_ = self._new_model().fit(frames)
         return self
 
     def _fitted(self) -> PixelGaussianMixture:
@@ -213,6 +223,9 @@ class GMMBackgroundMethod(_PixelGMMMethod):
     ----------
     n_components, covariance_type, reg_covar, tol, max_iter, init_params, random_state, chunk_size
         As :class:`PixelGaussianMixture`.
+    k_selection : {"bic"} or None, default=None
+        ``"bic"``: each pixel keeps 1 to ``n_components`` components, the number of lowest BIC
+        (:func:`bgsub.model_selection.fit_by_bic`). None: ``n_components`` everywhere.
     background_ratio : float, default=0.9
         Unused here.
     rank_by : {"weight", "weight_over_sigma"}
@@ -280,6 +293,11 @@ class GMMMethod(_PixelGMMMethod):
     ----------
     n_components, covariance_type, reg_covar, tol, max_iter, init_params, random_state, chunk_size
         As :class:`PixelGaussianMixture`.
+    k_selection : {"bic"} or None, default=None
+        Per-pixel choice of K: ``"bic"`` keeps at each pixel the number of components (1 to
+        ``n_components``) of lowest BIC on its training samples
+        (:func:`bgsub.model_selection.fit_by_bic`; the unused components rank last with a negligible
+        weight). None: ``n_components`` everywhere.
     background_ratio : float, default=0.9
         MOG2's ``backgroundRatio``.
     rank_by : {"weight", "weight_over_sigma"}
