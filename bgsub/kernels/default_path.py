@@ -290,9 +290,9 @@ def _score_rows(
     gate: NDArray[np.bool_], radius: int,
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
     min_score: float, scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32],
-    own_d2: NDArray[np.float32], own_k: NDArray[np.int64],
+    own_d2: NDArray[np.float32], own_k: NDArray[np.int64], n_comp: int,
 ) -> None:
-    height, width, n_comp, n_ch = means.shape
+    height, width, _, n_ch = means.shape
     min_score32 = np.float32(min_score)
     texture_c = np.float32(texture * n_ch)
     for y in prange(height):
@@ -390,7 +390,7 @@ def _score_block(
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
     min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float, update_threshold: float,
     out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
-    lookup: bool,
+    lookup: bool, n_comp: int,
 ) -> None:
     n_frames = frames.shape[0]
     height, width = first.shape
@@ -418,11 +418,37 @@ def _score_block(
         own = own_out[t] if keep_own else own_d2
         _score_rows(frames[t], g, divide, lut, means, whiten, mean_var, is_bg, first, gate, radius, shadow_tau,
                     shadow_max, shadow_var_threshold, texture, texture_half, min_score, scale, use_scale, out[t],
-                    own, own_k)
+                    own, own_k, n_comp)
         want = gain and t + 1 < n_frames
         if rate > 0 or want:
             _update_rows(frames[t], g, divide, lut, means, own, own_k, update_threshold, rate, rate > 0,
                          frames[min(t + 1, n_frames - 1)], first, want, lookup, row_ratio, row_count)
+
+
+_BLOCK_KERNELS: dict[int, object] = {}
+
+
+def _score_block_kernel(n_components: int) -> object:
+    """:func:`_score_block` for ``n_components`` components, compiled (or loaded from the disk cache, whose key
+    includes the closure's K) on first use: K reaches :func:`_score_rows` as a literal, so its loops over
+    components unroll (the distances ran ~2x faster than with K read from the array's shape)."""
+    if n_components not in _BLOCK_KERNELS:
+
+        @numba.njit(cache=True)
+        def kernel(
+            frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
+            is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int, gain: bool,
+            shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
+            min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float, update_threshold: float,
+            out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
+            lookup: bool,
+        ) -> None:
+            _score_block(frames, means, whiten, mean_var, is_bg, first, gate, radius, gain, shadow_tau, shadow_max,
+                         shadow_var_threshold, texture, texture_half, min_score, scale, use_scale, rate,
+                         update_threshold, out, own_out, keep_own, gains_out, lookup, n_components)
+
+        _BLOCK_KERNELS[n_components] = kernel
+    return _BLOCK_KERNELS[n_components]
 
 
 def score_frames(
@@ -452,7 +478,7 @@ def score_frames(
     if use_scale and scale.shape != (height, width):
         scale = np.ascontiguousarray(np.broadcast_to(scale, (height, width)))
     out = np.empty((n_frames, height, width), np.float32)
-    _score_block(
+    _score_block_kernel(means.shape[2])(  # type: ignore[operator]
         frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), gate, int(radius), bool(gain),
         0.0 if shadow_tau is None else float(shadow_tau), float(shadow_max), float(shadow_var_threshold),
@@ -475,7 +501,7 @@ def training_dynamics(
     n_frames, height, width = frames.shape[:3]
     out = np.empty((n_frames, height, width), np.float32)
     own = np.empty((n_frames, height, width), np.float32)
-    _score_block(
+    _score_block_kernel(means.shape[2])(  # type: ignore[operator]
         frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
         0.0, 1.0, 0.0, -1.0, 1, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own, True,
