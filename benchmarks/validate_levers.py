@@ -21,8 +21,8 @@ WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
 Levers: the moving-background levers the default leaves off (``+align``, ``+feedback``; ``+ghost`` until
 the second freeze; ``+lbsp``, SuBSENSE's texture test on the still pixels, added after the second freeze and
 put to the same rule, unchanged, on validation data before any test number of it was computed; ``+bic``,
-the per-pixel choice of K by BIC, likewise) and, with ``--levers all``, the default's own levers switched off one at a time
-(``-spatial``, ..., ``-ghost``).
+the per-pixel choice of K by BIC, likewise) and, with ``--levers all``, the default's own levers switched off
+one at a time (``-spatial``, ..., ``-ghost``).
 
 Usage::
 
