@@ -25,6 +25,10 @@ __all__ = ["n_parameters", "pixel_bic", "fit_by_bic"]
 
 logger = logging.getLogger(__name__)
 
+#: The fitted arrays of a :class:`~bgsub.mixture.PixelGaussianMixture`, and those with a component axis.
+_FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_", "converged_", "n_iter_", "lower_bound_")
+_PER_COMPONENT = ("means_", "covariances_", "precisions_cholesky_")
+
 
 def n_parameters(n_components: int, n_channels: int, covariance_type: str) -> int:
     """Free parameters of a mixture (scikit-learn's ``GaussianMixture._n_parameters``).
@@ -83,29 +87,22 @@ def fit_by_bic(
     fits = [make_model(k).fit(frames) for k in range(1, max_components + 1)]
     bic = np.stack([pixel_bic(fit, frames) for fit in fits])
     choice = np.argmin(bic, axis=0)  # the first minimum: ties go to fewer components
-    model = fits[-1]
+    model = fits[-1]  # its arrays become the result, pixel by pixel
     floor = np.float32(10 * np.finfo(np.float32).eps / frames.shape[0])
-    arrays = {name: getattr(model, name).copy() for name in ("weights_", "means_", "covariances_",
-                                                              "precisions_cholesky_", "converged_", "n_iter_",
-                                                              "lower_bound_")}
-    per_component = ("weights_", "means_", "covariances_", "precisions_cholesky_")
     for k, fit in enumerate(fits[:-1], start=1):
         here = choice == k - 1
         if not here.any():
             continue
         heaviest = np.argmax(fit.weights_, axis=2)
-        weights = np.concatenate([fit.weights_, np.full(fit.weights_.shape[:2] + (max_components - k,), floor,
-                                                        fit.weights_.dtype)], axis=2)
-        for name in arrays:
+        for name in _FITTED:
+            value = getattr(fit, name)
             if name == "weights_":
-                value = weights / weights.sum(axis=2, keepdims=True, dtype=np.float64).astype(weights.dtype)
-            elif name in per_component:
-                value = _padded(getattr(fit, name), max_components, heaviest)
-            else:
-                value = getattr(fit, name)
-            arrays[name][here] = value[here]
-    for name, value in arrays.items():
-        setattr(model, name, value)
+                value = np.concatenate([value, np.full(value.shape[:2] + (max_components - k,), floor, value.dtype)],
+                                       axis=2)
+                value = value / value.sum(axis=2, keepdims=True, dtype=np.float64).astype(value.dtype)
+            elif name in _PER_COMPONENT:
+                value = _padded(value, max_components, heaviest)
+            getattr(model, name)[here] = value[here]
     counts = np.bincount(choice.ravel(), minlength=max_components)
     logger.info("components chosen by BIC (1..%d): %s of the pixels", max_components,
                 ", ".join(f"{c / choice.size:.0%}" for c in counts))
