@@ -419,8 +419,10 @@ def score_frames(
     gate = np.ones((height, width), np.bool_) if spatial_gate is None else np.ascontiguousarray(spatial_gate, bool)
     scale = None if score_scale is None else np.asarray(score_scale, np.float32)
     tau = 0.0 if shadow_tau is None else float(shadow_tau)
+    needs_background = (tau > 0.0 and shadow_texture is not None) or lbsp_pixels is not None
     for t in range(n_frames):
         frame = _compensated(frames[t], model, gain)
+        background = model.background_image() if needs_background else None  # the image before this frame's update
         score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
                      tau, float(shadow_max), float(shadow_var_threshold), shadow_texture is None,
                      out[t], own_d2, own_k, shadow)
@@ -428,13 +430,13 @@ def score_frames(
             if shadow_texture is not None:
                 first = model.first[..., None]
                 variance = np.take_along_axis(model.mean_var, first, axis=2)[..., 0]
-                shadow = _texture_preserved(frame, model.background_image(), variance,
+                shadow = _texture_preserved(frame, background, variance,
                                             shadow & (out[t] > shadow_min_score), shadow_window, shadow_texture)
             out[t][shadow] = 0.0
         if scale is not None:
             out[t] /= scale
         if lbsp_pixels is not None:
-            texture = _texture_scores(frame, model.background_image(), lbsp_pixels, decision_threshold)
+            texture = _texture_scores(frame, background, lbsp_pixels, decision_threshold)
             if tau > 0.0:
                 texture[shadow] = 0.0
             np.maximum(out[t], texture, out=out[t])
@@ -452,7 +454,7 @@ def _texture_scores(frame: NDArray[np.float32], background: NDArray[np.float32],
     (above ``decision_threshold`` exactly where SuBSENSE's texture test says foreground), 0 elsewhere."""
     distance = texture_distance(frame, background).astype(np.float32)
     limit = np.float32(descriptor_threshold(1.0, n_channels=frame.shape[-1]))
-    return np.where(pixels, np.float32(decision_threshold) * distance / limit, np.float32(0.0)).astype(np.float32)
+    return np.where(pixels, np.float32(decision_threshold) * distance / limit, np.float32(0.0))
 
 
 def _track_frame(frame: NDArray[np.float32], model: ScoringModel, scores: NDArray[np.float32],
