@@ -21,7 +21,9 @@ WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
 Levers: the moving-background levers the default leaves off (``+align``, ``+feedback``; ``+ghost`` until
 the second freeze; ``+lbsp``, SuBSENSE's texture test on the still pixels, added after the second freeze and
 put to the same rule, unchanged, on validation data before any test number of it was computed; ``+bic``,
-the per-pixel choice of K by BIC, likewise) and, with ``--levers all``, the default's own levers switched off
+the per-pixel choice of K by BIC, likewise; ``+shadow_masked``, the shadow texture test counting only the
+window's shadow candidates, likewise, after prototypes of it and of two other edge treatments had been scored
+on validation scenes only) and, with ``--levers all``, the default's own levers switched off
 one at a time (``-spatial``, ..., ``-ghost``).
 
 Usage::
@@ -59,6 +61,7 @@ LEVERS: dict[str, dict] = {
     "feedback": {"feedback": True},
     "lbsp": {"lbsp": True},
     "bic": {"k_selection": "bic"},
+    "shadow_masked": {"shadow_texture_masked": True},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {

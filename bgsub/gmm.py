@@ -321,6 +321,11 @@ class GMMMethod(_PixelGMMMethod):
         residual of this many variances, so a dark object with a texture of its own is not a
         shadow. None = off. The colour-distortion bound is then not scaled by the squared
         brightness ratio (sensor noise does not darken with the light).
+    shadow_texture_masked : bool, default=False
+        With ``shadow_texture``: the window's residual counts only the pixels that are shadow
+        candidates themselves (changed, darker copies of the background), and most of the window
+        (5 of 9) must be, so a shadow's edge is judged on its shadowed part instead of failing on
+        the lit background beside it (:func:`bgsub.spatial._texture_preserved`).
     shadow_max : float, default=1.0
         Upper end of the shadow's brightness ratio band ``[shadow_tau, shadow_max)``.
     spatial_gate : float or None
@@ -392,6 +397,7 @@ class GMMMethod(_PixelGMMMethod):
         "learning_rate": [Interval(Real, 0, 1)],
         "update_threshold": [Interval(Real, None, None)],
         "shadow_texture": [None, Interval(Real, 0, None, closed="neither")],
+        "shadow_texture_masked": [BOOLEAN],
         "shadow_max": [Interval(Real, 0, 1, closed="right")],
         "spatial_gate": [None, Interval(Real, 0, 1)],
         "adaptive_threshold": [None, Interval(Real, 1, None)],
@@ -415,6 +421,7 @@ class GMMMethod(_PixelGMMMethod):
         learning_rate: float = 0.0,
         update_threshold: float = DEFAULT_THRESHOLD,
         shadow_texture: float | None = None,
+        shadow_texture_masked: bool = False,
         shadow_max: float = 1.0,
         spatial_gate: float | None = None,
         adaptive_threshold: float | None = None,
@@ -440,6 +447,7 @@ class GMMMethod(_PixelGMMMethod):
         self.learning_rate = float(learning_rate)
         self.update_threshold = float(update_threshold)
         self.shadow_texture = None if shadow_texture is None else float(shadow_texture)
+        self.shadow_texture_masked = bool(shadow_texture_masked)
         self.shadow_max = float(shadow_max)
         self.spatial_gate = None if spatial_gate is None else float(spatial_gate)
         self.adaptive_threshold = None if adaptive_threshold is None else float(adaptive_threshold)
@@ -600,7 +608,8 @@ class GMMMethod(_PixelGMMMethod):
             frames, self._scoring, radius=self.spatial_radius, spatial_gate=self._spatial_gate(),
             gain=self.gain_compensation, shadow_tau=self.shadow_tau,
             shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,
-            shadow_min_score=self.dynamics_threshold, shadow_max=self.shadow_max,
+            shadow_texture_masked=self.shadow_texture_masked, shadow_min_score=self.dynamics_threshold,
+            shadow_max=self.shadow_max,
             score_scale=self._score_scale(), learning_rate=self.learning_rate,
             update_threshold=self.update_threshold, feedback=self._feedback, ghost=self._ghost,
             lbsp_pixels=self._lbsp_pixels(), decision_threshold=self.dynamics_threshold,

@@ -19,6 +19,11 @@
     Shadow suppression (MOG2's test, with CDnet counting shadows as background): a pixel
     whose colour is ``a * mu`` for a background mean ``mu`` with ``shadow_tau <= a < 1``, up
     to a colour distortion ``|x - a mu|^2 < shadow_var_threshold * var * a^2``, scores 0.
+``shadow_texture``, ``shadow_texture_masked``
+    A shadow candidate must also keep the background's texture over its window
+    (:func:`_texture_preserved`). Masked, the window counts only the pixels that are shadow
+    candidates themselves, and most of the window must be: a shadow's edge, whose window reaches
+    into the lit background, is judged on its shadowed part.
 ``learning_rate``
     Selective running-average adaptation: after each frame, the nearest background
     component of every pixel whose own distance is below ``update_threshold`` moves its mean
@@ -200,7 +205,8 @@ def frame_gains(frames: NDArray, background: NDArray) -> NDArray[np.float32]:
 
 
 def _texture_preserved(frame: NDArray[np.float32], background: NDArray[np.float32], variance: NDArray[np.float32],
-                       candidate: NDArray[np.bool_], window: int, max_residual: float) -> NDArray[np.bool_]:
+                       candidate: NDArray[np.bool_], window: int, max_residual: float,
+                       masked: bool = False) -> NDArray[np.bool_]:
     """Which shadow candidates are an even darkening of the background around them (a shadow keeps the texture).
 
     A candidate pixel ``p`` has the gain ``a = <f_p, m_p> / <m_p, m_p>`` of frame to background.
@@ -209,6 +215,13 @@ def _texture_preserved(frame: NDArray[np.float32], background: NDArray[np.float3
     units of the pixel's background variance, is sensor noise (about 1 or less). A dark object
     with a texture of its own, or one whose pixels differ from the background's pattern, leaves
     a large residual. (A uniform dark object over a uniform background cannot be told apart.)
+
+    With ``masked``, only the window's candidates enter the mean (pixels outside the frame do not),
+    and a candidate is a shadow only if most of its window is: ``(window**2 + 1) // 2`` candidates
+    or more (5 of 9). At a shadow's edge the unmasked
+    window straddles lit background, which is no darker copy of it (``a`` is the shadow's gain), so
+    the edge fails; masked, the lit pixels (no candidates: they score below ``shadow_min_score``) drop
+    out. A dark object's own pixels are candidates, so its texture still counts.
 
     Parameters
     ----------
@@ -220,6 +233,8 @@ def _texture_preserved(frame: NDArray[np.float32], background: NDArray[np.float3
         Side of the square window (odd).
     max_residual : float
         Largest mean squared residual, in variances.
+    masked : bool
+        Count only the window's candidates (see above).
 
     Returns
     -------
@@ -227,14 +242,40 @@ def _texture_preserved(frame: NDArray[np.float32], background: NDArray[np.float3
     """
     f = frame.astype(np.float64)
     m = background.astype(np.float64)
+    gain = (f * m).sum(-1) / np.maximum((m * m).sum(-1), 1e-9)
+    bound = max_residual * frame.shape[-1] * variance
+    if masked:
+        return candidate & _masked_window_residual_ok(f, m, gain, candidate, window, bound)
 
     def window_mean(values: NDArray) -> NDArray[np.float64]:
         return ndimage.uniform_filter(values, window, mode="nearest")
 
-    gain = (f * m).sum(-1) / np.maximum((m * m).sum(-1), 1e-9)
     residual = (window_mean((f * f).sum(-1)) - 2 * gain * window_mean((f * m).sum(-1))
                 + gain * gain * window_mean((m * m).sum(-1)))
-    return candidate & (residual <= max_residual * frame.shape[-1] * variance)
+    return candidate & (residual <= bound)
+
+
+def _masked_window_residual_ok(f: NDArray[np.float64], m: NDArray[np.float64], gain: NDArray[np.float64],
+                               candidate: NDArray[np.bool_], window: int, bound: NDArray) -> NDArray[np.bool_]:
+    """The masked texture test of :func:`_texture_preserved`: sums over the window's candidates, taken in the
+    compiled kernel's order (rows, then columns, from 0), so both give the same bits."""
+    height, width = candidate.shape
+    half = window // 2
+    terms = [np.where(candidate, v, 0.0) for v in ((f * f).sum(-1), (f * m).sum(-1), (m * m).sum(-1))]
+    sums = [np.zeros((height, width)) for _ in terms]
+    count = np.zeros((height, width), np.int64)
+    for dy in range(-half, half + 1):
+        for dx in range(-half, half + 1):
+            # pixel p gathers q = p + (dy, dx) where q is inside the frame
+            dst = (slice(max(-dy, 0), height - max(dy, 0)), slice(max(-dx, 0), width - max(dx, 0)))
+            src = (slice(max(dy, 0), height - max(-dy, 0)), slice(max(dx, 0), width - max(-dx, 0)))
+            for total, term in zip(sums, terms):
+                total[dst] += term[src]
+            count[dst] += candidate[src]
+    s_ff, s_fm, s_mm = sums
+    n = np.maximum(count, 1)
+    residual = s_ff / n - 2 * gain * (s_fm / n) + gain * gain * (s_mm / n)
+    return (count >= (window * window + 1) // 2) & (residual <= bound)
 
 
 def training_dynamics(
@@ -312,6 +353,7 @@ def score_frames(
     shadow_var_threshold: float = 16.0,
     shadow_max: float = 1.0,
     shadow_texture: float | None = None,
+    shadow_texture_masked: bool = False,
     shadow_window: int = 3,
     shadow_min_score: float = 7.81,
     score_scale: NDArray[np.floating] | None = None,
@@ -349,6 +391,9 @@ def score_frames(
         must explain its ``shadow_window`` square (frame ~ gain * background) up to a mean squared
         residual of this many variances (see :func:`_texture_preserved`). Only candidates scoring
         above ``shadow_min_score`` are tested. None = MOG2's test alone.
+    shadow_texture_masked : bool
+        The texture test counts only the window's shadow candidates, and most of the window must be
+        candidates (see :func:`_texture_preserved`).
     shadow_window : int
         Side of that window, pixels (odd).
     shadow_min_score : float
@@ -391,8 +436,9 @@ def score_frames(
                 block, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
                 spatial_gate=spatial_gate, gain=gain, shadow_tau=shadow_tau,
                 shadow_var_threshold=shadow_var_threshold, shadow_max=shadow_max, shadow_texture=shadow_texture,
-                shadow_window=shadow_window, shadow_min_score=shadow_min_score, score_scale=score_scale,
-                learning_rate=learning_rate, update_threshold=update_threshold, gains=gains,
+                shadow_texture_masked=shadow_texture_masked, shadow_window=shadow_window,
+                shadow_min_score=shadow_min_score, score_scale=score_scale, learning_rate=learning_rate,
+                update_threshold=update_threshold, gains=gains,
             )
         if ghost is None:
             return compiled(frames)
@@ -430,8 +476,8 @@ def score_frames(
             if shadow_texture is not None:
                 first = model.first[..., None]
                 variance = np.take_along_axis(model.mean_var, first, axis=2)[..., 0]
-                shadow = _texture_preserved(frame, background, variance,
-                                            shadow & (out[t] > shadow_min_score), shadow_window, shadow_texture)
+                shadow = _texture_preserved(frame, background, variance, shadow & (out[t] > shadow_min_score),
+                                            shadow_window, shadow_texture, shadow_texture_masked)
             out[t][shadow] = 0.0
         if scale is not None:
             out[t] /= scale

@@ -100,6 +100,16 @@ def test_default_matches_reference(monkeypatch: pytest.MonkeyPatch, name: str) -
     assert_agree(out, threshold)
 
 
+@pytest.mark.parametrize("name", ["shadows", "foliage"])
+def test_masked_texture_test_matches_reference(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """``shadow_texture_masked``: a second pass that reads the neighbours' candidacy, on both paths alike."""
+    train, test = scene(name, seed=3)
+    out, threshold = run_both(monkeypatch, train, test, shadow_texture_masked=True)
+    assert_agree(out, threshold)
+    plain, _ = run_both(monkeypatch, train, test, shadow_texture_masked=False)
+    assert (out["numba"][0] != plain["numba"][0]).any()  # the masked test changed scores: it was compared
+
+
 def test_ghost_absorption_matches_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """A car stands in every training frame, then drives off: its ghost is absorbed on both paths alike
     (one compiled call per frame, the ghost test in between), in blocks that split the absorption."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bgsub import kernels
 from bgsub.datasets import open_sequence
 from bgsub.gmm import GMMMethod
 from bgsub.ranking import min_background_mahalanobis
@@ -227,6 +228,36 @@ def test_texture_test_tells_a_shadow_from_a_dark_textured_object() -> None:
     assert (textured[3:7, 3:7] == 0).all()  # the shadow's interior (its 3x3 windows lie inside it)
     assert (textured[10:14, 10:14] > 16.27).all()  # the object is kept
     assert (mog2[2:8, 2:8] == 0).all()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_masked_texture_test_keeps_a_shadows_edges_and_still_tells_a_dark_object(
+        monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    monkeypatch.setenv(kernels.ENV_VAR, backend)
+    background = _textured_background(16, 16)
+    frame = background.copy()
+    frame[2:8, 2:8] = 0.6 * background[2:8, 2:8]  # a shadow
+    rng = np.random.default_rng(1)
+    grey = 0.6 * background[9:15, 9:15].mean(axis=(0, 1))
+    frame[9:15, 9:15] = grey + rng.normal(0, 15, (6, 6, 3))  # a darker object with its own texture
+    frame[12, 2] = 0.6 * background[12, 2]  # one darkened pixel alone
+
+    def scores(masked: bool) -> np.ndarray:
+        return score_frames(frame[None], _shadow_model(background), shadow_tau=0.5, shadow_texture=1.0,
+                            shadow_texture_masked=masked)[0]
+
+    plain, masked = scores(False), scores(True)
+    edge = np.zeros((16, 16), bool)
+    edge[2:8, 2:8] = True
+    edge[3:7, 3:7] = False
+    corners = np.zeros((16, 16), bool)
+    corners[[2, 2, 7, 7], [2, 7, 2, 7]] = True
+    assert (plain[edge & ~corners] > 16.27).all()  # their whole windows reach into the lit background
+    assert (masked[edge & ~corners] == 0).all()  # 6 of their 9 window pixels are shadow: judged on those
+    assert (masked[corners] > 16.27).all()  # 4 of 9: not most of the window
+    assert (masked[3:7, 3:7] == 0).all()
+    assert (masked[9:15, 9:15] > 16.27).all()  # the object's own pixels count, its edges too: kept
+    assert masked[12, 2] > 16.27  # 1 of 9
 
 
 def test_deep_shadow_passes_only_the_unscaled_distortion_bound() -> None:

@@ -9,7 +9,9 @@ reference) in one compiled call per block of frames. Per frame, two passes over 
    float64, in the reference's order, so the distances are the reference's bits); MOG2's shadow
    test; for a shadow candidate scoring above ``shadow_min_score``, the texture test over its
    ``shadow_window`` square, computed from the window's 9 pixels directly instead of three
-   whole-frame ``uniform_filter`` passes;
+   whole-frame ``uniform_filter`` passes (with ``shadow_texture_masked`` the candidates are only
+   marked here, and a pass of their own tests them, since the masked window reads its neighbours'
+   candidacy; its sums are the reference's, in its order, so its decisions are the reference's);
 2. rows in parallel: the selective update of each pixel's matched background mean (float64
    arithmetic rounded to float32, as the reference), and, once a row is updated, its pixels'
    ``luma(frame) / luma(background)`` ratios of the *next* frame's gain (the background image
@@ -256,6 +258,59 @@ def _texture_ok(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.flo
     return residual <= bound
 
 
+@numba.njit(cache=True, parallel=True)
+def _masked_texture_rows(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray,
+                         first: NDArray, mean_var: NDArray[np.float32], candidate: NDArray[np.bool_], half: int,
+                         texture_c: np.float32, out: NDArray[np.float32]) -> None:
+    """The masked texture test of ``bgsub.spatial._texture_preserved`` on every candidate (a second pass: it reads
+    the neighbours' candidacy): sums over the window's in-frame candidates, in the reference's order; a candidate
+    passing it, with most of its window candidates, is a shadow and scores 0."""
+    height, width, _, n_ch = means.shape
+    need = ((2 * half + 1) * (2 * half + 1) + 1) // 2
+    for y in prange(height):
+        for x in range(width):
+            if not candidate[y, x]:
+                continue
+            k0 = first[y, x]
+            fm = 0.0
+            mm = 0.0
+            for c in range(n_ch):
+                f = np.float64(_sample(frame, y, x, c, g, divide, lut))
+                m = np.float64(means[y, x, k0, c])
+                fm += f * m
+                mm += m * m
+            gain = fm / max(mm, 1e-9)
+            s_ff = 0.0
+            s_fm = 0.0
+            s_mm = 0.0
+            n = 0
+            for qy in range(y - half, y + half + 1):
+                if qy < 0 or qy >= height:
+                    continue
+                for qx in range(x - half, x + half + 1):
+                    if qx < 0 or qx >= width or not candidate[qy, qx]:
+                        continue
+                    k = first[qy, qx]
+                    ff = 0.0
+                    fm = 0.0
+                    mm = 0.0
+                    for c in range(n_ch):
+                        f = np.float64(_sample(frame, qy, qx, c, g, divide, lut))
+                        m = np.float64(means[qy, qx, k, c])
+                        ff += f * f
+                        fm += f * m
+                        mm += m * m
+                    s_ff += ff
+                    s_fm += fm
+                    s_mm += mm
+                    n += 1
+            if n < need:
+                continue
+            residual = s_ff / n - 2 * gain * (s_fm / n) + gain * gain * (s_mm / n)
+            if residual <= np.float32(texture_c * mean_var[y, x, k0]):
+                out[y, x] = np.float32(0.0)
+
+
 @numba.njit(cache=True, inline="always")
 def _d2(xs: NDArray[np.float32], means: NDArray[np.float32], whiten: NDArray[np.float32], y: int, x: int,
         k: int) -> float:
@@ -289,6 +344,7 @@ def _score_rows(
     whiten: NDArray[np.float32], mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray,
     gate: NDArray[np.bool_], radius: int,
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
+    masked: bool, candidate: NDArray[np.bool_],
     min_score: float, scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32],
     own_d2: NDArray[np.float32], own_k: NDArray[np.int64], n_comp: int,
 ) -> None:
@@ -321,6 +377,8 @@ def _score_rows(
                                 if d2 < best:
                                     best = d2
             score = np.float32(best)
+            if masked:
+                candidate[y, x] = False
             # with the texture test a shadow must also score above min_score: below, the test cannot change it
             if shadow_tau > 0.0 and best > 0.0 and (texture <= 0.0 or score > min_score32):
                 is_shadow = False
@@ -347,7 +405,10 @@ def _score_rows(
                     if dist < bound:
                         is_shadow = True
                         break
-                if is_shadow and texture > 0.0:
+                if is_shadow and masked:
+                    candidate[y, x] = True  # the masked texture test follows, once every pixel's candidacy is known
+                    is_shadow = False
+                elif is_shadow and texture > 0.0:
                     is_shadow = _texture_ok(
                         frame, g, divide, lut, means, first, y, x, texture_half,
                         np.float32(texture_c * mean_var[y, x, first[y, x]]),
@@ -398,7 +459,8 @@ def _score_block_kernel(n_components: int) -> object:
             frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
             is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int, gain: bool,
             shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
-            min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float, update_threshold: float,
+            masked: bool, min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float,
+            update_threshold: float,
             out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
             lookup: bool,
         ) -> None:
@@ -411,6 +473,8 @@ def _score_block_kernel(n_components: int) -> object:
             work = np.empty(height * width, np.float32)
             work2 = np.empty(height * width, np.float32)
             count = np.empty(1 << 16, np.int64)
+            candidate = np.empty((height, width) if masked else (1, 1), np.bool_)
+            texture_c = np.float32(texture * means.shape[-1])
             # a uint8 frame has 256 values: their quotients by the gain (the same float32 divisions) are a table
             lut = np.empty(256 if lookup else 0, np.float32)
             if gain and n_frames > 0:
@@ -427,8 +491,11 @@ def _score_block_kernel(n_components: int) -> object:
                 gains_out[t] = g if divide else np.float32(1.0)
                 own = own_out[t] if keep_own else own_d2
                 _score_rows(frames[t], g, divide, lut, means, whiten, mean_var, is_bg, first, gate, radius,
-                            shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, min_score, scale,
-                            use_scale, out[t], own, own_k, n_components)
+                            shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked, candidate,
+                            min_score, scale, use_scale, out[t], own, own_k, n_components)
+                if masked:
+                    _masked_texture_rows(frames[t], g, divide, lut, means, first, mean_var, candidate, texture_half,
+                                         texture_c, out[t])
                 want = gain and t + 1 < n_frames
                 if rate > 0 or want:
                     _update_rows(frames[t], g, divide, lut, means, own, own_k, update_threshold, rate, rate > 0,
@@ -444,7 +511,7 @@ def score_frames(
     gain: bool, shadow_tau: float | None, shadow_var_threshold: float, shadow_max: float,
     shadow_texture: float | None, shadow_window: int, shadow_min_score: float,
     score_scale: NDArray | None, learning_rate: float, update_threshold: float,
-    gains: NDArray[np.float32] | None = None,
+    gains: NDArray[np.float32] | None = None, shadow_texture_masked: bool = False,
 ) -> NDArray[np.float32]:
     """Scores ``(T, H, W)`` float32 of :func:`bgsub.spatial.score_frames`, with the model's arrays given
     one by one (``means`` is updated in place when ``learning_rate > 0``).
@@ -470,6 +537,7 @@ def score_frames(
         np.ascontiguousarray(first, np.int64), gate, int(radius), bool(gain),
         0.0 if shadow_tau is None else float(shadow_tau), float(shadow_max), float(shadow_var_threshold),
         -1.0 if shadow_texture is None else float(shadow_texture), int(shadow_window) // 2,
+        bool(shadow_texture_masked and shadow_tau is not None and shadow_texture is not None),
         float(shadow_min_score), scale, use_scale, float(learning_rate), float(update_threshold), out,
         np.empty((1, 1, 1), np.float32), False, np.empty(n_frames, np.float32) if gains is None else gains,
         frames.dtype == np.uint8,
@@ -491,7 +559,7 @@ def training_dynamics(
     _score_block_kernel(means.shape[2])(  # type: ignore[operator]
         frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
-        0.0, 1.0, 0.0, -1.0, 1, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own, True,
+        0.0, 1.0, 0.0, -1.0, 1, False, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own, True,
         np.empty(n_frames, np.float32), frames.dtype == np.uint8,
     )
     t32 = np.float32(threshold)
