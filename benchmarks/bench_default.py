@@ -271,8 +271,9 @@ def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     frames = case["test"]
     sm = model.scoring
     full = {"radius": 1, "spatial_gate": meth._spatial_gate(), "gain": True, "shadow_tau": 0.5,
-            "shadow_var_threshold": 16.0, "shadow_max": 1.0, "shadow_texture": 1.0, "shadow_window": 3,
-            "shadow_min_score": 7.81, "score_scale": None, "learning_rate": 0.01, "update_threshold": 7.81}
+            "shadow_var_threshold": 16.0, "shadow_max": 1.0, "shadow_texture": 1.0, "shadow_texture_masked": True,
+            "shadow_window": 3, "shadow_min_score": 7.81, "score_scale": None, "learning_rate": 0.01,
+            "update_threshold": 7.81}
 
     def score(**off: Any) -> None:
         means = sm.means.copy()

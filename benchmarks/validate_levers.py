@@ -61,7 +61,6 @@ LEVERS: dict[str, dict] = {
     "feedback": {"feedback": True},
     "lbsp": {"lbsp": True},
     "bic": {"k_selection": "bic"},
-    "shadow_masked": {"shadow_texture_masked": True},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {
@@ -72,6 +71,7 @@ DEFAULT_LEVERS: dict[str, dict] = {
     "postprocess": {"postprocess": {}},
     "var_bounds": {"var_min": None, "var_max": None},
     "ghost": {"ghost_frames": None},
+    "shadow_masked": {"shadow_texture_masked": False},
 }
 #: Highway slices: (test frames run in order, frames counted).
 HIGHWAY_SLICES = {"validation": ([470, 899], [470, 899]), "test": ([470, 1700], [900, 1700])}
