@@ -102,11 +102,13 @@ def test_default_matches_reference(monkeypatch: pytest.MonkeyPatch, name: str) -
 
 @pytest.mark.parametrize("name", ["shadows", "foliage"])
 def test_masked_texture_test_matches_reference(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """``shadow_texture_masked``: a second pass that reads the neighbours' candidacy, on both paths alike."""
+    """``shadow_texture_masked`` (a second pass that reads the neighbours' candidacy) and the whole-window test, on
+    both paths alike."""
     train, test = scene(name, seed=3)
     out, threshold = run_both(monkeypatch, train, test, shadow_texture_masked=True)
     assert_agree(out, threshold)
     plain, _ = run_both(monkeypatch, train, test, shadow_texture_masked=False)
+    assert_agree(plain, threshold)  # the whole-window test too (the second freeze's default)
     assert (out["numba"][0] != plain["numba"][0]).any()  # the masked test changed scores: it was compared
 
 

@@ -221,8 +221,9 @@ def _sample(frame: NDArray, y: int, x: int, c: int, g: np.float32, divide: bool,
 
 @numba.njit(cache=True)
 def _texture_ok(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray, first: NDArray,
-                y: int, x: int, half: int, bound: float) -> bool:
-    """The texture test of ``bgsub.spatial._texture_preserved`` at one pixel (window ``2 half + 1``, nearest edges)."""
+                y: int, x: int, half: int, bound: float, candidate: NDArray[np.bool_], masked: bool) -> bool:
+    """The texture test of ``bgsub.spatial._texture_preserved`` at one pixel (window ``2 half + 1``): over the whole
+    window with nearest edges, or, ``masked``, over the window's in-frame ``candidate`` pixels, most of the window."""
     height, width, _, n_ch = means.shape
     k0 = first[y, x]
     fm = 0.0
@@ -236,10 +237,17 @@ def _texture_ok(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.flo
     s_ff = 0.0
     s_fm = 0.0
     s_mm = 0.0
+    n = 0
     for dy in range(-half, half + 1):
-        qy = min(max(y + dy, 0), height - 1)
+        qy = y + dy
+        if masked and (qy < 0 or qy >= height):
+            continue
+        qy = min(max(qy, 0), height - 1)
         for dx in range(-half, half + 1):
-            qx = min(max(x + dx, 0), width - 1)
+            qx = x + dx
+            if masked and (qx < 0 or qx >= width or not candidate[qy, qx]):
+                continue
+            qx = min(max(qx, 0), width - 1)
             k = first[qy, qx]
             ff = 0.0
             fm = 0.0
@@ -253,7 +261,9 @@ def _texture_ok(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.flo
             s_ff += ff
             s_fm += fm
             s_mm += mm
-    n = (2 * half + 1) * (2 * half + 1)
+            n += 1
+    if masked and n < ((2 * half + 1) * (2 * half + 1) + 1) // 2:
+        return False
     residual = s_ff / n - 2 * gain * (s_fm / n) + gain * gain * (s_mm / n)
     return residual <= bound
 
@@ -262,52 +272,13 @@ def _texture_ok(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.flo
 def _masked_texture_rows(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray,
                          first: NDArray, mean_var: NDArray[np.float32], candidate: NDArray[np.bool_], half: int,
                          texture_c: np.float32, out: NDArray[np.float32]) -> None:
-    """The masked texture test of ``bgsub.spatial._texture_preserved`` on every candidate (a second pass: it reads
-    the neighbours' candidacy): sums over the window's in-frame candidates, in the reference's order; a candidate
-    passing it, with most of its window candidates, is a shadow and scores 0."""
-    height, width, _, n_ch = means.shape
-    need = ((2 * half + 1) * (2 * half + 1) + 1) // 2
+    """The masked texture test on every candidate, a pass of its own since it reads the neighbours' candidacy: a
+    candidate passing it is a shadow and scores 0."""
+    height, width = candidate.shape
     for y in prange(height):
         for x in range(width):
-            if not candidate[y, x]:
-                continue
-            k0 = first[y, x]
-            fm = 0.0
-            mm = 0.0
-            for c in range(n_ch):
-                f = np.float64(_sample(frame, y, x, c, g, divide, lut))
-                m = np.float64(means[y, x, k0, c])
-                fm += f * m
-                mm += m * m
-            gain = fm / max(mm, 1e-9)
-            s_ff = 0.0
-            s_fm = 0.0
-            s_mm = 0.0
-            n = 0
-            for qy in range(y - half, y + half + 1):
-                if qy < 0 or qy >= height:
-                    continue
-                for qx in range(x - half, x + half + 1):
-                    if qx < 0 or qx >= width or not candidate[qy, qx]:
-                        continue
-                    k = first[qy, qx]
-                    ff = 0.0
-                    fm = 0.0
-                    mm = 0.0
-                    for c in range(n_ch):
-                        f = np.float64(_sample(frame, qy, qx, c, g, divide, lut))
-                        m = np.float64(means[qy, qx, k, c])
-                        ff += f * f
-                        fm += f * m
-                        mm += m * m
-                    s_ff += ff
-                    s_fm += fm
-                    s_mm += mm
-                    n += 1
-            if n < need:
-                continue
-            residual = s_ff / n - 2 * gain * (s_fm / n) + gain * gain * (s_mm / n)
-            if residual <= np.float32(texture_c * mean_var[y, x, k0]):
+            if candidate[y, x] and _texture_ok(frame, g, divide, lut, means, first, y, x, half,
+                                               np.float32(texture_c * mean_var[y, x, first[y, x]]), candidate, True):
                 out[y, x] = np.float32(0.0)
 
 
@@ -411,7 +382,7 @@ def _score_rows(
                 elif is_shadow and texture > 0.0:
                     is_shadow = _texture_ok(
                         frame, g, divide, lut, means, first, y, x, texture_half,
-                        np.float32(texture_c * mean_var[y, x, first[y, x]]),
+                        np.float32(texture_c * mean_var[y, x, first[y, x]]), candidate, False,
                     )
                 if is_shadow:
                     score = np.float32(0.0)
