@@ -218,10 +218,10 @@ def _texture_preserved(frame: NDArray[np.float32], background: NDArray[np.float3
 
     With ``masked``, only the window's candidates enter the mean (pixels outside the frame do not),
     and a candidate is a shadow only if most of its window is: ``(window**2 + 1) // 2`` candidates
-    or more (5 of 9). At a shadow's edge the unmasked
-    window straddles lit background, which is no darker copy of it (``a`` is the shadow's gain), so
-    the edge fails; masked, the lit pixels (no candidates: they score below ``shadow_min_score``) drop
-    out. A dark object's own pixels are candidates, so its texture still counts.
+    or more (5 of 9). At a shadow's edge the whole window straddles lit background, which is no
+    darker copy of it (``a`` is the shadow's gain), so the edge fails; masked, the lit pixels (no
+    candidates: they score below ``shadow_min_score``) drop out. A dark object's own pixels are
+    candidates, so its texture still counts.
 
     Parameters
     ----------
