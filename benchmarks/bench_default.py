@@ -270,10 +270,13 @@ def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     meth = model.method
     frames = case["test"]
     sm = model.scoring
-    full = {"radius": 1, "spatial_gate": meth._spatial_gate(), "gain": True, "shadow_tau": 0.5,
-            "shadow_var_threshold": 16.0, "shadow_max": 1.0, "shadow_texture": 1.0, "shadow_texture_masked": True,
-            "shadow_window": 3, "shadow_min_score": 7.81, "score_scale": None, "learning_rate": 0.01,
-            "update_threshold": 7.81}
+    # the default's settings, read off the fitted method (as GMMMethod.foreground_scores passes them)
+    full = {"radius": meth.spatial_radius, "spatial_gate": meth._spatial_gate(), "gain": meth.gain_compensation,
+            "shadow_tau": meth.shadow_tau, "shadow_var_threshold": meth.shadow_var_threshold,
+            "shadow_max": meth.shadow_max, "shadow_texture": meth.shadow_texture,
+            "shadow_texture_masked": meth.shadow_texture_masked, "shadow_window": 3,
+            "shadow_min_score": meth.dynamics_threshold, "score_scale": meth._score_scale(),
+            "learning_rate": meth.learning_rate, "update_threshold": meth.update_threshold}
 
     def score(**off: Any) -> None:
         means = sm.means.copy()
