@@ -11,9 +11,10 @@ moving objects; the scenes differ in what the background does:
 ``illumination``
     the global light level drifts gradually over the test frames.
 ``parked``
-    an object drives in during the test frames and stays; once it has stood
-    still for ``absorb_frames`` frames it is background (labelled 170, not
-    scored, while it is being absorbed).
+    an object drives in during the test frames and stays to the end. As CDnet 2014
+    labels a stopped object, it is foreground (255) for as long as it stands. The
+    labelling written before this rule (``absorb_frames=30``: background once it
+    has stood still 30 frames, 170 while it is being absorbed) stays available.
 ``departed``
     an object that stood in every training frame drives away at the start of
     the test frames; the road it uncovers is background.
@@ -66,7 +67,8 @@ test seeds (held out). The older kinds' validation seeds are the seeds config.ya
 has used since they were written (0-6), as defaults were already chosen on them;
 :data:`CDNET_CATEGORY` maps every kind to the CDnet 2014 category it stands for.
 Older kinds keep their arrays: for a given seed they are byte-identical to what
-the generator produced before the newer kinds were added.
+the generator produced before the newer kinds were added (``parked``'s labels with
+``absorb_frames=30``; its frames in any case).
 """
 
 from __future__ import annotations
@@ -289,7 +291,7 @@ def make_scene(
     n_test: int = 100,
     noise_sigma: float = 3.0,
     n_objects: int = 8,
-    absorb_frames: int = 30,
+    absorb_frames: int | None = None,
 ) -> Scene:
     """Generate a synthetic scene.
 
@@ -308,8 +310,10 @@ def make_scene(
     n_objects : int
         Number of moving objects over the whole clip; for the kinds of :data:`NEW_SCENES`, per 100
         frames (traffic), and ``intermittent`` adds its two objects that stop.
-    absorb_frames : int
-        ``parked``: frames an object must stand still before it counts as background.
+    absorb_frames : int or None
+        ``parked``: None (CDnet's rule) keeps the parked object foreground while it stands; an int is the
+        number of frames it must stand still before it is labelled background (170 until then). The frames
+        are the same either way: only the labels differ.
 
     Returns
     -------
@@ -323,6 +327,10 @@ def make_scene(
     """
     if scene not in SCENES:
         raise ValueError(f"unknown scene {scene!r}; choose one of {', '.join(SCENES)}")
+    if absorb_frames is not None and (
+        isinstance(absorb_frames, bool) or not isinstance(absorb_frames, (int, np.integer)) or absorb_frames < 1
+    ):
+        raise ValueError(f"absorb_frames must be a positive integer or None, got {absorb_frames!r}")
     rng = np.random.default_rng(seed)
     if scene in NEW_SCENES:
         return _make_moving_scene(scene, rng, height, width, n_train, n_test, noise_sigma, n_objects)
@@ -402,7 +410,7 @@ def make_scene(
             image[mask] = track.colour + rng.normal(0, 6, 3)
             if foliage is not None:
                 image[mask] += foliage.object_texture[mask]
-            if track.parks_at is not None and t >= track.parks_at:
+            if absorb_frames is not None and track.parks_at is not None and t >= track.parks_at:
                 if t < track.parks_at + absorb_frames:
                     absorbing |= mask
                 continue

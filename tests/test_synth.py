@@ -84,6 +84,27 @@ def test_parked_object_becomes_unknown_then_background():
     assert np.abs(last - s.background).max() > 50  # yet it is still there: background now
 
 
+def test_parked_object_stays_foreground_while_it_stands_as_cdnet_labels_it():
+    s = make_scene("parked", seed=0, n_objects=0, **SMALL)
+    absorbed = make_scene("parked", seed=0, n_objects=0, absorb_frames=5, **SMALL)
+    np.testing.assert_array_equal(s.frames, absorbed.frames)  # one scene, two labellings
+    last = s.frames[-1].astype(float)
+    car = np.abs(last - s.background).max(axis=-1) > 50
+    assert car.sum() > 20
+    assert np.all(s.labels[-1][car] >= 170)  # still foreground (its 1-pixel border unknown) at the end
+    assert np.mean(s.labels[-1][car] == 255) > 0.5
+    assert np.all(absorbed.labels[-1][car] == 0)  # where the other labelling has absorbed it
+    foreground = (s.labels[20:] == 255).sum(axis=(1, 2))
+    arrived = int(np.argmax(foreground > 0))
+    assert np.all(foreground[arrived:] > 0)  # from the frame it drives in to the last one
+
+
+@pytest.mark.parametrize("absorb_frames", [0, -3, 2.5, True, "30"])
+def test_parked_labelling_rejects_a_nonsense_absorb_frames(absorb_frames):
+    with pytest.raises(ValueError, match="absorb_frames must be a positive integer or None"):
+        make_scene("parked", seed=0, absorb_frames=absorb_frames, **SMALL)
+
+
 def test_departed_object_uncovers_background():
     s = make_scene("departed", seed=0, n_objects=0, **SMALL)
     first_train, last = s.frames[0].astype(float), s.frames[-1].astype(float)
@@ -119,7 +140,9 @@ def test_foliage_sways_within_two_pixels_and_has_dark_grey_objects():
 
 @pytest.mark.parametrize("scene", sorted(OLDER_SCENE_DIGESTS))
 def test_older_scenes_are_byte_identical(scene):
-    assert _digest(make_scene(scene, seed=5, **SMALL)) == OLDER_SCENE_DIGESTS[scene]
+    # parked's labels then absorbed the parked object after 30 frames; its frames are the same either way
+    labelling = {"absorb_frames": 30} if scene == "parked" else {}
+    assert _digest(make_scene(scene, seed=5, **SMALL, **labelling)) == OLDER_SCENE_DIGESTS[scene]
 
 
 def test_seed_table_covers_every_kind_with_distinct_validation_and_test_seeds():
