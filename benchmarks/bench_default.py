@@ -271,7 +271,7 @@ def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     frames = case["test"]
     sm = model.scoring
     # the default's settings, read off the fitted method (as GMMMethod.foreground_scores passes them)
-    full = {"radius": meth.spatial_radius, "spatial_gate": meth._spatial_gate(), "gain": meth.gain_compensation,
+    full = {"radius": meth.spatial_radius_, "spatial_gate": meth._spatial_gate(), "gain": meth.gain_compensation,
             "shadow_tau": meth.shadow_tau, "shadow_var_threshold": meth.shadow_var_threshold,
             "shadow_max": meth.shadow_max, "shadow_texture": meth.shadow_texture,
             "shadow_texture_masked": meth.shadow_texture_masked, "shadow_window": 3,

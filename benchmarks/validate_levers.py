@@ -24,7 +24,9 @@ the second freeze; ``+lbsp``, SuBSENSE's texture test on the still pixels, added
 put to the same rule, unchanged, on validation data before any test number of it was computed; ``+bic``,
 the per-pixel choice of K by BIC, likewise; ``+shadow_masked``, the shadow texture test counting only the
 window's shadow candidates, likewise, after prototypes of it and of two other edge treatments had been scored
-on validation scenes only: the rule chose it, and it joined the default in the third freeze, 5392158) and,
+on validation scenes only: the rule chose it, and it joined the default in the third freeze, 5392158;
+``+motion_radius``, the spatial context's radius sized by the camera motion measured on the training frames, up
+to 3 px, its design declared in its commit before any F of it was computed) and,
 with ``--levers all``, the default's own levers switched off one at a time (``-spatial``, ..., ``-ghost``,
 ``-shadow_masked``).
 
@@ -63,6 +65,7 @@ LEVERS: dict[str, dict] = {
     "feedback": {"feedback": True},
     "lbsp": {"lbsp": True},
     "bic": {"k_selection": "bic"},
+    "motion_radius": {"max_spatial_radius": 3},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {

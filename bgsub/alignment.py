@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-__all__ = ["estimate_shift", "align_frames", "shift_frame"]
+__all__ = ["estimate_shift", "align_frames", "shift_frame", "camera_motion"]
 
 logger = logging.getLogger(__name__)
 
@@ -294,6 +294,46 @@ def shift_frame(frame: NDArray, shift: tuple[float, float], *, fill: NDArray | N
         info = np.iinfo(frame.dtype)
         return np.clip(np.rint(moved), info.min, info.max).astype(frame.dtype)
     return moved.astype(frame.dtype, copy=False)
+
+
+def camera_motion(frames: NDArray, *, quantile: float = 0.95, max_shift: float = 8.0) -> float:
+    """How far a camera shakes: a high quantile of the frames' shifts from their usual position.
+
+    Each frame's shift against the frames' per-pixel median (:func:`estimate_shift`) is taken relative to
+    the median shift, as its larger per-axis component (the Chebyshev distance, which a square
+    neighbourhood of that radius covers).
+
+    Parameters
+    ----------
+    frames : ndarray of shape (T, H, W, C) or (T, H, W)
+    quantile : float
+        Quantile of the frames' distances returned.
+    max_shift : float
+        Largest shift searched, pixels per axis.
+
+    Returns
+    -------
+    float
+        Pixels; 0.0 for no frames.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> scene = ndimage.gaussian_filter(rng.uniform(0, 255, (56, 56)), 2)
+    >>> offsets = [(0, 0), (0, 0), (0, 0), (1, 0), (0, -2)]
+    >>> frames = np.stack([ndimage.shift(scene, s, mode="nearest") for s in offsets])
+    >>> round(camera_motion(frames, quantile=1.0), 1)
+    2.0
+    """
+    frames = np.asarray(frames)
+    if not 0 <= quantile <= 1:
+        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    if len(frames) == 0:
+        return 0.0
+    ref = _prepare_reference(np.median(frames, axis=0))
+    shifts = np.array([_estimate(_grey(frame), ref, max_shift, 20, 5) for frame in frames])
+    distance = np.abs(shifts - np.median(shifts, axis=0)).max(axis=1)
+    return float(np.quantile(distance, quantile))
 
 
 def align_frames(

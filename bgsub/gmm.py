@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from bgsub.alignment import align_frames
+from bgsub.alignment import align_frames, camera_motion
 from bgsub.base import BackgroundMethod, ResourceCost, mixture_cost
 from bgsub.feedback import FeedbackState
 from bgsub.mixture import DEFAULT_REG_COVAR, PixelGaussianMixture
@@ -71,6 +71,10 @@ ALIGN_MAX_SHIFT = 8.0
 _ALIGN_SHIFT_MARGIN = 1.0
 #: Training frames (taken evenly) whose per-pixel median is the reference of the training alignment.
 _ALIGN_REFERENCE_FRAMES = 50
+#: ``max_spatial_radius``: training frames (taken evenly) whose shift is measured, and the quantile of their
+#: shifts that the neighbourhood must reach.
+_MOTION_FRAMES = 50
+_MOTION_QUANTILE = 0.95
 
 
 def _evenly(n_frames: int, n_picks: int) -> NDArray[np.intp]:
@@ -308,6 +312,12 @@ class GMMMethod(_PixelGMMMethod):
     spatial_radius : int, default=0
         Score a pixel against the background components of its ``(2r+1) x (2r+1)`` neighbours too
         and keep the smallest distance (ViBe/SuBSENSE-style spatial context).
+    max_spatial_radius : int or None, default=None
+        Size the neighbourhood by the camera's motion: :meth:`fit` measures the training frames' shifts
+        (:func:`bgsub.alignment.camera_motion`: the 95th percentile of each frame's largest per-axis
+        shift from the median shift, by phase correlation against the frames' median) and uses the
+        radius nearest it, between ``spatial_radius`` and this bound, as ``spatial_radius_`` (the
+        integer neighbour nearest a shift is within 0.5 px of it). None: ``spatial_radius``.
     gain_compensation : bool, default=False
         Divide each frame by its robust global illumination gain first.
     shadow_tau : float or None
@@ -391,6 +401,7 @@ class GMMMethod(_PixelGMMMethod):
         "var_min": [None, Interval(Real, None, None)],
         "var_max": [None, Interval(Real, None, None)],
         "spatial_radius": [Interval(Integral, 0, None)],
+        "max_spatial_radius": [None, Interval(Integral, 0, None)],
         "gain_compensation": [BOOLEAN],
         "shadow_tau": [None, Interval(Real, 0, 1, closed="neither")],
         "shadow_var_threshold": [Interval(Real, None, None)],
@@ -415,6 +426,7 @@ class GMMMethod(_PixelGMMMethod):
         var_min: float | None = None,
         var_max: float | None = None,
         spatial_radius: int = 0,
+        max_spatial_radius: int | None = None,
         gain_compensation: bool = False,
         shadow_tau: float | None = None,
         shadow_var_threshold: float = 16.0,
@@ -438,9 +450,14 @@ class GMMMethod(_PixelGMMMethod):
             raise ValueError(f"var_max ({var_max}) must not be below var_min ({var_min})")
         if shadow_tau is not None and not shadow_tau < shadow_max:
             raise ValueError(f"shadow_tau ({shadow_tau}) must be below shadow_max ({shadow_max})")
+        if max_spatial_radius is not None and max_spatial_radius < spatial_radius:
+            raise ValueError(f"max_spatial_radius ({max_spatial_radius}) must not be below spatial_radius "
+                             f"({spatial_radius})")
         self.var_min = None if var_min is None else float(var_min)
         self.var_max = None if var_max is None else float(var_max)
         self.spatial_radius = int(spatial_radius)
+        self.max_spatial_radius = None if max_spatial_radius is None else int(max_spatial_radius)
+        self.spatial_radius_ = self.spatial_radius
         self.gain_compensation = bool(gain_compensation)
         self.shadow_tau = None if shadow_tau is None else float(shadow_tau)
         self.shadow_var_threshold = float(shadow_var_threshold)
@@ -466,7 +483,7 @@ class GMMMethod(_PixelGMMMethod):
     @property
     def tileable(self) -> bool:
         """False when scoring looks across pixels (global gain, spatial neighbourhood, training dynamics)."""
-        return not (self.gain_compensation or self.spatial_radius > 0 or self.needs_dynamics or self.align
+        return not (self.gain_compensation or self._spatial_context or self.needs_dynamics or self.align
                     or self.feedback or self.ghost_frames is not None or self.lbsp)
 
     @property
@@ -478,11 +495,16 @@ class GMMMethod(_PixelGMMMethod):
     @property
     def needs_dynamics(self) -> bool:
         """True when scoring reads the training dynamics (:meth:`calibrate`)."""
-        return (self.spatial_gate is not None and self.spatial_radius > 0) or self.adaptive_threshold is not None
+        return (self.spatial_gate is not None and self._spatial_context) or self.adaptive_threshold is not None
+
+    @property
+    def _spatial_context(self) -> bool:
+        """True when scoring may look at neighbours (before :meth:`fit` sizes ``spatial_radius_``)."""
+        return max(self.spatial_radius, self.max_spatial_radius or 0) > 0
 
     def _levers_on(self) -> bool:
         return (
-            self.var_min is not None or self.var_max is not None or self.spatial_radius > 0
+            self.var_min is not None or self.var_max is not None or self.spatial_radius_ > 0
             or self.gain_compensation or self.shadow_tau is not None or self.learning_rate > 0
             or self.adaptive_threshold is not None or self.align or self.feedback or self.ghost_frames is not None
             or self.lbsp
@@ -499,6 +521,12 @@ class GMMMethod(_PixelGMMMethod):
             frames, shifts = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT)
             spread = float(np.abs(shifts - np.median(shifts, axis=0)).max()) if len(shifts) else 0.0
             self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ALIGN_MAX_SHIFT)
+        self.spatial_radius_ = self.spatial_radius
+        if self.max_spatial_radius is not None and self.max_spatial_radius > self.spatial_radius:
+            frames = _check_frames(frames)
+            motion = camera_motion(frames[_evenly(len(frames), _MOTION_FRAMES)], quantile=_MOTION_QUANTILE,
+                                   max_shift=ALIGN_MAX_SHIFT)
+            self.spatial_radius_ = int(np.clip(np.floor(motion + 0.5), self.spatial_radius, self.max_spatial_radius))
         super().fit(frames)
         if self.needs_dynamics:
             self.calibrate(frames)
@@ -527,20 +555,22 @@ class GMMMethod(_PixelGMMMethod):
         _check_grid(frames, self._fitted().means_)
         pick = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max_frames)).round().astype(int))
         rescued, quantile = training_dynamics(
-            frames[pick], self._new_scoring(), radius=max(self.spatial_radius, 1), gain=self.gain_compensation,
+            frames[pick], self._new_scoring(), radius=max(self.spatial_radius_, 1), gain=self.gain_compensation,
             threshold=self.dynamics_threshold, quantile=self.adaptive_quantile,
         )
         self.dynamics_ = {"rescued": rescued, "score_quantile": quantile}
         return self
 
     def get_state(self) -> dict[str, NDArray]:
-        """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated
-        and ``align_shift_bound_`` when fitted with ``align``."""
+        """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated,
+        ``align_shift_bound_`` when fitted with ``align`` and ``spatial_radius_`` with ``max_spatial_radius``."""
         state = super().get_state()
         if self.dynamics_ is not None:
             state.update({f"dynamics_{key}": value for key, value in self.dynamics_.items()})
         if self.align_shift_bound_ is not None:
             state["align_shift_bound_"] = np.asarray(self.align_shift_bound_, np.float64)
+        if self.max_spatial_radius is not None:
+            state["spatial_radius_"] = np.asarray(self.spatial_radius_, np.int64)
         return state
 
     def set_state(self, state: dict[str, NDArray]) -> GMMMethod:
@@ -554,6 +584,8 @@ class GMMMethod(_PixelGMMMethod):
             self.dynamics_ = None
         bound = state.get("align_shift_bound_")
         self.align_shift_bound_ = None if bound is None else float(np.asarray(bound))
+        radius = state.get("spatial_radius_")
+        self.spatial_radius_ = self.spatial_radius if radius is None else int(np.asarray(radius))
         return self
 
     def _dynamics(self) -> dict[str, NDArray[np.float32]]:
@@ -562,7 +594,7 @@ class GMMMethod(_PixelGMMMethod):
         return self.dynamics_
 
     def _spatial_gate(self) -> NDArray[np.bool_] | None:
-        if self.spatial_gate is None or self.spatial_radius == 0:
+        if self.spatial_gate is None or self.spatial_radius_ == 0:
             return None
         return self._dynamics()["rescued"] >= max(self.spatial_gate, 1e-6)
 
@@ -605,7 +637,7 @@ class GMMMethod(_PixelGMMMethod):
             bound = ALIGN_MAX_SHIFT if self.align_shift_bound_ is None else self.align_shift_bound_
             frames, _ = align_frames(frames, reference, max_shift=bound, fill="edge")
         return score_frames(
-            frames, self._scoring, radius=self.spatial_radius, spatial_gate=self._spatial_gate(),
+            frames, self._scoring, radius=self.spatial_radius_, spatial_gate=self._spatial_gate(),
             gain=self.gain_compensation, shadow_tau=self.shadow_tau,
             shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,
             shadow_texture_masked=self.shadow_texture_masked, shadow_min_score=self.dynamics_threshold,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bgsub.alignment import align_frames, estimate_shift, shift_frame
+from bgsub.alignment import align_frames, camera_motion, estimate_shift, shift_frame
 
 
 def _texture(h: int = 64, w: int = 80, seed: int = 0) -> np.ndarray:
@@ -105,3 +105,15 @@ def test_shape_mismatch_is_an_error() -> None:
         estimate_shift(np.zeros((8, 8)), np.zeros((8, 9)))
     with pytest.raises(ValueError, match="do not match"):
         align_frames(np.zeros((2, 8, 8, 3)), np.zeros((8, 8)))
+
+
+def test_camera_motion_is_a_quantile_of_the_shifts_from_the_median_shift() -> None:
+    scene = ndimage.gaussian_filter(np.random.default_rng(4).uniform(0, 255, (64, 64)), 2)
+    offsets = [(1.0, 1.0)] * 6 + [(1.0, 2.5), (-0.5, 1.0), (1.0, 1.0), (1.0, 1.0)]  # the camera rests at (1, 1)
+    frames = np.stack([ndimage.shift(scene, s, mode="nearest") for s in offsets])
+    assert camera_motion(frames, quantile=1.0) == pytest.approx(1.5, abs=0.1)  # from the rest, not from 0
+    assert camera_motion(frames, quantile=0.5) == pytest.approx(0.0, abs=0.05)
+    assert camera_motion(frames[:0]) == 0.0
+    assert camera_motion(np.full((4, 16, 16, 3), 90, np.uint8)) == 0.0  # no texture: no shift, no NaN
+    with pytest.raises(ValueError, match="quantile"):
+        camera_motion(frames, quantile=1.5)

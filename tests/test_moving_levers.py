@@ -191,3 +191,27 @@ def test_lbsp_leaves_the_spatial_gates_moving_pixels_alone() -> None:
     scores = method.foreground_scores(test)[0]
     assert (scores[kept & moving] <= THRESHOLD).all()  # gated: colour (and neighbours) alone
     assert (scores[kept & ~moving] > THRESHOLD).all()  # still: colour or texture
+
+
+def test_the_neighbourhood_grows_with_the_camera_shake_measured_on_the_training_frames() -> None:
+    rng = np.random.default_rng(9)
+    road = _road()
+    shake = [(dy, dx) for dy in (-2, -1, 0, 1, 2) for dx in (-2, -1, 0, 1, 2)] + [(0, 0)] * 5  # up to 2 px
+    shaken = _frames([shift_frame(road, s) for s in shake], rng)
+    settings = SMALL | {"spatial_radius": 1, "spatial_gate": 0.2}
+    sized = GMMMethod(**settings, max_spatial_radius=3).fit(shaken)
+    assert sized.spatial_radius_ == 2  # the 95th percentile of the shifts, 2 px, within the bound 3
+    assert GMMMethod(**settings, max_spatial_radius=3).fit(_frames([road] * 30, rng)).spatial_radius_ == 1
+    assert GMMMethod(**settings, max_spatial_radius=1).fit(shaken).spatial_radius_ == 1  # the bound holds
+    fixed = GMMMethod(**settings).fit(shaken)
+    assert fixed.spatial_radius_ == 1
+    test = _frames([shift_frame(road, (2.0, -2.0))], rng)
+    inner = (slice(4, -4), slice(4, -4))
+    flagged_fixed = (fixed.foreground_scores(test)[0][inner] > THRESHOLD).mean()
+    flagged_sized = (sized.foreground_scores(test)[0][inner] > THRESHOLD).mean()
+    assert flagged_fixed > 0.25 and flagged_sized < 0.5 * flagged_fixed  # a 2 px shake: a 5x5 neighbourhood
+    restored = GMMMethod(**settings, max_spatial_radius=3).set_state(sized.get_state())
+    assert restored.spatial_radius_ == 2
+    np.testing.assert_array_equal(restored.foreground_scores(test), sized.foreground_scores(test))
+    with pytest.raises(ValueError, match="max_spatial_radius"):
+        GMMMethod(spatial_radius=2, max_spatial_radius=1)
