@@ -317,7 +317,8 @@ class GMMMethod(_PixelGMMMethod):
         (:func:`bgsub.alignment.camera_motion`: the 95th percentile of each frame's largest per-axis
         shift from the median shift, by phase correlation against the frames' median) and uses the
         radius nearest it, between ``spatial_radius`` and this bound, as ``spatial_radius_`` (the
-        integer neighbour nearest a shift is within 0.5 px of it). None: ``spatial_radius``.
+        integer neighbour nearest a shift is within 0.5 px of it). None, or ``spatial_radius=0`` (no
+        spatial context): ``spatial_radius``.
     gain_compensation : bool, default=False
         Divide each frame by its robust global illumination gain first.
     shadow_tau : float or None
@@ -483,7 +484,7 @@ class GMMMethod(_PixelGMMMethod):
     @property
     def tileable(self) -> bool:
         """False when scoring looks across pixels (global gain, spatial neighbourhood, training dynamics)."""
-        return not (self.gain_compensation or self._spatial_context or self.needs_dynamics or self.align
+        return not (self.gain_compensation or self.spatial_radius > 0 or self.needs_dynamics or self.align
                     or self.feedback or self.ghost_frames is not None or self.lbsp)
 
     @property
@@ -495,12 +496,7 @@ class GMMMethod(_PixelGMMMethod):
     @property
     def needs_dynamics(self) -> bool:
         """True when scoring reads the training dynamics (:meth:`calibrate`)."""
-        return (self.spatial_gate is not None and self._spatial_context) or self.adaptive_threshold is not None
-
-    @property
-    def _spatial_context(self) -> bool:
-        """True when scoring may look at neighbours (before :meth:`fit` sizes ``spatial_radius_``)."""
-        return max(self.spatial_radius, self.max_spatial_radius or 0) > 0
+        return (self.spatial_gate is not None and self.spatial_radius > 0) or self.adaptive_threshold is not None
 
     def _levers_on(self) -> bool:
         return (
@@ -522,7 +518,7 @@ class GMMMethod(_PixelGMMMethod):
             spread = float(np.abs(shifts - np.median(shifts, axis=0)).max()) if len(shifts) else 0.0
             self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ALIGN_MAX_SHIFT)
         self.spatial_radius_ = self.spatial_radius
-        if self.max_spatial_radius is not None and self.max_spatial_radius > self.spatial_radius:
+        if 0 < self.spatial_radius < (self.max_spatial_radius or 0):
             frames = _check_frames(frames)
             motion = camera_motion(frames[_evenly(len(frames), _MOTION_FRAMES)], quantile=_MOTION_QUANTILE,
                                    max_shift=ALIGN_MAX_SHIFT)

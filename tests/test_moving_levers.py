@@ -203,6 +203,7 @@ def test_the_neighbourhood_grows_with_the_camera_shake_measured_on_the_training_
     assert sized.spatial_radius_ == 2  # the 95th percentile of the shifts, 2 px, within the bound 3
     assert GMMMethod(**settings, max_spatial_radius=3).fit(_frames([road] * 30, rng)).spatial_radius_ == 1
     assert GMMMethod(**settings, max_spatial_radius=1).fit(shaken).spatial_radius_ == 1  # the bound holds
+    assert GMMMethod(**settings | {"spatial_radius": 0}, max_spatial_radius=3).fit(shaken).spatial_radius_ == 0
     fixed = GMMMethod(**settings).fit(shaken)
     assert fixed.spatial_radius_ == 1
     test = _frames([shift_frame(road, (2.0, -2.0))], rng)
