@@ -15,7 +15,8 @@ candidate with the best score; under 0.005 gain over the default, the default st
 
 Test data (``--split test``, run only after the defaults were frozen: first in commit e8a3d7d, then,
 with ghost absorption added by this rule, in d7c1f84, then, with the masked shadow texture test added by this rule,
-in 5392158; it prints the table, never a choice): every kind's test seed, highway fitted on 1-469, run through
+in 5392158, then, with the motion-sized neighbourhood added by this rule, in the fourth freeze; it prints the
+table, never a choice): every kind's test seed, highway fitted on 1-469, run through
 470-1700 in order and counted on 900-1700, and WavingTrees fitted on 1-200, run through 201-248 and counted on
 frame 248.
 
@@ -26,9 +27,10 @@ the per-pixel choice of K by BIC, likewise; ``+shadow_masked``, the shadow textu
 window's shadow candidates, likewise, after prototypes of it and of two other edge treatments had been scored
 on validation scenes only: the rule chose it, and it joined the default in the third freeze, 5392158;
 ``+motion_radius``, the spatial context's radius sized by the camera motion measured on the training frames, up
-to 3 px, its design declared in its commit before any F of it was computed) and,
+to 3 px, its design declared in its commit (6ec7177) before any F of it was computed: the rule chose it, and it
+joined the default in the fourth freeze) and,
 with ``--levers all``, the default's own levers switched off one at a time (``-spatial``, ..., ``-ghost``,
-``-shadow_masked``).
+``-shadow_masked``, ``-motion_radius``).
 
 Usage::
 
@@ -65,7 +67,6 @@ LEVERS: dict[str, dict] = {
     "feedback": {"feedback": True},
     "lbsp": {"lbsp": True},
     "bic": {"k_selection": "bic"},
-    "motion_radius": {"max_spatial_radius": 3},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {
@@ -77,6 +78,7 @@ DEFAULT_LEVERS: dict[str, dict] = {
     "var_bounds": {"var_min": None, "var_max": None},
     "ghost": {"ghost_frames": None},
     "shadow_masked": {"shadow_texture_masked": False},
+    "motion_radius": {"max_spatial_radius": None},
 }
 #: Highway slices: (test frames run in order, frames counted).
 HIGHWAY_SLICES = {"validation": ([470, 899], [470, 899]), "test": ([470, 1700], [900, 1700])}
@@ -244,7 +246,7 @@ def main() -> None:
         choice = best if best_score - ref_score >= MIN_GAIN else "default"
         print(f"best admissible: {best} ({best_score - ref_score:+.4f}); choice: {choice}")
     else:
-        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit 5392158")
+        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in the fourth freeze")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:

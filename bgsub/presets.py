@@ -38,7 +38,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "var_max": 75,
         "gain_compensation": True,
         "spatial_radius": 1,  # neighbours' models ...
-        "spatial_gate": 0.2,  # ... only where 1 training frame in 5 needed them (swaying leaves)
+        "spatial_gate": 0.2,  # ... only where 1 training frame in 5 needed them (swaying leaves) ...
+        "max_spatial_radius": 3,  # ... from as far as the camera shook in the training frames, up to 3 px
         "shadow_tau": 0.5,  # MOG2's shadow test ...
         "shadow_texture": 1.0,  # ... and a shadow keeps the background's texture (dark cars do not) ...
         "shadow_texture_masked": True,  # ... over the shadow's own part of the window (its edges pass too)
@@ -61,8 +62,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: One line per preset, for ``bgsub presets`` and the README.
 DESCRIPTIONS: dict[str, str] = {
     "default": "per-pixel GMM (K=3) with the validated levers: variance bounds, gain compensation, gated spatial "
-    "context, texture-preserving shadow test, slow selective update, ghost absorption, 5x5 median and small-blob "
-    "removal",
+    "context (its reach sized by the camera's shake), texture-preserving shadow test, slow selective update, "
+    "ghost absorption, 5x5 median and small-blob removal",
     "textbook": "per-pixel GMM (K=3, full covariance) fitted by EM, no levers; chi-square 0.999 threshold",
     "online": "adaptive per-pixel GMM (MOG2's algorithm and defaults), learns on every frame",
 }
