@@ -55,7 +55,8 @@ class Interval:
         self.kind, self.left, self.right, self.closed = kind, left, right, closed
 
     def is_satisfied_by(self, value: Any) -> bool:
-        if not isinstance(value, Real) or value != value:  # noqa: PLR0124 - NaN
+        # a YAML `true` is an int to Python, never a setting's number
+        if isinstance(value, bool) or not isinstance(value, Real) or value != value:  # noqa: PLR0124 - NaN
             return False
         if self.kind is Integral and not (isinstance(value, Integral) or float(value).is_integer()):
             return False

@@ -122,7 +122,9 @@ def test_adaptive_flag_and_state_round_trip() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"spatial_radius": -1}, {"learning_rate": 2.0}, {"shadow_tau": 1.5},
-                                 {"var_min": 10.0, "var_max": 5.0}])
+                                 {"var_min": 10.0, "var_max": 5.0}, {"spatial_radius": True},
+                                 {"max_spatial_radius": 2.5}, {"max_spatial_radius": -1},
+                                 {"spatial_radius": 2, "max_spatial_radius": 1}])
 def test_bad_lever_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
         GMMMethod(**bad)
