@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-__all__ = ["estimate_shift", "align_frames", "shift_frame", "camera_motion"]
+__all__ = ["estimate_shift", "align_frames", "shift_frame", "camera_motion", "shake_distances"]
 
 logger = logging.getLogger(__name__)
 
@@ -296,12 +296,25 @@ def shift_frame(frame: NDArray, shift: tuple[float, float], *, fill: NDArray | N
     return moved.astype(frame.dtype, copy=False)
 
 
+def shake_distances(shifts: NDArray) -> NDArray:
+    """Each frame's distance from the camera's usual position: the larger per-axis component of its shift
+    ``(dy, dx)`` minus the median shift (the Chebyshev distance, which a square neighbourhood of that radius
+    covers), ``(T,)`` in the shifts' dtype.
+
+    Examples
+    --------
+    >>> shake_distances(np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 2.5], [-0.5, 1.0]]))
+    array([0. , 0. , 1.5, 1.5])
+    """
+    shifts = np.asarray(shifts)
+    return np.abs(shifts - np.median(shifts, axis=0)).max(axis=1)
+
+
 def camera_motion(frames: NDArray, *, quantile: float = 0.95, max_shift: float = 8.0) -> float:
     """How far a camera shakes: a high quantile of the frames' shifts from their usual position.
 
     Each frame's shift against the frames' per-pixel median (:func:`estimate_shift`) is taken relative to
-    the median shift, as its larger per-axis component (the Chebyshev distance, which a square
-    neighbourhood of that radius covers).
+    the median shift (:func:`shake_distances`).
 
     Parameters
     ----------
@@ -332,8 +345,7 @@ def camera_motion(frames: NDArray, *, quantile: float = 0.95, max_shift: float =
         return 0.0
     ref = _prepare_reference(np.median(frames, axis=0))
     shifts = np.array([_estimate(_grey(frame), ref, max_shift, 20, 5) for frame in frames])
-    distance = np.abs(shifts - np.median(shifts, axis=0)).max(axis=1)
-    return float(np.quantile(distance, quantile))
+    return float(np.quantile(shake_distances(shifts), quantile))
 
 
 def align_frames(

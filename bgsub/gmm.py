@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from bgsub.alignment import align_frames, camera_motion
+from bgsub.alignment import align_frames, camera_motion, shake_distances
 from bgsub.base import BackgroundMethod, ResourceCost, mixture_cost
 from bgsub.feedback import FeedbackState
 from bgsub.mixture import DEFAULT_REG_COVAR, PixelGaussianMixture
@@ -515,7 +515,7 @@ class GMMMethod(_PixelGMMMethod):
             frames = _check_frames(frames)
             reference = np.median(frames[_evenly(len(frames), _ALIGN_REFERENCE_FRAMES)], axis=0)
             frames, shifts = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT)
-            spread = float(np.abs(shifts - np.median(shifts, axis=0)).max()) if len(shifts) else 0.0
+            spread = float(shake_distances(shifts).max()) if len(shifts) else 0.0
             self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ALIGN_MAX_SHIFT)
         self.spatial_radius_ = self.spatial_radius
         if 0 < self.spatial_radius < (self.max_spatial_radius or 0):
@@ -549,10 +549,9 @@ class GMMMethod(_PixelGMMMethod):
         """
         frames = _check_frames(frames)
         _check_grid(frames, self._fitted().means_)
-        pick = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max_frames)).round().astype(int))
         rescued, quantile = training_dynamics(
-            frames[pick], self._new_scoring(), radius=max(self.spatial_radius_, 1), gain=self.gain_compensation,
-            threshold=self.dynamics_threshold, quantile=self.adaptive_quantile,
+            frames[_evenly(len(frames), max_frames)], self._new_scoring(), radius=max(self.spatial_radius_, 1),
+            gain=self.gain_compensation, threshold=self.dynamics_threshold, quantile=self.adaptive_quantile,
         )
         self.dynamics_ = {"rescued": rescued, "score_quantile": quantile}
         return self
