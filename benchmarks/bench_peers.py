@@ -70,7 +70,7 @@ from bgsub.methods import make_method
 from bgsub.metrics import compute_metrics, sweep_thresholds
 from bgsub.presets import apply_preset
 from bgsub.scoring import score_blocks
-from bgsub.synth import CDNET_CATEGORY, SCENE_SEEDS, SCENES, Scene, make_scene
+from bgsub.synth import CDNET_CATEGORY, MAX_SEEDS, SCENES, Scene, make_scene, scene_seeds
 from bgsub.tally import ScoreTally
 
 PYBGS_METHODS = ("SuBSENSE", "PAWCS")
@@ -174,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                         choices=[*OUR_METHODS, *PYBGS_METHODS, *OPENCV_METHODS])
     parser.add_argument("--split", choices=("validation", "test"), default="validation",
                         help="which seed of each kind; 'test' only for reporting frozen defaults (README 'Accuracy')")
+    parser.add_argument("--seeds", type=int, default=1, choices=range(1, MAX_SEEDS + 1), metavar="N",
+                        help="scenes per kind (bgsub.synth.scene_seeds: the declared seed, then further ones); "
+                        "a kind's F is the mean over them, and the worst one is shown too")
     parser.add_argument("--csv", type=Path, help="also write one row per (kind, method) with counts and metrics")
     args = parser.parse_args(argv)
 
@@ -200,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         (Path(tmp) / "config").mkdir()
         runners = {m: preset_runner(OUR_METHODS[m]) if m in OUR_METHODS else
                    pybgs_runner(m, Path(tmp)) if m in PYBGS_METHODS else opencv_runner(m) for m in methods}
-        for kind in args.kinds:
-            seed = SCENE_SEEDS[kind][args.split]
+        for kind, seed in ((k, seed) for k in args.kinds for seed in scene_seeds(k, args.split, args.seeds)):
             scene = make_scene(kind, seed=seed)
             t_frames, h, w = scene.frames.shape[:3]
             for name, run in runners.items():
@@ -211,25 +213,30 @@ def main(argv: list[str] | None = None) -> int:
                 metrics = score(scene, masks)
                 rows.append({"kind": kind, "category": CDNET_CATEGORY[kind], "seed": seed, "size": f"{w}x{h}",
                              "method": name, "fps": t_frames / elapsed, **metrics})
-                print(f"  {kind:<13} {name:<9} F {fmt(metrics['f_measure'])}  precision "
+                print(f"  {kind:<13} {seed:>5} {name:<9} F {fmt(metrics['f_measure'])}  precision "
                       f"{fmt(metrics['precision'])}  recall {fmt(metrics['recall'])}  {t_frames / elapsed:7.1f} fps",
                       flush=True)
     print(f"load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
-    def cell(kind: str, method: str, key: str) -> float | None:
-        return next(r[key] for r in rows if r["kind"] == kind and r["method"] == method)
-
-    width = max(len(k) for k in args.kinds) + 2
-    print(f"\nF-measure on the test frames, {args.split} seeds ({rows[0]['size']}, "
-          f"{len(scene.frames) - scene.n_train} test frames after {scene.n_train} training frames)")
-    print(f"{'kind':<{width}}{'category':<26}{'seed':>5}" + "".join(f"{m:>10}" for m in methods))
-    for kind in args.kinds:
-        print(f"{kind:<{width}}{CDNET_CATEGORY[kind]:<26}{SCENE_SEEDS[kind][args.split]:>5}"
-              + "".join(f"{fmt(cell(kind, m, 'f_measure')):>10}" for m in methods))
-
     def mean(values: list[float | None]) -> float | None:
         kept = [v for v in values if v is not None]
         return None if not kept else float(np.mean(kept))
+
+    def f_values(kind: str, method: str) -> list[float | None]:
+        return [r["f_measure"] for r in rows if r["kind"] == kind and r["method"] == method]
+
+    def cell(kind: str, method: str, key: str) -> float | None:  # a kind's mean over its seeds
+        return mean([r[key] for r in rows if r["kind"] == kind and r["method"] == method])
+
+    width = max(len(k) for k in args.kinds) + 2
+    seeds = {k: scene_seeds(k, args.split, args.seeds) for k in args.kinds}
+    over = "" if args.seeds == 1 else f", mean over {args.seeds} seeds per kind"
+    print(f"\nF-measure on the test frames, {args.split} seeds{over} ({rows[0]['size']}, "
+          f"{len(scene.frames) - scene.n_train} test frames after {scene.n_train} training frames)")
+    print(f"{'kind':<{width}}{'category':<26}{'seed':>5}" + "".join(f"{m:>10}" for m in methods))
+    for kind in args.kinds:
+        print(f"{kind:<{width}}{CDNET_CATEGORY[kind]:<26}{seeds[kind][0]:>5}"
+              + "".join(f"{fmt(cell(kind, m, 'f_measure')):>10}" for m in methods))
 
     print(f"{'mean over kinds':<{width + 31}}"
           + "".join(f"{fmt(mean([cell(k, m, 'f_measure') for k in args.kinds])):>10}" for m in methods))
@@ -238,6 +245,14 @@ def main(argv: list[str] | None = None) -> int:
                         for c in categories] for m in methods}
     print(f"{f'mean over {len(categories)} categories':<{width + 31}}"
           + "".join(f"{fmt(mean(per_category[m])):>10}" for m in methods))
+
+    if args.seeds > 1:
+        print(f"\nworst of the {args.seeds} seeds (F-measure), and how many seeds reach 0.90")
+        print(f"{'kind':<{width + 31}}" + "".join(f"{m:>{11 + len(str(args.seeds))}}" for m in methods))
+        for kind in args.kinds:
+            worst = {m: min((v for v in f_values(kind, m) if v is not None), default=None) for m in methods}
+            reach = {m: sum(v is not None and v >= 0.90 for v in f_values(kind, m)) for m in methods}
+            print(f"{kind:<{width + 31}}" + "".join(f"{fmt(worst[m]):>8} {reach[m]:>2}/{args.seeds}" for m in methods))
 
     print("\nspeed: frames per second over all frames (training and test), median over kinds; ratio to MOG2")
     fps = {m: statistics.median(r["fps"] for r in rows if r["method"] == m) for m in methods}

@@ -54,7 +54,7 @@ from bgsub.methods import make_method
 from bgsub.metrics import compute_metrics, sweep_thresholds
 from bgsub.presets import apply_preset
 from bgsub.scoring import score_blocks
-from bgsub.synth import CDNET_CATEGORY, SCENE_SEEDS, make_scene
+from bgsub.synth import CDNET_CATEGORY, MAX_SEEDS, SCENE_SEEDS, make_scene, scene_seeds
 from bgsub.tally import ScoreTally
 
 HIGHWAY = Path("../shared/data/highway")  # relative to the project root, where this runs
@@ -100,10 +100,10 @@ def _f(tally: ScoreTally) -> float:
     return float(compute_metrics(tp, fp, fn, tn)["f_measure"])
 
 
-def run_scene(kind: str, settings: dict, split: str = "validation") -> float:
-    """F of ``settings`` on ``kind``'s ``split`` seed."""
+def run_scene(kind: str, settings: dict, seed: int) -> float:
+    """F of ``settings`` on the scene of ``kind`` drawn from ``seed``."""
     method_kind, params, post, threshold = _split(settings)
-    scene = make_scene(kind, seed=SCENE_SEEDS[kind][split])
+    scene = make_scene(kind, seed=seed)
     method = make_method(method_kind, **params).fit(scene.frames[: scene.n_train])
     numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
     tally = ScoreTally(sweep_thresholds(0, 40, 81, threshold), threshold, numbers)
@@ -138,12 +138,16 @@ def real_sequences(split: str) -> dict[str, dict]:
     return specs
 
 
-def evaluate(settings: dict, kinds: list[str], real: bool, name: str, split: str = "validation") -> dict[str, float]:
+def evaluate(settings: dict, kinds: list[str], real: bool, name: str, split: str = "validation",
+             n_seeds: int = 1) -> dict[str, float]:
+    """F per scene: a synthetic kind's is the mean over its ``n_seeds`` seeds of ``split`` (:func:`scene_seeds`)."""
     fs: dict[str, float] = {}
     for kind in kinds:
         start = time.time()
-        fs[kind] = run_scene(kind, settings, split)
-        print(f"{name:24s} {kind:13s} F={fs[kind]:.3f} ({time.time() - start:.0f}s)", flush=True)
+        per_seed = {seed: run_scene(kind, settings, seed) for seed in scene_seeds(kind, split, n_seeds)}
+        fs[kind] = float(np.mean(list(per_seed.values())))
+        seeds = "" if n_seeds == 1 else " (" + ", ".join(f"{s}: {f:.3f}" for s, f in per_seed.items()) + ")"
+        print(f"{name:24s} {kind:13s} F={fs[kind]:.3f}{seeds} ({time.time() - start:.0f}s)", flush=True)
     for seq, spec in (real_sequences(split) if real else {}).items():
         start = time.time()
         fs[seq] = run_sequence(seq, spec, settings)
@@ -191,6 +195,9 @@ def main() -> None:
                         help=f"added levers among {', '.join(LEVERS)}; 'all' = those and the default's own, off")
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
     parser.add_argument("--scenes", default=",".join(SCENE_SEEDS))
+    parser.add_argument("--seeds", type=int, default=1, choices=range(1, MAX_SEEDS + 1), metavar="N",
+                        help="seeds per synthetic kind (bgsub.synth.scene_seeds: the declared one, then further ones); "
+                        "a kind's F is their mean")
     parser.add_argument("--no-highway", action="store_true", help="no real sequence (highway, WavingTrees)")
     parser.add_argument("--no-fps", action="store_true")
     parser.add_argument("--fps-only", action="store_true", help="only the fps of the candidates (no F)")
@@ -207,17 +214,19 @@ def main() -> None:
     if args.fps_only:
         _print_fps(fps_cost(candidates, repeats=args.repeats), args.repeats)
         return
-    results = {name: evaluate(s, kinds, not args.no_highway, name, args.split) for name, s in candidates.items()}
+    results = {name: evaluate(s, kinds, not args.no_highway, name, args.split, args.seeds)
+               for name, s in candidates.items()}
     ref_score, _ = category_score(results["default"])
     improved = [lv for lv in levers if category_score(results[f"+{lv}"])[0] > ref_score]
     if args.split == "validation" and len(improved) > 1:
         combo = base | {k: v for lv in improved for k, v in LEVERS[lv].items()}
         name = "+" + "+".join(improved)
         candidates[name] = combo
-        results[name] = evaluate(combo, kinds, not args.no_highway, name, args.split)
+        results[name] = evaluate(combo, kinds, not args.no_highway, name, args.split, args.seeds)
     scenes = list(results["default"])
     width = max(10, *(len(n) + 1 for n in results))
-    print(f"\nF per scene ({args.split}; "
+    seeds = "" if args.seeds == 1 else f"synthetic kinds: mean over {args.seeds} seeds; "
+    print(f"\nF per scene ({args.split}; {seeds}"
           + ("highway 470-899" if args.split == "validation" else "highway 900-1700, WavingTrees frame 248") + ")")
     print(f"{'scene':13s} {'category':25s}" + "".join(f"{n:>{width}s}" for n in results))
     for scene in scenes:

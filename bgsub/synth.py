@@ -88,10 +88,12 @@ __all__ = [
     "SCENES",
     "NEW_SCENES",
     "SCENE_SEEDS",
+    "MAX_SEEDS",
     "CDNET_CATEGORY",
     "Scene",
     "scene_kinds",
     "scene_seed",
+    "scene_seeds",
     "make_scene",
     "write_cdnet",
     "generator_digest",
@@ -279,6 +281,31 @@ def scene_seed(kind: str, split: str) -> int:
     if split not in ("validation", "test"):
         raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
     return SCENE_SEEDS[kind][split]
+
+
+#: Further seeds of each split, for figures over several scenes of a kind: the ``j``-th further seed (``j >= 1``)
+#: of the kind at position ``i`` of :data:`SCENES` is ``base + 20 * j + i``. No two kinds or splits share a seed,
+#: and none is a seed of :data:`SCENE_SEEDS`.
+EXTRA_SEED_BASE: dict[str, int] = {"validation": 1000, "test": 2000}
+MAX_SEEDS = 50  # keeps the validation seeds below the test ones
+
+
+def scene_seeds(kind: str, split: str, n: int = 1) -> tuple[int, ...]:
+    """``n`` seeds of ``kind`` for ``split``: the declared one (:func:`scene_seed`) first, then further ones.
+
+    A single seed is one draw of the scene's randomness (its textures, movers, shakes); a figure over
+    several seeds says how much a kind's F moves from one scene of that kind to the next.
+
+    Examples
+    --------
+    >>> scene_seeds("jitter", "validation", 3), scene_seeds("jitter", "test", 2)
+    ((107, 1027, 1047), (207, 2027))
+    """
+    first = scene_seed(kind, split)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SEEDS:
+        raise ValueError(f"the number of seeds must be an integer from 1 to {MAX_SEEDS}, got {n!r}")
+    position = SCENES.index(kind)
+    return (first, *(EXTRA_SEED_BASE[split] + 20 * j + position for j in range(1, n)))
 
 
 def make_scene(

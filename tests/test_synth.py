@@ -7,7 +7,17 @@ import hashlib
 import numpy as np
 import pytest
 
-from bgsub.synth import CDNET_CATEGORY, NEW_SCENES, SCENE_SEEDS, SCENES, make_scene, scene_kinds, scene_seed
+from bgsub.synth import (
+    CDNET_CATEGORY,
+    MAX_SEEDS,
+    NEW_SCENES,
+    SCENE_SEEDS,
+    SCENES,
+    make_scene,
+    scene_kinds,
+    scene_seed,
+    scene_seeds,
+)
 
 SMALL = {"height": 30, "width": 40, "n_train": 20, "n_test": 20}
 
@@ -155,6 +165,22 @@ def test_seed_table_covers_every_kind_with_distinct_validation_and_test_seeds():
         scene_seed("water", "train")
     assert set(CDNET_CATEGORY.values()) >= {"baseline", "dynamicBackground", "cameraJitter", "badWeather",
                                             "intermittentObjectMotion", "shadow"}
+
+
+def test_further_seeds_start_with_the_declared_one_and_are_never_shared():
+    seeds = {(k, split): scene_seeds(k, split, MAX_SEEDS) for k in SCENES for split in ("validation", "test")}
+    assert all(s[0] == SCENE_SEEDS[k][split] for (k, split), s in seeds.items())
+    everything = [seed for s in seeds.values() for seed in s]
+    assert len(set(everything)) == len(everything) == 2 * len(SCENES) * MAX_SEEDS
+    validation = {seed for (_, split), s in seeds.items() if split == "validation" for seed in s}
+    test = {seed for (_, split), s in seeds.items() if split == "test" for seed in s}
+    assert not validation & test
+    assert scene_seeds("jitter", "test") == (SCENE_SEEDS["jitter"]["test"],)
+    for bad in (0, MAX_SEEDS + 1, 2.0, True):
+        with pytest.raises(ValueError, match="number of seeds"):
+            scene_seeds("jitter", "validation", bad)
+    with pytest.raises(ValueError, match="split"):
+        scene_seeds("jitter", "train", 2)
 
 
 @pytest.mark.parametrize("scene", NEW_SCENES)
