@@ -32,11 +32,17 @@ joined the default in the fourth freeze, 2374ec0) and,
 with ``--levers all``, the default's own levers switched off one at a time (``-spatial``, ..., ``-ghost``,
 ``-shadow_masked``, ``-motion_radius``).
 
+Seeds: ``--seeds N`` scores each synthetic kind on ``N`` seeds of the split (:func:`bgsub.synth.scene_seeds`: the
+declared seed, then further ones) and takes their mean as the kind's F; the rule is otherwise the same. The
+further seeds and the rule's re-run on 3 validation seeds were declared in commit 4ef0aae before any F on them;
+the re-run kept the fourth freeze's default (``benchmarks/levers_validation.txt``).
+
 Usage::
 
     python benchmarks/validate_levers.py                  # the added levers, every scene, fps
     python benchmarks/validate_levers.py --levers all --split test
     python benchmarks/validate_levers.py --levers align --scenes jitter,static --no-fps
+    python benchmarks/validate_levers.py --seeds 3 --no-fps         # the rule on 3 validation seeds per kind
     python benchmarks/validate_levers.py --levers all --fps-only --repeats 5   # each lever's scoring speed alone
 """
 
