@@ -222,11 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         kept = [v for v in values if v is not None]
         return None if not kept else float(np.mean(kept))
 
-    def f_values(kind: str, method: str) -> list[float | None]:
-        return [r["f_measure"] for r in rows if r["kind"] == kind and r["method"] == method]
+    def values(kind: str, method: str, key: str) -> list[float | None]:  # one per seed
+        return [r[key] for r in rows if r["kind"] == kind and r["method"] == method]
 
     def cell(kind: str, method: str, key: str) -> float | None:  # a kind's mean over its seeds
-        return mean([r[key] for r in rows if r["kind"] == kind and r["method"] == method])
+        return mean(values(kind, method, key))
 
     width = max(len(k) for k in args.kinds) + 2
     seeds = {k: scene_seeds(k, args.split, args.seeds) for k in args.kinds}
@@ -250,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nworst of the {args.seeds} seeds (F-measure), and how many seeds reach 0.90")
         print(f"{'kind':<{width + 31}}" + "".join(f"{m:>{11 + len(str(args.seeds))}}" for m in methods))
         for kind in args.kinds:
-            worst = {m: min((v for v in f_values(kind, m) if v is not None), default=None) for m in methods}
-            reach = {m: sum(v is not None and v >= 0.90 for v in f_values(kind, m)) for m in methods}
+            f = {m: [v for v in values(kind, m, "f_measure") if v is not None] for m in methods}
+            worst = {m: min(f[m], default=None) for m in methods}
+            reach = {m: sum(v >= 0.90 for v in f[m]) for m in methods}
             print(f"{kind:<{width + 31}}" + "".join(f"{fmt(worst[m]):>8} {reach[m]:>2}/{args.seeds}" for m in methods))
 
     print("\nspeed: frames per second over all frames (training and test), median over kinds; ratio to MOG2")
