@@ -28,7 +28,9 @@ window's shadow candidates, likewise, after prototypes of it and of two other ed
 on validation scenes only: the rule chose it, and it joined the default in the third freeze, 5392158;
 ``+motion_radius``, the spatial context's radius sized by the camera motion measured on the training frames, up
 to 3 px, its design declared in its commit (6ec7177) before any F of it was computed: the rule chose it, and it
-joined the default in the fourth freeze, 2374ec0) and,
+joined the default in the fourth freeze, 2374ec0; ``+highlight``, the shadow band extended to brighter copies,
+``shadow_max`` 2.0 = 1 / ``shadow_tau`` (Horprasert et al.'s highlighted background), its design declared in its
+commit before the rule's run on 3 validation seeds) and,
 with ``--levers all``, the default's own levers switched off one at a time (``-spatial``, ..., ``-ghost``,
 ``-shadow_masked``, ``-motion_radius``).
 
@@ -73,6 +75,7 @@ LEVERS: dict[str, dict] = {
     "feedback": {"feedback": True},
     "lbsp": {"lbsp": True},
     "bic": {"k_selection": "bic"},
+    "highlight": {"shadow_max": 2.0},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {

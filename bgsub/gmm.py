@@ -338,7 +338,11 @@ class GMMMethod(_PixelGMMMethod):
         (5 of 9) must be, so a shadow's edge is judged on its shadowed part instead of failing on
         the lit background beside it (:func:`bgsub.spatial._texture_preserved`).
     shadow_max : float, default=1.0
-        Upper end of the shadow's brightness ratio band ``[shadow_tau, shadow_max)``.
+        Upper end of the shadow's brightness ratio band ``[shadow_tau, shadow_max)``. Up to 1 (MOG2):
+        darker copies of a background component only. Above 1 the band takes brighter copies too
+        (highlights, Horprasert et al.'s "highlighted background", ICCV 1999 FRAME-RATE workshop: a
+        patch of the scene lit more than the model saw it, as where a cloud's shadow moves away),
+        under the same colour-distortion and texture tests.
     spatial_gate : float or None
         With ``spatial_radius``: use the neighbours' components only at pixels whose background
         is dynamic, i.e. where at least this fraction of the training frames was called
@@ -410,7 +414,7 @@ class GMMMethod(_PixelGMMMethod):
         "update_threshold": [Interval(Real, None, None)],
         "shadow_texture": [None, Interval(Real, 0, None, closed="neither")],
         "shadow_texture_masked": [BOOLEAN],
-        "shadow_max": [Interval(Real, 0, 1, closed="right")],
+        "shadow_max": [Interval(Real, 0, None, closed="neither")],
         "spatial_gate": [None, Interval(Real, 0, 1)],
         "adaptive_threshold": [None, Interval(Real, 1, None)],
         "adaptive_quantile": [Interval(Real, 0, 1, closed="neither")],

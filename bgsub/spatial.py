@@ -385,7 +385,8 @@ def score_frames(
         by the squared brightness ratio, which the texture test does not (sensor noise does not
         darken with the light, so a deep shadow would never pass).
     shadow_max : float
-        Brightness ratio below which a darker copy may be a shadow (MOG2: 1).
+        Brightness ratio below which a copy of a background component may be a shadow (MOG2: 1); above
+        1, brighter copies (highlights) pass the same tests.
     shadow_texture : float or None
         When set, a shadow must also preserve the background's texture: the pixel's own gain
         must explain its ``shadow_window`` square (frame ~ gain * background) up to a mean squared

@@ -112,6 +112,18 @@ def test_masked_texture_test_matches_reference(monkeypatch: pytest.MonkeyPatch, 
     assert (out["numba"][0] != plain["numba"][0]).any()  # the masked test changed scores: it was compared
 
 
+def test_highlight_band_matches_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``shadow_max`` above 1 (brighter copies pass the shadow tests) on both paths alike, on a scene with a
+    patch lit 30 % more in the test frames."""
+    train, test = scene("shadows", seed=3)
+    test = test.copy()
+    test[:, 4:16, 6:22] = np.clip(np.rint(1.3 * test[:, 4:16, 6:22].astype(np.float32)), 0, 255).astype(np.uint8)
+    out, threshold = run_both(monkeypatch, train, test, shadow_max=2.0)
+    assert_agree(out, threshold)
+    plain, _ = run_both(monkeypatch, train, test)
+    assert (out["numba"][0] != plain["numba"][0]).any()  # the band changed scores: it was compared
+
+
 def test_ghost_absorption_matches_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """A car stands in every training frame, then drives off: its ghost is absorbed on both paths alike
     (one compiled call per frame, the ghost test in between), in blocks that split the absorption."""

@@ -262,6 +262,23 @@ def test_masked_texture_test_keeps_a_shadows_edges_and_still_tells_a_dark_object
     assert masked[12, 2] > 16.27  # 1 of 9
 
 
+def test_highlight_band_takes_brighter_copies_that_keep_the_texture() -> None:
+    background = _textured_background(16, 16)
+    frame = background.copy()
+    frame[2:8, 2:8] = 1.3 * background[2:8, 2:8]  # lit more: the background's texture, brighter
+    rng = np.random.default_rng(1)
+    bright = 1.3 * background[9:15, 9:15].mean(axis=(0, 1))
+    frame[9:15, 9:15] = bright + rng.normal(0, 15, (6, 6, 3))  # a brighter object with its own texture
+    tests = {"shadow_tau": 0.5, "shadow_texture": 1.0, "shadow_texture_masked": True}
+    shadows_only = score_frames(frame[None], _shadow_model(background), **tests)[0]
+    highlights = score_frames(frame[None], _shadow_model(background), shadow_max=2.0, **tests)[0]
+    assert (shadows_only[3:7, 3:7] > 16.27).all()  # brighter is no shadow
+    assert (highlights[3:7, 3:7] == 0).all()
+    assert (highlights[10:14, 10:14] > 16.27).all()  # its own texture: it stays foreground
+    narrow = score_frames(frame[None], _shadow_model(background), shadow_max=1.25, **tests)[0]
+    assert (narrow[3:7, 3:7] > 16.27).all()  # ratio 1.3 is outside [0.5, 1.25)
+
+
 def test_deep_shadow_passes_only_the_unscaled_distortion_bound() -> None:
     background = _textured_background(12, 12)
     rng = np.random.default_rng(2)
