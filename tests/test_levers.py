@@ -218,13 +218,20 @@ def _shadow_model(background: np.ndarray) -> object:
     return _model(background, 16.0)
 
 
+def _copy_and_object(background: np.ndarray, ratio: float) -> np.ndarray:
+    """The background with a patch ``ratio`` times as bright (its texture kept: a shadow below 1, a highlight
+    above) at [2:8, 2:8], and an object of the same mean brightness ratio with a texture of its own at [9:15, 9:15]."""
+    frame = background.copy()
+    frame[2:8, 2:8] = ratio * background[2:8, 2:8]
+    rng = np.random.default_rng(1)
+    flat = ratio * background[9:15, 9:15].mean(axis=(0, 1))
+    frame[9:15, 9:15] = flat + rng.normal(0, 15, (6, 6, 3))
+    return frame
+
+
 def test_texture_test_tells_a_shadow_from_a_dark_textured_object() -> None:
     background = _textured_background(16, 16)
-    frame = background.copy()
-    frame[2:8, 2:8] = 0.6 * background[2:8, 2:8]  # a shadow: the background's texture, darker
-    rng = np.random.default_rng(1)
-    grey = 0.6 * background[9:15, 9:15].mean(axis=(0, 1))
-    frame[9:15, 9:15] = grey + rng.normal(0, 15, (6, 6, 3))  # a darker object with its own texture
+    frame = _copy_and_object(background, 0.6)  # a shadow, and a darker object with its own texture
     mog2 = score_frames(frame[None], _shadow_model(background), shadow_tau=0.5)[0]
     textured = score_frames(frame[None], _shadow_model(background), shadow_tau=0.5, shadow_texture=1.0)[0]
     assert (textured[3:7, 3:7] == 0).all()  # the shadow's interior (its 3x3 windows lie inside it)
@@ -264,11 +271,7 @@ def test_masked_texture_test_keeps_a_shadows_edges_and_still_tells_a_dark_object
 
 def test_highlight_band_takes_brighter_copies_that_keep_the_texture() -> None:
     background = _textured_background(16, 16)
-    frame = background.copy()
-    frame[2:8, 2:8] = 1.3 * background[2:8, 2:8]  # lit more: the background's texture, brighter
-    rng = np.random.default_rng(1)
-    bright = 1.3 * background[9:15, 9:15].mean(axis=(0, 1))
-    frame[9:15, 9:15] = bright + rng.normal(0, 15, (6, 6, 3))  # a brighter object with its own texture
+    frame = _copy_and_object(background, 1.3)  # a patch lit more, and a brighter object with its own texture
     tests = {"shadow_tau": 0.5, "shadow_texture": 1.0, "shadow_texture_masked": True}
     shadows_only = score_frames(frame[None], _shadow_model(background), **tests)[0]
     highlights = score_frames(frame[None], _shadow_model(background), shadow_max=2.0, **tests)[0]
