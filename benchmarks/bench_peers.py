@@ -3,12 +3,15 @@
 Command (from the project root)::
 
     PYTHONPATH=$PWD nice .venv/bin/python benchmarks/bench_peers.py [--kinds jitter water ...]
-        [--methods default online SuBSENSE PAWCS MOG2 KNN] [--split validation|test] [--csv peers.csv]
+        [--methods default online SuBSENSE PAWCS MOG2 KNN] [--split validation|test] [--seeds N] [--csv peers.csv]
 
 Every kind of :data:`bgsub.synth.SCENES` is generated at its default size (160x120, 100 training
 and 100 test frames) from its **validation** seed (:data:`bgsub.synth.SCENE_SEEDS`), or with
 ``--split test`` from its test seed: the test seeds are held out while defaults are chosen and are
-run only to report frozen defaults (README "Accuracy"). bgsub's presets ``default`` and ``online``
+run only to report frozen defaults (README "Accuracy"). ``--seeds N`` runs ``N`` scenes of each kind
+(:func:`bgsub.synth.scene_seeds`: the declared seed, then further ones); a kind's figures are then
+means over them, and a table of the worst seed follows (measured over 5 test seeds:
+``benchmarks/peers_test_5seeds.txt``). bgsub's presets ``default`` and ``online``
 run beside the peers (fitted on the training frames, then the test frames scored in order). Each
 peer runs at its library's defaults over the training frames and then the test frames, learning
 throughout, as the pipeline runs the OpenCV peers (:mod:`bgsub.peers`): BGSLibrary's SuBSENSE and PAWCS (Python wrapper
