@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     over = "" if args.seeds == 1 else f", mean over {args.seeds} seeds per kind"
     print(f"\nF-measure on the test frames, {args.split} seeds{over} ({rows[0]['size']}, "
           f"{len(scene.frames) - scene.n_train} test frames after {scene.n_train} training frames)")
-    print(f"{'kind':<{width}}{'category':<26}{'seed':>5}" + "".join(f"{m:>10}" for m in methods))
+    seed_header = "seed" if args.seeds == 1 else "first"  # with several seeds the row is their mean
+    print(f"{'kind':<{width}}{'category':<26}{seed_header:>5}" + "".join(f"{m:>10}" for m in methods))
     for kind in args.kinds:
         print(f"{kind:<{width}}{CDNET_CATEGORY[kind]:<26}{seeds[kind][0]:>5}"
               + "".join(f"{fmt(cell(kind, m, 'f_measure')):>10}" for m in methods))
