@@ -171,10 +171,17 @@ def scoring_model(
 
 
 def _luma(images: NDArray) -> NDArray[np.float32]:
+    """Luma in float32: for RGB, ``r w0``, then ``+ g w1``, then ``+ b w2``, each product exact in float64 and each
+    partial sum rounded to float32, elementwise, so the bits are the same on every machine (a BLAS ``@`` sums in
+    an order of its own, which changed a gain's last bit on another CPU; ``bgsub.kernels.default_path`` computes
+    the same)."""
     images = np.asarray(images, dtype=np.float32)
-    if images.shape[-1] == 3:
-        return images @ _LUMA_RGB
-    return images.mean(axis=-1)
+    if images.shape[-1] != 3:
+        return images.mean(axis=-1)
+    w0, w1, w2 = (np.float64(w) for w in _LUMA_RGB)
+    luma = (images[..., 0].astype(np.float64) * w0).astype(np.float32)
+    luma = (images[..., 1].astype(np.float64) * w1 + luma).astype(np.float32)
+    return (images[..., 2].astype(np.float64) * w2 + luma).astype(np.float32)
 
 
 def frame_gains(frames: NDArray, background: NDArray) -> NDArray[np.float32]:

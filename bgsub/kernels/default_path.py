@@ -26,11 +26,11 @@ float32, bit for bit (``tests/test_default_kernels.py``).
 The gain is the median of those ratios, selected exactly by two histograms of their float32 bits
 (the top 16 bits, then the low 16 of the bucket holding the middle rank; ~0.1 ms where
 ``np.partition`` took ~0.9 ms at 240x320), the mean of the two middle values in float32 when their
-count is even, as ``np.median``. The luma is computed as the reference's
-BLAS ``(N, 3) @ (3,)`` product does on this machine, a fused multiply-add chain
-``fma(x2, w2, fma(x1, w1, x0 w0))``, emulated in float64 (exact products, one rounding to float32);
-it gave numpy's bits on every pixel tested. On a BLAS that sums otherwise, a ratio may differ in its
-last bit, which moves the gain by at most an ulp when that ratio is the median.
+count is even, as ``np.median``. The luma is the reference's elementwise chain (``bgsub.spatial._luma``):
+``r w0`` rounded to float32, then ``+ g w1``, then ``+ b w2``, each product exact in float64 and each sum
+rounded to float32. (It first emulated the BLAS ``(N, 3) @ (3,)`` product the reference used, an FMA chain
+on the CPU it was written on; OpenBLAS's Haswell kernel on another CPU summed otherwise, a gain moved by an
+ulp and scores by up to 2e-5 relative, so the reference now spells its arithmetic out.)
 
 What may differ from the reference, and how much (``tests/test_default_kernels.py``): the texture
 test's window sums are 9-term float64 sums, where SciPy's ``uniform_filter`` runs a float64 running
@@ -61,7 +61,7 @@ def supported(n_channels: int, shadow_window: int) -> bool:
 
 @numba.njit(cache=True, inline="always")
 def _luma3(p0: float, p1: float, p2: float) -> np.float32:
-    """Luma of one RGB float32 sample as the reference's BLAS computes it (see the module docstring)."""
+    """Luma of one RGB float32 sample as the reference computes it (see the module docstring)."""
     t = np.float32(np.float64(p0) * _W0)
     t = np.float32(np.float64(p1) * _W1 + np.float64(t))
     return np.float32(np.float64(p2) * _W2 + np.float64(t))
