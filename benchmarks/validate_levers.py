@@ -31,7 +31,10 @@ to 3 px, its design declared in its commit (6ec7177) before any F of it was comp
 joined the default in the fourth freeze, 2374ec0; ``+highlight``, the shadow band extended to brighter copies,
 ``shadow_max`` 2.0 = 1 / ``shadow_tau`` (Horprasert et al.'s highlighted background), its design declared in its
 commit, 0898fca, before the rule's run on 3 validation seeds: admissible, +0.0033, under the minimum gain, so not
-chosen) and,
+chosen; ``+shadow_mixture``, the shadow's texture test against every background component of the window instead of
+the background image, declared in its commit before the rule's run, after a numpy prototype of it had been scored on
+the foliage and shadows validation seeds only, and one of a texture test shifted within the spatial radius, not
+kept) and,
 with ``--levers all``, the default's own levers switched off one at a time (``-spatial``, ..., ``-ghost``,
 ``-shadow_masked``, ``-motion_radius``).
 
@@ -77,6 +80,7 @@ LEVERS: dict[str, dict] = {
     "lbsp": {"lbsp": True},
     "bic": {"k_selection": "bic"},
     "highlight": {"shadow_max": 2.0},
+    "shadow_mixture": {"shadow_texture_mixture": True},
 }
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {

@@ -337,6 +337,11 @@ class GMMMethod(_PixelGMMMethod):
         candidates themselves (changed, darker copies of the background), and most of the window
         (5 of 9) must be, so a shadow's edge is judged on its shadowed part instead of failing on
         the lit background beside it (:func:`bgsub.spatial._texture_preserved`).
+    shadow_texture_mixture : bool, default=False
+        With ``shadow_texture``: the window is explained by darker copies of any of its pixels'
+        background components, not of the background image only, so a shadow cast on a background
+        that moves (swaying leaves, water) keeps the texture that shows in that frame
+        (:func:`bgsub.spatial._texture_preserved_mixture`).
     shadow_max : float, default=1.0
         Upper end of the shadow's brightness ratio band ``[shadow_tau, shadow_max)``. Up to 1 (MOG2):
         darker copies of a background component only. Above 1 the band takes brighter copies too
@@ -414,6 +419,7 @@ class GMMMethod(_PixelGMMMethod):
         "update_threshold": [Interval(Real, None, None)],
         "shadow_texture": [None, Interval(Real, 0, None, closed="neither")],
         "shadow_texture_masked": [BOOLEAN],
+        "shadow_texture_mixture": [BOOLEAN],
         "shadow_max": [Interval(Real, 0, None, closed="neither")],
         "spatial_gate": [None, Interval(Real, 0, 1)],
         "adaptive_threshold": [None, Interval(Real, 1, None)],
@@ -439,6 +445,7 @@ class GMMMethod(_PixelGMMMethod):
         update_threshold: float = DEFAULT_THRESHOLD,
         shadow_texture: float | None = None,
         shadow_texture_masked: bool = False,
+        shadow_texture_mixture: bool = False,
         shadow_max: float = 1.0,
         spatial_gate: float | None = None,
         adaptive_threshold: float | None = None,
@@ -470,6 +477,7 @@ class GMMMethod(_PixelGMMMethod):
         self.update_threshold = float(update_threshold)
         self.shadow_texture = None if shadow_texture is None else float(shadow_texture)
         self.shadow_texture_masked = bool(shadow_texture_masked)
+        self.shadow_texture_mixture = bool(shadow_texture_mixture)
         self.shadow_max = float(shadow_max)
         self.spatial_gate = None if spatial_gate is None else float(spatial_gate)
         self.adaptive_threshold = None if adaptive_threshold is None else float(adaptive_threshold)
@@ -639,7 +647,8 @@ class GMMMethod(_PixelGMMMethod):
             frames, self._scoring, radius=self.spatial_radius_, spatial_gate=self._spatial_gate(),
             gain=self.gain_compensation, shadow_tau=self.shadow_tau,
             shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,
-            shadow_texture_masked=self.shadow_texture_masked, shadow_min_score=self.dynamics_threshold,
+            shadow_texture_masked=self.shadow_texture_masked, shadow_texture_mixture=self.shadow_texture_mixture,
+            shadow_min_score=self.dynamics_threshold,
             shadow_max=self.shadow_max,
             score_scale=self._score_scale(), learning_rate=self.learning_rate,
             update_threshold=self.update_threshold, feedback=self._feedback, ghost=self._ghost,

@@ -19,11 +19,13 @@
     Shadow suppression (MOG2's test, with CDnet counting shadows as background): a pixel
     whose colour is ``a * mu`` for a background mean ``mu`` with ``shadow_tau <= a < 1``, up
     to a colour distortion ``|x - a mu|^2 < shadow_var_threshold * var * a^2``, scores 0.
-``shadow_texture``, ``shadow_texture_masked``
+``shadow_texture``, ``shadow_texture_masked``, ``shadow_texture_mixture``
     A shadow candidate must also keep the background's texture over its window
     (:func:`_texture_preserved`). Masked, the window counts only the pixels that are shadow
     candidates themselves, and most of the window must be: a shadow's edge, whose window reaches
-    into the lit background, is judged on its shadowed part.
+    into the lit background, is judged on its shadowed part. Mixture, the texture is that of any of
+    the window's background components (:func:`_texture_preserved_mixture`): a shadow on swaying
+    leaves darkens whichever of their textures shows.
 ``learning_rate``
     Selective running-average adaptation: after each frame, the nearest background
     component of every pixel whose own distance is below ``update_threshold`` moves its mean
@@ -285,6 +287,81 @@ def _masked_window_residual_ok(f: NDArray[np.float64], m: NDArray[np.float64], g
     return (count >= (window * window + 1) // 2) & (residual <= bound)
 
 
+def _texture_preserved_mixture(frame: NDArray[np.float32], means: NDArray[np.float32],
+                               is_background: NDArray[np.bool_], variance: NDArray[np.float32],
+                               candidate: NDArray[np.bool_], window: int, max_residual: float,
+                               masked: bool = False) -> NDArray[np.bool_]:
+    """:func:`_texture_preserved` against the window's background mixtures instead of the background image.
+
+    A background that moves (swaying leaves, water) shows one of several textures in each frame, and a
+    shadow cast on it darkens whichever shows. So the candidate's gain ``a`` is taken against each of
+    its own background components ``k`` in turn, and each window pixel ``q`` is explained by the nearest
+    darker copy ``a m_{q,j}`` of any of ``q``'s background components; the smallest mean residual over
+    ``k`` is compared with the same bound. Where every pixel has one background component, this is the
+    test of :func:`_texture_preserved` up to rounding. The window's edges and ``masked`` are as there.
+    Sums run in the compiled kernel's order (rows, then columns, from 0; channels in order), so both
+    give the same bits.
+
+    Parameters
+    ----------
+    frame : ndarray of shape (H, W, C), float32
+    means : ndarray of shape (H, W, K, C), float32
+    is_background : ndarray of shape (H, W, K), bool
+    variance, candidate, window, max_residual, masked
+        As :func:`_texture_preserved`.
+
+    Returns
+    -------
+    shadow : ndarray of shape (H, W), bool
+    """
+    height, width, n_comp, n_ch = means.shape
+    half = window // 2
+    f = frame.astype(np.float64)
+    m = means.astype(np.float64)
+    rows, cols = np.arange(height), np.arange(width)
+    best = np.full((height, width), np.inf)
+    count = np.zeros((height, width), np.int64)
+    for k in range(n_comp):
+        fm = np.zeros((height, width))
+        mm = np.zeros((height, width))
+        for c in range(n_ch):
+            fm += f[..., c] * m[:, :, k, c]
+            mm += m[:, :, k, c] * m[:, :, k, c]
+        gain = fm / np.maximum(mm, 1e-9)
+        total = np.zeros((height, width))
+        count[:] = 0
+        for dy in range(-half, half + 1):
+            qy = rows + dy
+            inside_y = (qy >= 0) & (qy < height)
+            qy = np.clip(qy, 0, height - 1)
+            for dx in range(-half, half + 1):
+                qx = cols + dx
+                inside_x = (qx >= 0) & (qx < width)
+                qx = np.clip(qx, 0, width - 1)
+                # pixel p reads q = p + (dy, dx), clamped to the frame (nearest edges)
+                fq = f[qy[:, None], qx[None, :]]
+                use = np.ones((height, width), bool)
+                if masked:
+                    use = inside_y[:, None] & inside_x[None, :] & candidate[qy[:, None], qx[None, :]]
+                nearest = np.full((height, width), np.inf)
+                for j in range(n_comp):
+                    mq = m[qy[:, None], qx[None, :], j]
+                    residual = np.zeros((height, width))
+                    for c in range(n_ch):
+                        e = fq[..., c] - gain * mq[..., c]
+                        residual += e * e
+                    nearest = np.where(is_background[qy[:, None], qx[None, :], j], np.minimum(nearest, residual),
+                                       nearest)
+                total += np.where(use, nearest, 0.0)
+                count += use
+        mean = total / np.maximum(count, 1)
+        usable = is_background[:, :, k] & (mm > 0)
+        if masked:
+            usable &= count >= (window * window + 1) // 2
+        best = np.where(usable, np.minimum(best, mean), best)
+    return candidate & (best <= max_residual * n_ch * variance)
+
+
 def training_dynamics(
     frames: NDArray, model: ScoringModel, *, radius: int = 1, gain: bool = False, threshold: float = 7.81,
     quantile: float = 0.9,
@@ -361,6 +438,7 @@ def score_frames(
     shadow_max: float = 1.0,
     shadow_texture: float | None = None,
     shadow_texture_masked: bool = False,
+    shadow_texture_mixture: bool = False,
     shadow_window: int = 3,
     shadow_min_score: float = 7.81,
     score_scale: NDArray[np.floating] | None = None,
@@ -402,6 +480,9 @@ def score_frames(
     shadow_texture_masked : bool
         The texture test counts only the window's shadow candidates, and most of the window must be
         candidates (see :func:`_texture_preserved`).
+    shadow_texture_mixture : bool
+        The texture test explains the window by darker copies of its pixels' background components,
+        any of them, instead of the background image (see :func:`_texture_preserved_mixture`).
     shadow_window : int
         Side of that window, pixels (odd).
     shadow_min_score : float
@@ -444,9 +525,9 @@ def score_frames(
                 block, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
                 spatial_gate=spatial_gate, gain=gain, shadow_tau=shadow_tau,
                 shadow_var_threshold=shadow_var_threshold, shadow_max=shadow_max, shadow_texture=shadow_texture,
-                shadow_texture_masked=shadow_texture_masked, shadow_window=shadow_window,
-                shadow_min_score=shadow_min_score, score_scale=score_scale, learning_rate=learning_rate,
-                update_threshold=update_threshold, gains=gains,
+                shadow_texture_masked=shadow_texture_masked, shadow_texture_mixture=shadow_texture_mixture,
+                shadow_window=shadow_window, shadow_min_score=shadow_min_score, score_scale=score_scale,
+                learning_rate=learning_rate, update_threshold=update_threshold, gains=gains,
             )
         if ghost is None:
             return compiled(frames)
@@ -484,8 +565,14 @@ def score_frames(
             if shadow_texture is not None:
                 first = model.first[..., None]
                 variance = np.take_along_axis(model.mean_var, first, axis=2)[..., 0]
-                shadow = _texture_preserved(frame, background, variance, shadow & (out[t] > shadow_min_score),
-                                            shadow_window, shadow_texture, shadow_texture_masked)
+                candidate = shadow & (out[t] > shadow_min_score)
+                if shadow_texture_mixture:
+                    shadow = _texture_preserved_mixture(frame, model.means, model.is_background, variance,
+                                                        candidate, shadow_window, shadow_texture,
+                                                        shadow_texture_masked)
+                else:
+                    shadow = _texture_preserved(frame, background, variance, candidate, shadow_window,
+                                                shadow_texture, shadow_texture_masked)
             out[t][shadow] = 0.0
         if scale is not None:
             out[t] /= scale

@@ -122,6 +122,17 @@ def test_highlight_band_matches_reference(monkeypatch: pytest.MonkeyPatch) -> No
     assert (out["numba"][0] != plain["numba"][0]).any()  # the band changed scores: it was compared
 
 
+@pytest.mark.parametrize("masked", [True, False])
+def test_mixture_texture_test_matches_reference(monkeypatch: pytest.MonkeyPatch, masked: bool) -> None:
+    """``shadow_texture_mixture`` (the window against every background component) on both paths alike, masked and
+    over the whole window, on the swaying leaves that cast shadows."""
+    train, test = scene("foliage", seed=4, height=40, width=56)  # shadows fall on the leaves in its test frames
+    out, threshold = run_both(monkeypatch, train, test, shadow_texture_mixture=True, shadow_texture_masked=masked)
+    assert_agree(out, threshold)
+    plain, _ = run_both(monkeypatch, train, test, shadow_texture_masked=masked)
+    assert (out["numba"][0] != plain["numba"][0]).any()  # the mixture changed scores: it was compared
+
+
 def test_ghost_absorption_matches_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """A car stands in every training frame, then drives off: its ghost is absorbed on both paths alike
     (one compiled call per frame, the ghost test in between), in blocks that split the absorption."""

@@ -282,6 +282,44 @@ def test_highlight_band_takes_brighter_copies_that_keep_the_texture() -> None:
     assert (narrow[3:7, 3:7] > 16.27).all()  # ratio 1.3 is outside [0.5, 1.25)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_mixture_texture_test_takes_a_shadow_on_the_second_texture(monkeypatch: pytest.MonkeyPatch,
+                                                                   backend: str) -> None:
+    """Leaves that sway: every pixel's background is texture A (weight 0.6) or A moved by one pixel (0.4). A shadow
+    cast while the moved texture shows fails the texture test against the background image (A) and passes it
+    against the mixture; a dark object with a texture of its own stays foreground either way."""
+    monkeypatch.setenv(kernels.ENV_VAR, backend)
+    still = _textured_background(16, 16)
+    moved = np.roll(still, 1, axis=1)
+    h, w, _ = still.shape
+    model = {"weights": np.broadcast_to([0.6, 0.4], (h, w, 2)), "means": np.stack([still, moved], axis=2),
+             "covariances": np.full((h, w, 2), 16.0), "covariance_type": "spherical"}
+    frame = _copy_and_object(moved, 0.6)  # a shadow on the moved texture, and a dark textured object
+    tests = {"shadow_tau": 0.5, "shadow_texture": 1.0, "shadow_texture_masked": True}
+
+    def scores(mixture: bool) -> np.ndarray:
+        fitted = scoring_model(**model, background_ratio=0.99, rank_by="weight")
+        return score_frames(frame[None], fitted, shadow_texture_mixture=mixture, **tests)[0]
+
+    image, mixture = scores(False), scores(True)
+    assert (image[3:7, 3:7] > 16.27).mean() > 0.9  # against A alone, the moved texture is no darker copy
+    corners = np.zeros((h, w), bool)
+    corners[[2, 2, 7, 7], [2, 7, 2, 7]] = True  # 4 of their 9 window pixels are shadow: not most
+    shadow = np.zeros((h, w), bool)
+    shadow[2:8, 2:8] = True
+    assert (mixture[shadow & ~corners] == 0).all()  # against either texture: the shadow and its edges
+    assert (mixture[corners] > 16.27).all()
+    assert (mixture[9:15, 9:15] > 16.27).all()  # the object's own texture: kept
+    assert (mixture[~_patches(h, w)] == image[~_patches(h, w)]).all()  # elsewhere nothing changes
+
+
+def _patches(h: int, w: int) -> np.ndarray:
+    """The two patches of :func:`_copy_and_object`."""
+    inside = np.zeros((h, w), bool)
+    inside[2:8, 2:8] = inside[9:15, 9:15] = True
+    return inside
+
+
 def test_deep_shadow_passes_only_the_unscaled_distortion_bound() -> None:
     background = _textured_background(12, 12)
     rng = np.random.default_rng(2)

@@ -11,7 +11,8 @@ reference) in one compiled call per block of frames. Per frame, two passes over 
    ``shadow_window`` square, computed from the window's 9 pixels directly instead of three
    whole-frame ``uniform_filter`` passes (with ``shadow_texture_masked`` the candidates are only
    marked here, and a pass of their own tests them, since the masked window reads its neighbours'
-   candidacy; its sums are the reference's, in its order, so its decisions are the reference's);
+   candidacy; its sums are the reference's, in its order, so its decisions are the reference's; with
+   ``shadow_texture_mixture`` the window is explained by any of its pixels' background components);
 2. rows in parallel: the selective update of each pixel's matched background mean (float64
    arithmetic rounded to float32, as the reference), and, once a row is updated, its pixels'
    ``luma(frame) / luma(background)`` ratios of the *next* frame's gain (the background image
@@ -268,17 +269,75 @@ def _texture_ok(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.flo
     return residual <= bound
 
 
+@numba.njit(cache=True)
+def _texture_ok_mixture(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray,
+                        is_bg: NDArray[np.bool_], y: int, x: int, half: int, bound: float,
+                        candidate: NDArray[np.bool_], masked: bool) -> bool:
+    """The texture test of ``bgsub.spatial._texture_preserved_mixture`` at one pixel: the gain against each of its
+    background components in turn, each window pixel explained by the nearest darker copy of any of its own."""
+    height, width, n_comp, n_ch = means.shape
+    best = np.inf
+    for k in range(n_comp):
+        if not is_bg[y, x, k]:
+            continue
+        fm = 0.0
+        mm = 0.0
+        for c in range(n_ch):
+            f = np.float64(_sample(frame, y, x, c, g, divide, lut))
+            m = np.float64(means[y, x, k, c])
+            fm += f * m
+            mm += m * m
+        if mm <= 0.0:
+            continue
+        gain = fm / max(mm, 1e-9)
+        total = 0.0
+        n = 0
+        for dy in range(-half, half + 1):
+            qy = y + dy
+            if masked and (qy < 0 or qy >= height):
+                continue
+            qy = min(max(qy, 0), height - 1)
+            for dx in range(-half, half + 1):
+                qx = x + dx
+                if masked and (qx < 0 or qx >= width or not candidate[qy, qx]):
+                    continue
+                qx = min(max(qx, 0), width - 1)
+                nearest = np.inf
+                for j in range(n_comp):
+                    if not is_bg[qy, qx, j]:
+                        continue
+                    residual = 0.0
+                    for c in range(n_ch):
+                        e = np.float64(_sample(frame, qy, qx, c, g, divide, lut)) - gain * np.float64(
+                            means[qy, qx, j, c])
+                        residual += e * e
+                    nearest = min(nearest, residual)
+                total += nearest
+                n += 1
+        if masked and n < ((2 * half + 1) * (2 * half + 1) + 1) // 2:
+            continue
+        best = min(best, total / max(n, 1))
+    return best <= bound
+
+
 @numba.njit(cache=True, parallel=True)
 def _masked_texture_rows(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray,
-                         first: NDArray, mean_var: NDArray[np.float32], candidate: NDArray[np.bool_], half: int,
-                         texture_c: np.float32, out: NDArray[np.float32]) -> None:
+                         first: NDArray, is_bg: NDArray[np.bool_], mixture: bool, mean_var: NDArray[np.float32],
+                         candidate: NDArray[np.bool_], half: int, texture_c: np.float32,
+                         out: NDArray[np.float32]) -> None:
     """The masked texture test on every candidate, a pass of its own since it reads the neighbours' candidacy: a
     candidate passing it is a shadow and scores 0."""
     height, width = candidate.shape
     for y in prange(height):
         for x in range(width):
-            if candidate[y, x] and _texture_ok(frame, g, divide, lut, means, first, y, x, half,
-                                               np.float32(texture_c * mean_var[y, x, first[y, x]]), candidate, True):
+            if not candidate[y, x]:
+                continue
+            bound = np.float32(texture_c * mean_var[y, x, first[y, x]])
+            if mixture:
+                ok = _texture_ok_mixture(frame, g, divide, lut, means, is_bg, y, x, half, bound, candidate, True)
+            else:
+                ok = _texture_ok(frame, g, divide, lut, means, first, y, x, half, bound, candidate, True)
+            if ok:
                 out[y, x] = np.float32(0.0)
 
 
@@ -315,7 +374,7 @@ def _score_rows(
     whiten: NDArray[np.float32], mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray,
     gate: NDArray[np.bool_], radius: int,
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
-    masked: bool, candidate: NDArray[np.bool_],
+    masked: bool, mixture: bool, candidate: NDArray[np.bool_],
     min_score: float, scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32],
     own_d2: NDArray[np.float32], own_k: NDArray[np.int64], n_comp: int,
 ) -> None:
@@ -380,10 +439,13 @@ def _score_rows(
                     candidate[y, x] = True  # the masked texture test follows, once every pixel's candidacy is known
                     is_shadow = False
                 elif is_shadow and texture > 0.0:
-                    is_shadow = _texture_ok(
-                        frame, g, divide, lut, means, first, y, x, texture_half,
-                        np.float32(texture_c * mean_var[y, x, first[y, x]]), candidate, False,
-                    )
+                    bound = np.float32(texture_c * mean_var[y, x, first[y, x]])
+                    if mixture:
+                        is_shadow = _texture_ok_mixture(frame, g, divide, lut, means, is_bg, y, x, texture_half,
+                                                        bound, candidate, False)
+                    else:
+                        is_shadow = _texture_ok(frame, g, divide, lut, means, first, y, x, texture_half, bound,
+                                                candidate, False)
                 if is_shadow:
                     score = np.float32(0.0)
             if use_scale:
@@ -430,7 +492,7 @@ def _score_block_kernel(n_components: int) -> object:
             frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
             is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int, gain: bool,
             shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
-            masked: bool, min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float,
+            masked: bool, mixture: bool, min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float,
             update_threshold: float,
             out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
             lookup: bool,
@@ -462,11 +524,11 @@ def _score_block_kernel(n_components: int) -> object:
                 gains_out[t] = g if divide else np.float32(1.0)
                 own = own_out[t] if keep_own else own_d2
                 _score_rows(frames[t], g, divide, lut, means, whiten, mean_var, is_bg, first, gate, radius,
-                            shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked, candidate,
-                            min_score, scale, use_scale, out[t], own, own_k, n_components)
+                            shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked, mixture,
+                            candidate, min_score, scale, use_scale, out[t], own, own_k, n_components)
                 if masked:
-                    _masked_texture_rows(frames[t], g, divide, lut, means, first, mean_var, candidate, texture_half,
-                                         texture_c, out[t])
+                    _masked_texture_rows(frames[t], g, divide, lut, means, first, is_bg, mixture, mean_var, candidate,
+                                         texture_half, texture_c, out[t])
                 want = gain and t + 1 < n_frames
                 if rate > 0 or want:
                     _update_rows(frames[t], g, divide, lut, means, own, own_k, update_threshold, rate, rate > 0,
@@ -483,6 +545,7 @@ def score_frames(
     shadow_texture: float | None, shadow_window: int, shadow_min_score: float,
     score_scale: NDArray | None, learning_rate: float, update_threshold: float,
     gains: NDArray[np.float32] | None = None, shadow_texture_masked: bool = False,
+    shadow_texture_mixture: bool = False,
 ) -> NDArray[np.float32]:
     """Scores ``(T, H, W)`` float32 of :func:`bgsub.spatial.score_frames`, with the model's arrays given
     one by one (``means`` is updated in place when ``learning_rate > 0``).
@@ -509,7 +572,8 @@ def score_frames(
         0.0 if shadow_tau is None else float(shadow_tau), float(shadow_max), float(shadow_var_threshold),
         -1.0 if shadow_texture is None else float(shadow_texture), int(shadow_window) // 2,
         bool(shadow_texture_masked and shadow_tau is not None and shadow_texture is not None),
-        float(shadow_min_score), scale, use_scale, float(learning_rate), float(update_threshold), out,
+        bool(shadow_texture_mixture), float(shadow_min_score), scale, use_scale, float(learning_rate),
+        float(update_threshold), out,
         np.empty((1, 1, 1), np.float32), False, np.empty(n_frames, np.float32) if gains is None else gains,
         frames.dtype == np.uint8,
     )
@@ -530,7 +594,8 @@ def training_dynamics(
     _score_block_kernel(means.shape[2])(  # type: ignore[operator]
         frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
-        0.0, 1.0, 0.0, -1.0, 1, False, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own, True,
+        0.0, 1.0, 0.0, -1.0, 1, False, False, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own,
+        True,
         np.empty(n_frames, np.float32), frames.dtype == np.uint8,
     )
     t32 = np.float32(threshold)
