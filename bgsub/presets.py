@@ -26,7 +26,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the validation seeds of every scene kind (jitter, water, weather, intermittent, exposure added) by the rule
     # declared in benchmarks/validate_levers.py: align and feedback stay off; ghost absorption joined once its
     # detector waited for stable pixels (benchmarks/validate_levers.txt, +0.0069; frozen 2026-12-04, second freeze);
-    # the masked shadow texture test joined by the same rule (benchmarks/levers_validation.txt, +0.0066; third freeze)
+    # the masked shadow texture test joined by the same rule (benchmarks/levers_validation.txt, +0.0066; third freeze);
+    # the motion-sized neighbourhood (+0.0052; fourth freeze); highlights and the shadow texture test against the
+    # window's background mixtures, together, by the same rule on 3 validation seeds per kind (+0.0086; fifth freeze)
     "default": {
         "kind": "gmm",
         "n_components": 3,
@@ -42,7 +44,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_spatial_radius": 3,  # ... from as far as the camera shook in the training frames, up to 3 px
         "shadow_tau": 0.5,  # MOG2's shadow test ...
         "shadow_texture": 1.0,  # ... and a shadow keeps the background's texture (dark cars do not) ...
-        "shadow_texture_masked": True,  # ... over the shadow's own part of the window (its edges pass too)
+        "shadow_texture_masked": True,  # ... over the shadow's own part of the window (its edges pass too) ...
+        "shadow_texture_mixture": True,  # ... whichever of its background textures shows (swaying leaves) ...
+        "shadow_max": 2.0,  # ... and brighter copies pass the same tests (highlights; 2.0 = 1 / shadow_tau)
         "learning_rate": 0.01,
         "ghost_frames": 10,  # revealed background (a ghost) is absorbed; stopped objects stay foreground
         "postprocess": {"median": 5, "min_area": 30},
@@ -62,7 +66,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: One line per preset, for ``bgsub presets`` and the README.
 DESCRIPTIONS: dict[str, str] = {
     "default": "per-pixel GMM (K=3) with the validated levers: variance bounds, gain compensation, gated spatial "
-    "context (its reach sized by the camera's shake), texture-preserving shadow test, slow selective update, "
+    "context (its reach sized by the camera's shake), texture-preserving shadow and highlight test, slow selective "
+    "update, "
     "ghost absorption, 5x5 median and small-blob removal",
     "textbook": "per-pixel GMM (K=3, full covariance) fitted by EM, no levers; chi-square 0.999 threshold",
     "online": "adaptive per-pixel GMM (MOG2's algorithm and defaults), learns on every frame",
