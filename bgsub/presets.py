@@ -67,8 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 DESCRIPTIONS: dict[str, str] = {
     "default": "per-pixel GMM (K=3) with the validated levers: variance bounds, gain compensation, gated spatial "
     "context (its reach sized by the camera's shake), texture-preserving shadow and highlight test, slow selective "
-    "update, "
-    "ghost absorption, 5x5 median and small-blob removal",
+    "update, ghost absorption, 5x5 median and small-blob removal",
     "textbook": "per-pixel GMM (K=3, full covariance) fitted by EM, no levers; chi-square 0.999 threshold",
     "online": "adaptive per-pixel GMM (MOG2's algorithm and defaults), learns on every frame",
 }
