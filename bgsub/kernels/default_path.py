@@ -220,35 +220,47 @@ def _sample(frame: NDArray, y: int, x: int, c: int, g: np.float32, divide: bool,
     return np.float32(frame[y, x, c])
 
 
+@numba.njit(cache=True, inline="always")
+def _dot_with_mean(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray,
+                   y: int, x: int, k: int) -> tuple[float, float]:
+    """``(f . m, m . m)`` in float64 for pixel ``(y, x)`` and its component ``k``: the gain is their ratio."""
+    fm = 0.0
+    mm = 0.0
+    for c in range(means.shape[3]):
+        f = np.float64(_sample(frame, y, x, c, g, divide, lut))
+        m = np.float64(means[y, x, k, c])
+        fm += f * m
+        mm += m * m
+    return fm, mm
+
+
+@numba.njit(cache=True, inline="always")
+def _window_pixel(qy: int, qx: int, height: int, width: int, candidate: NDArray[np.bool_],
+                  masked: bool) -> tuple[bool, int, int]:
+    """Whether a texture window's pixel ``(qy, qx)`` counts, and where it reads: ``masked``, only in-frame
+    candidates count; otherwise every one does, read at the nearest edge pixel when outside the frame."""
+    if masked and (qy < 0 or qy >= height or qx < 0 or qx >= width or not candidate[qy, qx]):
+        return False, 0, 0
+    return True, min(max(qy, 0), height - 1), min(max(qx, 0), width - 1)
+
+
 @numba.njit(cache=True)
 def _texture_ok(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray, first: NDArray,
                 y: int, x: int, half: int, bound: float, candidate: NDArray[np.bool_], masked: bool) -> bool:
     """The texture test of ``bgsub.spatial._texture_preserved`` at one pixel (window ``2 half + 1``): over the whole
     window with nearest edges, or, ``masked``, over the window's in-frame ``candidate`` pixels, most of the window."""
     height, width, _, n_ch = means.shape
-    k0 = first[y, x]
-    fm = 0.0
-    mm = 0.0
-    for c in range(n_ch):
-        f = np.float64(_sample(frame, y, x, c, g, divide, lut))
-        m = np.float64(means[y, x, k0, c])
-        fm += f * m
-        mm += m * m
+    fm, mm = _dot_with_mean(frame, g, divide, lut, means, y, x, first[y, x])
     gain = fm / max(mm, 1e-9)
     s_ff = 0.0
     s_fm = 0.0
     s_mm = 0.0
     n = 0
     for dy in range(-half, half + 1):
-        qy = y + dy
-        if masked and (qy < 0 or qy >= height):
-            continue
-        qy = min(max(qy, 0), height - 1)
         for dx in range(-half, half + 1):
-            qx = x + dx
-            if masked and (qx < 0 or qx >= width or not candidate[qy, qx]):
+            use, qy, qx = _window_pixel(y + dy, x + dx, height, width, candidate, masked)
+            if not use:
                 continue
-            qx = min(max(qx, 0), width - 1)
             k = first[qy, qx]
             ff = 0.0
             fm = 0.0
@@ -280,28 +292,17 @@ def _texture_ok_mixture(frame: NDArray, g: np.float32, divide: bool, lut: NDArra
     for k in range(n_comp):
         if not is_bg[y, x, k]:
             continue
-        fm = 0.0
-        mm = 0.0
-        for c in range(n_ch):
-            f = np.float64(_sample(frame, y, x, c, g, divide, lut))
-            m = np.float64(means[y, x, k, c])
-            fm += f * m
-            mm += m * m
+        fm, mm = _dot_with_mean(frame, g, divide, lut, means, y, x, k)
         if mm <= 0.0:
             continue
         gain = fm / max(mm, 1e-9)
         total = 0.0
         n = 0
         for dy in range(-half, half + 1):
-            qy = y + dy
-            if masked and (qy < 0 or qy >= height):
-                continue
-            qy = min(max(qy, 0), height - 1)
             for dx in range(-half, half + 1):
-                qx = x + dx
-                if masked and (qx < 0 or qx >= width or not candidate[qy, qx]):
+                use, qy, qx = _window_pixel(y + dy, x + dx, height, width, candidate, masked)
+                if not use:
                     continue
-                qx = min(max(qx, 0), width - 1)
                 nearest = np.inf
                 for j in range(n_comp):
                     if not is_bg[qy, qx, j]:
