@@ -1,0 +1,74 @@
+"""Where the default's errors are, per synthetic scene and seed: false positives on plain background and on
+cast shadows (CDnet label 50, a negative), and missed foreground, counted on the masks F is computed from.
+
+CDnet's F folds shadow pixels into the negatives, so a kind's F cannot say whether its false positives are
+shadows. This script counts them apart (:func:`bgsub.label_counts.foreground_by_label`), seed by seed, with the
+same fit, scoring and post-processing as ``validate_levers.py``. It reads the validation seeds unless told
+``--split test``; it chooses nothing.
+
+Usage::
+
+    python benchmarks/errors_by_label.py --scenes jitter,water --seeds 5
+    python benchmarks/errors_by_label.py --scenes departed --seeds 3 --set ghost_frames=null
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from validate_levers import BLOCK, _split
+
+from bgsub.label_counts import foreground_by_label
+from bgsub.methods import make_method
+from bgsub.metrics import compute_metrics
+from bgsub.scoring import score_blocks
+from bgsub.synth import MAX_SEEDS, SCENE_SEEDS, make_scene, scene_seeds
+
+
+def scene_errors(kind: str, settings: dict, seed: int) -> dict[str, int]:
+    """Counts on the scored frames of one scene: ``tp``, ``fp_static``, ``fp_shadow``, ``fn`` and the pixel totals."""
+    method_kind, params, post, threshold = _split(settings)
+    scene = make_scene(kind, seed=seed)
+    method = make_method(method_kind, **params).fit(scene.frames[: scene.n_train])
+    numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
+    blocks = [(numbers[i: i + BLOCK], scene.frames[scene.n_train + i: scene.n_train + i + BLOCK])
+              for i in range(0, len(numbers), BLOCK)]
+    totals = {"static": [0, 0], "shadow": [0, 0], "motion": [0, 0]}
+    for nums, _, masks in score_blocks(method, blocks, threshold=threshold, postprocess=post):
+        for number, mask in zip(nums, masks):
+            for name, (marked, pixels) in foreground_by_label(mask > 0, scene.labels[number - 1]).items():
+                totals[name][0] += marked
+                totals[name][1] += pixels
+    return {"tp": totals["motion"][0], "fn": totals["motion"][1] - totals["motion"][0],
+            "fp_static": totals["static"][0], "fp_shadow": totals["shadow"][0],
+            "static": totals["static"][1], "shadow": totals["shadow"][1], "motion": totals["motion"][1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenes", default=",".join(SCENE_SEEDS))
+    parser.add_argument("--split", choices=("validation", "test"), default="validation")
+    parser.add_argument("--seeds", type=int, default=1, choices=range(1, MAX_SEEDS + 1), metavar="N")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="override one setting of the preset (JSON value: 3, null, true, 0.5)")
+    args = parser.parse_args()
+    settings: dict = {"preset": args.preset}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        settings[key] = json.loads(value)
+    print(f"{'kind':13s} {'seed':>5s} {'F':>6s} {'precision':>9s} {'recall':>6s} {'FP static':>10s} "
+          f"{'FP shadow':>10s} {'shadow px':>10s} {'FN':>8s} {'fg px':>8s}")
+    for kind in args.scenes.split(","):
+        for seed in scene_seeds(kind, args.split, args.seeds):
+            c = scene_errors(kind, settings, seed)
+            fp = c["fp_static"] + c["fp_shadow"]
+            m = compute_metrics(c["tp"], fp, c["fn"], c["static"] + c["shadow"] - fp)
+            print(f"{kind:13s} {seed:5d} {m['f_measure']:6.3f} {m['precision']:9.3f} {m['recall']:6.3f} "
+                  f"{c['fp_static']:10d} {c['fp_shadow']:10d} {c['shadow']:10d} {c['fn']:8d} {c['motion']:8d}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
