@@ -3,8 +3,8 @@ cast shadows (CDnet label 50, a negative), and missed foreground, counted on the
 
 CDnet's F folds shadow pixels into the negatives, so a kind's F cannot say whether its false positives are
 shadows. This script counts them apart (:func:`bgsub.label_counts.foreground_by_label`), seed by seed, with the
-same fit, scoring and post-processing as ``validate_levers.py``. It reads the validation seeds unless told
-``--split test``; it chooses nothing.
+same fit, scoring and post-processing as ``validate_levers.py`` (its :func:`score_scene`). It reads the
+validation seeds unless told ``--split test``; it chooses nothing.
 
 Usage::
 
@@ -17,25 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from validate_levers import BLOCK, _split
+from validate_levers import score_scene
 
 from bgsub.label_counts import foreground_by_label
-from bgsub.methods import make_method
 from bgsub.metrics import compute_metrics
-from bgsub.scoring import score_blocks
-from bgsub.synth import MAX_SEEDS, SCENE_SEEDS, make_scene, scene_seeds
+from bgsub.synth import MAX_SEEDS, SCENE_SEEDS, scene_seeds
 
 
 def scene_errors(kind: str, settings: dict, seed: int) -> dict[str, int]:
     """Counts on the scored frames of one scene: ``tp``, ``fp_static``, ``fp_shadow``, ``fn`` and the pixel totals."""
-    method_kind, params, post, threshold = _split(settings)
-    scene = make_scene(kind, seed=seed)
-    method = make_method(method_kind, **params).fit(scene.frames[: scene.n_train])
-    numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
-    blocks = [(numbers[i: i + BLOCK], scene.frames[scene.n_train + i: scene.n_train + i + BLOCK])
-              for i in range(0, len(numbers), BLOCK)]
+    scene, _, _, scored = score_scene(kind, settings, seed)
     totals = {"static": [0, 0], "shadow": [0, 0], "motion": [0, 0]}
-    for nums, _, masks in score_blocks(method, blocks, threshold=threshold, postprocess=post):
+    for nums, _, masks in scored:
         for number, mask in zip(nums, masks):
             for name, (marked, pixels) in foreground_by_label(mask > 0, scene.labels[number - 1]).items():
                 totals[name][0] += marked

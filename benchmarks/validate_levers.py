@@ -59,6 +59,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ from bgsub.methods import make_method
 from bgsub.metrics import compute_metrics, sweep_thresholds
 from bgsub.presets import apply_preset
 from bgsub.scoring import score_blocks
-from bgsub.synth import CDNET_CATEGORY, MAX_SEEDS, SCENE_SEEDS, make_scene, scene_seeds
+from bgsub.synth import CDNET_CATEGORY, MAX_SEEDS, SCENE_SEEDS, Scene, make_scene, scene_seeds
 from bgsub.tally import ScoreTally
 
 HIGHWAY = Path("../shared/data/highway")  # relative to the project root, where this runs
@@ -116,16 +117,24 @@ def _f(tally: ScoreTally) -> float:
     return float(compute_metrics(tp, fp, fn, tn)["f_measure"])
 
 
-def run_scene(kind: str, settings: dict, seed: int) -> float:
-    """F of ``settings`` on the scene of ``kind`` drawn from ``seed``."""
+def score_scene(kind: str, settings: dict, seed: int) -> tuple[Scene, list[int], float, Iterator]:
+    """Fit ``settings`` on the training frames of the scene of ``kind`` drawn from ``seed`` and score its test
+    frames: the scene, the test frames' numbers, the threshold, and the ``(numbers, scores, masks)`` blocks of
+    :func:`bgsub.scoring.score_blocks` (lazy: scored as they are read)."""
     method_kind, params, post, threshold = _split(settings)
     scene = make_scene(kind, seed=seed)
     method = make_method(method_kind, **params).fit(scene.frames[: scene.n_train])
     numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
-    tally = ScoreTally(sweep_thresholds(0, 40, 81, threshold), threshold, numbers)
     blocks = [(numbers[i: i + BLOCK], scene.frames[scene.n_train + i: scene.n_train + i + BLOCK])
               for i in range(0, len(numbers), BLOCK)]
-    for nums, scores, masks in score_blocks(method, blocks, threshold=threshold, postprocess=post):
+    return scene, numbers, threshold, score_blocks(method, blocks, threshold=threshold, postprocess=post)
+
+
+def run_scene(kind: str, settings: dict, seed: int) -> float:
+    """F of ``settings`` on the scene of ``kind`` drawn from ``seed``."""
+    scene, numbers, threshold, scored = score_scene(kind, settings, seed)
+    tally = ScoreTally(sweep_thresholds(0, 40, 81, threshold), threshold, numbers)
+    for nums, scores, masks in scored:
         tally.add(nums, scores, masks, lambda n: scene.labels[n - 1], None)
     return _f(tally)
 
