@@ -3,17 +3,20 @@
 Command (from the project root)::
 
     PYTHONPATH=$PWD nice .venv/bin/python benchmarks/bench_peers.py [--kinds jitter water ...]
-        [--methods default online SuBSENSE PAWCS MOG2 KNN] [--split validation|test] [--seeds N] [--csv peers.csv]
+        [--methods default online SuBSENSE PAWCS MOG2 KNN] [--split validation|test] [--seeds N]
+        [--skip-seeds K] [--csv peers.csv]
 
 Every kind of :data:`bgsub.synth.SCENES` is generated at its default size (160x120, 100 training
 and 100 test frames) from its **validation** seed (:data:`bgsub.synth.SCENE_SEEDS`), or with
 ``--split test`` from its test seed: the test seeds are held out while defaults are chosen and are
 run only to report frozen defaults (README "Accuracy"). ``--seeds N`` runs ``N`` scenes of each kind
 (:func:`bgsub.synth.scene_seeds`: the declared seed, then further ones); a kind's figures are then
-means over them, and a table of the worst seed follows (measured over 5 test seeds:
-``benchmarks/peers_test_5seeds.txt``). bgsub's presets ``default`` and ``online``
-run beside the peers (fitted on the training frames, then the test frames scored in order). Each
-peer runs at its library's defaults over the training frames and then the test frames, learning
+means over them, and a table follows of the worst seed, how many reach 0.90, and the half-width of a
+95 % interval of the mean (Student's t over the seeds; measured over 5 test seeds:
+``benchmarks/peers_test_5seeds.txt``). ``--skip-seeds K`` leaves out the first ``K`` seeds of each kind
+(those whose figures have been seen), so that a figure on the next ``N`` is held out. bgsub's presets
+``default`` and ``online`` run beside the peers (fitted on the training frames, then the test frames
+scored in order). Each peer runs at its library's defaults over the training frames and then the test frames, learning
 throughout, as the pipeline runs the OpenCV peers (:mod:`bgsub.peers`): BGSLibrary's SuBSENSE and PAWCS (Python wrapper
 ``pybgs``, optional: without it they are skipped with a notice) and OpenCV's MOG2 and KNN (1
 OpenCV thread). Masks are scored on the test frames by the CDnet rules with the pipeline's own
@@ -68,6 +71,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from bgsub.methods import make_method
 from bgsub.metrics import compute_metrics, sweep_thresholds
@@ -170,6 +174,19 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def half_width(values: list[float]) -> float | None:
+    """Half-width of the 95 % Student's t interval of the mean of ``values`` (None under 2 values).
+
+    Examples
+    --------
+    >>> round(half_width([0.8, 0.9, 1.0]), 4)  # t(0.975, 2) = 4.3027, sd 0.1, over sqrt(3)
+    0.2484
+    """
+    if len(values) < 2:
+        return None
+    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinds", nargs="+", default=list(SCENES), choices=SCENES, metavar="KIND")
@@ -180,8 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, choices=range(1, MAX_SEEDS + 1), metavar="N",
                         help="scenes per kind (bgsub.synth.scene_seeds: the declared seed, then further ones); "
                         "a kind's F is the mean over them, and the worst one is shown too")
+    parser.add_argument("--skip-seeds", type=int, default=0, metavar="K",
+                        help="leave out each kind's first K seeds (those already seen): the N seeds after them")
     parser.add_argument("--csv", type=Path, help="also write one row per (kind, method) with counts and metrics")
     args = parser.parse_args(argv)
+    if not 0 <= args.skip_seeds <= MAX_SEEDS - args.seeds:
+        parser.error(f"--skip-seeds must be from 0 to {MAX_SEEDS} - N = {MAX_SEEDS - args.seeds}, "
+                     f"got {args.skip_seeds}")
 
     methods = list(args.methods)
     if any(m in PYBGS_METHODS for m in methods):
@@ -206,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         (Path(tmp) / "config").mkdir()
         runners = {m: preset_runner(OUR_METHODS[m]) if m in OUR_METHODS else
                    pybgs_runner(m, Path(tmp)) if m in PYBGS_METHODS else opencv_runner(m) for m in methods}
-        for kind, seed in ((k, seed) for k in args.kinds for seed in scene_seeds(k, args.split, args.seeds)):
+        seeds = {k: scene_seeds(k, args.split, args.seeds, args.skip_seeds) for k in args.kinds}
+        for kind, seed in ((k, seed) for k in args.kinds for seed in seeds[k]):
             scene = make_scene(kind, seed=seed)
             t_frames, h, w = scene.frames.shape[:3]
             for name, run in runners.items():
@@ -232,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         return mean(values(kind, method, key))
 
     width = max(len(k) for k in args.kinds) + 2
-    seeds = {k: scene_seeds(k, args.split, args.seeds) for k in args.kinds}
-    over = "" if args.seeds == 1 else f", mean over {args.seeds} seeds per kind"
+    skipped = f" after the first {args.skip_seeds}" if args.skip_seeds else ""
+    over = f", seed {seeds[args.kinds[0]][0]}" if args.seeds == 1 else f", mean over {args.seeds} seeds per kind"
+    over += skipped
     print(f"\nF-measure on the test frames, {args.split} seeds{over} ({rows[0]['size']}, "
           f"{len(scene.frames) - scene.n_train} test frames after {scene.n_train} training frames)")
     seed_header = "seed" if args.seeds == 1 else "first"  # with several seeds the row is their mean
@@ -251,13 +275,15 @@ def main(argv: list[str] | None = None) -> int:
           + "".join(f"{fmt(mean(per_category[m])):>10}" for m in methods))
 
     if args.seeds > 1:
-        print(f"\nworst of the {args.seeds} seeds (F-measure), and how many seeds reach 0.90")
-        print(f"{'kind':<{width + 31}}" + "".join(f"{m:>{11 + len(str(args.seeds))}}" for m in methods))
+        print(f"\nworst of the {args.seeds} seeds (F-measure), how many seeds reach 0.90, and the half-width of a "
+              "95 % interval of the mean F (Student's t)")
+        print(f"{'kind':<{width + 31}}" + "".join(f"{m:>{18 + len(str(args.seeds))}}" for m in methods))
         for kind in args.kinds:
             f = {m: [v for v in values(kind, m, "f_measure") if v is not None] for m in methods}
             worst = {m: min(f[m], default=None) for m in methods}
             reach = {m: sum(v >= 0.90 for v in f[m]) for m in methods}
-            print(f"{kind:<{width + 31}}" + "".join(f"{fmt(worst[m]):>8} {reach[m]:>2}/{args.seeds}" for m in methods))
+            print(f"{kind:<{width + 31}}" + "".join(
+                f"{fmt(worst[m]):>8} {reach[m]:>2}/{args.seeds} {fmt(half_width(f[m])):>6}" for m in methods))
 
     print("\nspeed: frames per second over all frames (training and test), median over kinds; ratio to MOG2")
     fps = {m: statistics.median(r["fps"] for r in rows if r["method"] == m) for m in methods}

@@ -290,22 +290,39 @@ EXTRA_SEED_BASE: dict[str, int] = {"validation": 1000, "test": 2000}
 MAX_SEEDS = 50  # keeps the validation seeds below the test ones
 
 
-def scene_seeds(kind: str, split: str, n: int = 1) -> tuple[int, ...]:
+def scene_seeds(kind: str, split: str, n: int = 1, skip: int = 0) -> tuple[int, ...]:
     """``n`` seeds of ``kind`` for ``split``: the declared one (:func:`scene_seed`) first, then further ones.
 
     A single seed is one draw of the scene's randomness (its textures, movers, shakes); a figure over
     several seeds says how much a kind's F moves from one scene of that kind to the next.
 
+    Parameters
+    ----------
+    kind : str
+        One of :data:`SCENES`.
+    split : {"validation", "test"}
+    n : int, default=1
+        How many seeds.
+    skip : int, default=0
+        Leave out the first ``skip`` seeds of the sequence (the declared one is the first): seeds whose
+        figures have already been seen, so that a figure on the rest is held out. ``skip + n`` is at most
+        :data:`MAX_SEEDS`.
+
     Examples
     --------
     >>> scene_seeds("jitter", "validation", 3), scene_seeds("jitter", "test", 2)
     ((107, 1027, 1047), (207, 2027))
+    >>> scene_seeds("jitter", "test", 2, skip=1)
+    (2027, 2047)
     """
     first = scene_seed(kind, split)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SEEDS:
         raise ValueError(f"the number of seeds must be an integer from 1 to {MAX_SEEDS}, got {n!r}")
+    if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= MAX_SEEDS - n:
+        raise ValueError(f"the seeds to skip must be an integer from 0 to {MAX_SEEDS} - n = {MAX_SEEDS - n}, "
+                         f"got {skip!r}")
     position = SCENES.index(kind)
-    return (first, *(EXTRA_SEED_BASE[split] + 20 * j + position for j in range(1, n)))
+    return tuple(first if j == 0 else EXTRA_SEED_BASE[split] + 20 * j + position for j in range(skip, skip + n))
 
 
 def make_scene(

@@ -178,6 +178,12 @@ def test_further_seeds_start_with_the_declared_one_and_are_never_shared():
             scene_seeds("jitter", "validation", bad)
     with pytest.raises(ValueError, match="split"):
         scene_seeds("jitter", "train", 2)
+    # skipping the seeds already seen continues the same sequence
+    assert scene_seeds("water", "test", 3, skip=2) == seeds[("water", "test")][2:5]
+    assert scene_seeds("water", "test", 1, skip=MAX_SEEDS - 1) == seeds[("water", "test")][-1:]
+    for bad in (-1, MAX_SEEDS, 1.0, True):
+        with pytest.raises(ValueError, match="seeds to skip"):
+            scene_seeds("water", "test", 1, skip=bad)
 
 
 @pytest.mark.parametrize("scene", NEW_SCENES)
