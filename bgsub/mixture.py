@@ -15,6 +15,7 @@ kernels in :mod:`bgsub.kernels.em`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from typing import Literal
@@ -51,6 +52,7 @@ __all__ = [
     "ConvergenceWarning",
     "DEFAULT_REG_COVAR",
     "PixelGaussianMixture",
+    "keep_heaviest",
 ]
 
 logger = logging.getLogger(__name__)
@@ -429,3 +431,49 @@ class PixelGaussianMixture:
     def score(self, frames: NDArray) -> NDArray[np.float64]:
         """Mean per-sample log-likelihood per pixel, ``(H, W)`` float64 (scikit-learn's ``score``)."""
         return self.score_samples(frames).astype(np.float64).mean(axis=0)
+
+
+def keep_heaviest(model: PixelGaussianMixture, n_components: int) -> PixelGaussianMixture:
+    """The ``n_components`` heaviest components of each pixel of a fitted ``model``, as a new model.
+
+    EM with more components than are kept separates what a few would merge: three flickering
+    background colours and a passing object need four components, and with three, two of the colours
+    share one broad component. Keeping the heaviest afterwards drops the light ones (passers-by)
+    and leaves a model of ``n_components`` to score with.
+
+    Parameters
+    ----------
+    model : PixelGaussianMixture
+        Fitted; its components are sorted by decreasing weight at each pixel, as :meth:`~PixelGaussianMixture.fit`
+        leaves them.
+    n_components : int
+        How many to keep, from 1 to ``model.n_components``.
+
+    Returns
+    -------
+    PixelGaussianMixture
+        A copy with ``n_components`` components whose weights are renormalized to sum to 1 at each pixel.
+        ``converged_``, ``n_iter_`` and ``lower_bound_`` describe the fit of the larger mixture.
+
+    Examples
+    --------
+    >>> frames = np.zeros((40, 1, 1, 3), np.uint8)
+    >>> frames[:20], frames[20:32], frames[32:] = 50, 150, 250   # 50 %, 30 %, 20 % of the frames
+    >>> kept = keep_heaviest(PixelGaussianMixture(3, reg_covar=4.0).fit(frames), 2)
+    >>> kept.n_components, np.round(kept.weights_[0, 0], 3).tolist(), kept.means_[0, 0, :, 0].round().tolist()
+    (2, [0.625, 0.375], [50.0, 150.0])
+    """
+    if not hasattr(model, "weights_"):
+        raise RuntimeError("keep_heaviest needs a fitted PixelGaussianMixture; call fit(frames) first")
+    if not 1 <= n_components <= model.n_components:
+        raise ValueError(f"n_components must be from 1 to the model's {model.n_components}, got {n_components}")
+    kept = copy.copy(model)
+    kept.n_components = int(n_components)
+    weights = model.weights_[..., :n_components]
+    kept.weights_ = (weights / weights.sum(axis=-1, keepdims=True)).astype(model.weights_.dtype)
+    kept.means_ = model.means_[..., :n_components, :].copy()
+    n_cov_dims = {"full": 2, "diag": 1, "spherical": 0}[model.covariance_type]
+    index = (..., slice(0, n_components)) + (slice(None),) * n_cov_dims
+    kept.covariances_ = model.covariances_[index].copy()
+    kept.precisions_cholesky_ = model.precisions_cholesky_[index].copy()
+    return kept
