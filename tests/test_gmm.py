@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from bgsub.gmm import DEFAULT_THRESHOLD, GMMBackgroundMethod, GMMMethod
-from bgsub.mixture import ConvergenceWarning, PixelGaussianMixture
+from bgsub.mixture import ConvergenceWarning, PixelGaussianMixture, keep_heaviest
 from bgsub.mixture_em import precisions_cholesky_of
 from bgsub.models import load_model, save_model
 from bgsub.ranking import (
@@ -437,3 +437,49 @@ def test_min_background_mahalanobis_uses_background_components_only() -> None:
     np.testing.assert_allclose(both, d2_all.min(axis=-1))  # 0.5 + 0.5: both are background
     first_only = min_background_mahalanobis(test, model, background_ratio=0.3, rank_by="weight")
     np.testing.assert_allclose(first_only, d2_all[..., 0])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_keep_heaviest_keeps_the_first_components_renormalized(covariance_type: str) -> None:
+    frames = np.random.default_rng(3).integers(0, 256, (30, 2, 3, 3), dtype=np.uint8)
+    model = PixelGaussianMixture(4, covariance_type=covariance_type, reg_covar=4.0).fit(frames)
+    assert np.all(np.diff(model.weights_, axis=-1) <= 0)  # fit leaves them heaviest first
+    kept = keep_heaviest(model, 2)
+    assert kept.n_components == 2 and model.n_components == 4  # a new model; the fitted one is untouched
+    np.testing.assert_allclose(kept.weights_, model.weights_[..., :2] / model.weights_[..., :2].sum(-1, keepdims=True),
+                               rtol=1e-6)
+    np.testing.assert_allclose(kept.weights_.sum(-1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(kept.means_, model.means_[:, :, :2])
+    np.testing.assert_array_equal(kept.covariances_, model.covariances_[:, :, :2])
+    # the kept precisions are those of the kept covariances, so scoring with the kept model is consistent
+    np.testing.assert_allclose(kept.precisions_cholesky_, precisions_cholesky_of(kept.covariances_, covariance_type),
+                               rtol=1e-5)
+    assert np.isfinite(kept.score_samples(frames[:2])).all()
+
+
+def test_keep_heaviest_refuses_what_it_cannot_keep() -> None:
+    model = PixelGaussianMixture(3)
+    with pytest.raises(RuntimeError, match="fitted"):
+        keep_heaviest(model, 2)
+    model.fit(np.random.default_rng(0).integers(0, 256, (10, 1, 2, 3), dtype=np.uint8))
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="n_components"):
+            keep_heaviest(model, bad)
+
+
+@pytest.mark.parametrize("bad", [{"fit_components": 2}, {"fit_components": 5, "k_selection": "bic"},
+                                 {"fit_components": 0}])
+def test_fit_components_settings_are_refused(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        GMMMethod(n_components=3, **bad)
+
+
+def test_fit_components_model_has_n_components_and_round_trips() -> None:
+    frames = np.random.default_rng(1).integers(0, 256, (20, 3, 4, 3), dtype=np.uint8)
+    method = GMMMethod(n_components=3, fit_components=5).fit(frames)
+    assert method._fitted().weights_.shape == (3, 4, 3)
+    again = GMMMethod(n_components=3, fit_components=5).set_state(method.get_state())
+    np.testing.assert_array_equal(again.foreground_scores(frames[:3]), method.foreground_scores(frames[:3]))
+    # fit_components equal to n_components is the plain fit
+    np.testing.assert_array_equal(GMMMethod(n_components=3, fit_components=3).fit(frames).get_state()["means_"],
+                                  GMMMethod(n_components=3).fit(frames).get_state()["means_"])

@@ -332,3 +332,28 @@ def test_deep_shadow_passes_only_the_unscaled_distortion_bound() -> None:
     band = score_frames(frame[None], _shadow_model(background), shadow_tau=0.1, shadow_max=0.15,
                         shadow_texture=1.0)[0]
     assert (band[inner] > 0).all()  # brightness ratio 0.2 is outside [0.1, 0.15)
+
+
+def test_fitting_more_components_keeps_two_flicker_colours_apart_from_two_passers_by() -> None:
+    """Two background colours that flicker (60 % / 40 %) and two passers-by (8 and 7 frames) need four
+    components. With three, EM merges the two colours into one broad component, and ``var_max`` narrows it
+    again at scoring, so both colours score as foreground. Fitted with five and kept to the three heaviest
+    (``fit_components``), each colour has its own component and the passers-by stay foreground."""
+    colours = np.array([[60, 160, 120], [60, 160, 200], [200, 40, 40], [220, 220, 30]], float)
+    rng = np.random.default_rng(0)
+    choice = rng.choice(2, size=(100, 8, 8), p=[0.6, 0.4])
+    choice[20:28], choice[70:77] = 2, 3
+    frames = np.clip(colours[choice] + rng.normal(0, 3, choice.shape + (3,)), 0, 255).astype(np.uint8)
+    probes = np.broadcast_to(colours[:, None, None, :], (4, 8, 8, 3)).astype(np.uint8)
+    settings = dict(n_components=3, reg_covar=4.0, rank_by="weight_over_sigma", background_ratio=0.7,
+                    var_min=16, var_max=75)
+    threshold = 7.81
+
+    plain = GMMMethod(**settings).fit(frames).foreground_scores(probes) > threshold
+    assert plain[:2].mean(axis=(1, 2)).min() > 0.9  # both background colours are foreground almost everywhere
+
+    method = GMMMethod(**settings, fit_components=5).fit(frames)
+    assert method._fitted().n_components == 3
+    foreground = method.foreground_scores(probes) > threshold
+    assert foreground[:2].mean(axis=(1, 2)).max() < 0.05  # both colours are background ...
+    assert foreground[2:].all()  # ... and the passers-by are not
