@@ -128,8 +128,6 @@ class _PixelGMMMethod(BackgroundMethod):
         k_selection: Literal["bic"] | None = None,
         fit_components: int | None = None,
     ) -> None:
-        if fit_components is not None and fit_components < n_components:
-            raise ValueError(f"fit_components ({fit_components}) must not be below n_components ({n_components})")
         if fit_components is not None and k_selection is not None:
             raise ValueError("fit_components and k_selection cannot be combined: choose one way to pick the components")
         self.n_components = n_components
@@ -167,8 +165,9 @@ class _PixelGMMMethod(BackgroundMethod):
         """Fit the per-pixel mixtures on training frames ``(T, H, W, C)``; return self.
 
         With ``k_selection="bic"``, every pixel keeps the number of components (1 to ``n_components``)
-        of lowest BIC (:func:`bgsub.model_selection.fit_by_bic`). With ``fit_components``, EM fits that
-        many and every pixel keeps its ``n_components`` heaviest (:func:`bgsub.mixture.keep_heaviest`)."""
+        of lowest BIC (:func:`bgsub.model_selection.fit_by_bic`). With ``fit_components`` above
+        ``n_components``, EM fits that many and every pixel keeps its ``n_components`` heaviest
+        (:func:`bgsub.mixture.keep_heaviest`)."""
         if self.k_selection == "bic":
             self.model_, _ = fit_by_bic(self._new_model, _check_frames(frames), self.n_components)
         elif self.fit_components is not None and self.fit_components > self.n_components:
@@ -241,9 +240,9 @@ class GMMBackgroundMethod(_PixelGMMMethod):
         ``"bic"``: each pixel keeps 1 to ``n_components`` components, the number of lowest BIC
         (:func:`bgsub.model_selection.fit_by_bic`). None: ``n_components`` everywhere.
     fit_components : int or None, default=None
-        EM fits this many components (at least ``n_components``) and each pixel keeps its
-        ``n_components`` heaviest, weights renormalized (:func:`bgsub.mixture.keep_heaviest`). None:
-        EM fits ``n_components``. Not with ``k_selection``.
+        EM fits this many components and each pixel keeps its ``n_components`` heaviest, weights
+        renormalized (:func:`bgsub.mixture.keep_heaviest`). At or below ``n_components`` (a sweep of
+        K past it), or None, EM fits ``n_components``. Not with ``k_selection``.
     background_ratio : float, default=0.9
         Unused here.
     rank_by : {"weight", "weight_over_sigma"}
@@ -322,8 +321,9 @@ class GMMMethod(_PixelGMMMethod):
         the background shows more colours than ``n_components`` leaves room for beside a passer-by
         (flickering patches, water), EM then gives each colour its own component instead of merging
         two into one broad component that ``var_max`` narrows again. Fitting costs about
-        ``fit_components / n_components`` times as much; scoring is unchanged. None: EM fits
-        ``n_components``. Not with ``k_selection``.
+        ``fit_components / n_components`` times as much; scoring is unchanged. At or below
+        ``n_components`` (a sweep of K past it), or None, EM fits ``n_components``. Not with
+        ``k_selection``.
     background_ratio : float, default=0.9
         MOG2's ``backgroundRatio``.
     rank_by : {"weight", "weight_over_sigma"}
