@@ -316,8 +316,8 @@ class GMMMethod(_PixelGMMMethod):
         (:func:`bgsub.model_selection.fit_by_bic`; the unused components rank last with a negligible
         weight). None: ``n_components`` everywhere.
     fit_components : int or None, default=None
-        EM fits this many components (at least ``n_components``) and each pixel keeps its
-        ``n_components`` heaviest, weights renormalized (:func:`bgsub.mixture.keep_heaviest`): where
+        EM fits this many components and each pixel keeps its ``n_components`` heaviest, weights
+        renormalized (:func:`bgsub.mixture.keep_heaviest`): where
         the background shows more colours than ``n_components`` leaves room for beside a passer-by
         (flickering patches, water), EM then gives each colour its own component instead of merging
         two into one broad component that ``var_max`` narrows again. Fitting costs about

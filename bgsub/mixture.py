@@ -453,7 +453,8 @@ def keep_heaviest(model: PixelGaussianMixture, n_components: int) -> PixelGaussi
     -------
     PixelGaussianMixture
         A copy with ``n_components`` components whose weights are renormalized to sum to 1 at each pixel.
-        ``converged_``, ``n_iter_`` and ``lower_bound_`` describe the fit of the larger mixture.
+        ``converged_``, ``n_iter_``, ``lower_bound_`` (and ``lower_bounds_`` when kept) describe the fit of the
+        larger mixture.
 
     Examples
     --------
@@ -472,8 +473,8 @@ def keep_heaviest(model: PixelGaussianMixture, n_components: int) -> PixelGaussi
     weights = model.weights_[..., :n_components]
     kept.weights_ = (weights / weights.sum(axis=-1, keepdims=True)).astype(model.weights_.dtype)
     kept.means_ = model.means_[..., :n_components, :].copy()
-    n_cov_dims = {"full": 2, "diag": 1, "spherical": 0}[model.covariance_type]
-    index = (..., slice(0, n_components)) + (slice(None),) * n_cov_dims
+    # the covariances' own axes after the component axis: 2 (full), 1 (diag) or none (spherical)
+    index = (..., slice(0, n_components)) + (slice(None),) * (model.covariances_.ndim - model.weights_.ndim)
     kept.covariances_ = model.covariances_[index].copy()
     kept.precisions_cholesky_ = model.precisions_cholesky_[index].copy()
     return kept
