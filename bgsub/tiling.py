@@ -247,7 +247,8 @@ _DECODE_PER_PIXEL = 2.5e-7  # reading a frame (PNG/JPEG decode, labels), per pix
 
 def estimate_resources(
     step: str, *, height: int, width: int, channels: int = 3, n_train: int, n_test: int, kind: str,
-    n_components: int | None = None, tiles: int = 1, block_size: int = 64, attempt: int = 1,
+    n_components: int | None = None, fit_components: int | None = None, tiles: int = 1, block_size: int = 64,
+    attempt: int = 1,
 ) -> dict[str, int]:
     """Memory (MB) and run time (minutes) a rule's job asks a cluster for.
 
@@ -263,6 +264,9 @@ def estimate_resources(
     kind, n_components :
         The method, whose declared :meth:`~bgsub.base.BackgroundMethod.resource_cost` gives its state,
         working memory and time per pixel; GMM state and time grow with ``n_components``.
+    fit_components : int or None
+        The method's ``fit_components`` setting: a fit with EM on more components than ``n_components``
+        is costed at that many (scoring at ``n_components``).
     tiles, block_size : int
     attempt : int
         Snakemake's attempt number; memory and time double on each retry.
@@ -279,6 +283,8 @@ def estimate_resources(
     {'mem_mb': 833, 'runtime': 6}
     """
     k = n_components or 1
+    if step == "fit" and fit_components is not None:
+        k = max(k, fit_components)  # EM fits them all before each pixel keeps n_components
     rows = math.ceil(height / tiles) if step in ("fit", "score") else height
     pixels = rows * width
     cost = method_class(kind).resource_cost(k, channels)

@@ -215,6 +215,11 @@ def test_resources_grow_with_frame_size_and_components_and_shrink_with_tiles():
     assert small["runtime"] < big["runtime"] < more_k["runtime"]
     assert tiled["mem_mb"] < big["mem_mb"] and tiled["runtime"] < big["runtime"]
     assert retry == {"mem_mb": 2 * big["mem_mb"], "runtime": 2 * big["runtime"]}
+    # EM on fit_components is costed at that many when fitting; scoring keeps n_components
+    assert estimate_resources("fit", **base, kind="gmm", n_components=3, fit_components=5) == more_k
+    assert estimate_resources("fit", **base, kind="gmm", n_components=3, fit_components=2) == big
+    assert estimate_resources("score", **base, kind="gmm", n_components=3, fit_components=5) == \
+        estimate_resources("score", **base, kind="gmm", n_components=3)
     # the training frames of one tile must fit in the request with room for float64 work arrays
     frames_mb = 500 * 576 * 720 * 3 / 2**20
     assert big["mem_mb"] > 3 * frames_mb and tiled["mem_mb"] > 3 * frames_mb / 8

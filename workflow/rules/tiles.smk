@@ -50,7 +50,8 @@ def job_resources(step, tiles=1):
         run = RUNS[wildcards.run]
         return estimate_resources(
             step, **_dims(wildcards.dataset, input.get("split")), kind=run.kind, n_components=run.n_components,
-            tiles=tiles, block_size=CFG["block_size"], attempt=attempt,
+            fit_components=run.params.get("fit_components"), tiles=tiles, block_size=CFG["block_size"],
+            attempt=attempt,
         )
 
     return (lambda wildcards, input, attempt: estimate(wildcards, input, attempt)["mem_mb"],
