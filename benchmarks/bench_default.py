@@ -82,8 +82,9 @@ def resize(frames: np.ndarray, h: int, w: int, interpolation: int = cv2.INTER_LI
     return np.stack([cv2.resize(f, (w, h), interpolation=interpolation) for f in frames])
 
 
-def default_method() -> tuple[Any, dict[str, Any], float]:
-    settings = preset_settings("default")
+def default_method(**overrides: Any) -> tuple[Any, dict[str, Any], float]:
+    """The ``default`` preset's method (with ``overrides`` of its settings), post-processing and threshold."""
+    settings = preset_settings("default") | overrides
     kind = settings.pop("kind")
     post = settings.pop("postprocess")
     threshold = settings.pop("threshold")

@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from bench_default import CPU, interleaved, load_highway
-
-from bgsub.methods import make_method
-from bgsub.presets import preset_settings
+from bench_default import CPU, default_method, interleaved, load_highway
 
 
 def main() -> None:
@@ -31,11 +28,8 @@ def main() -> None:
     print(f"highway, {len(train)} training frames at {train.shape[1]}x{train.shape[2]}; load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     runs = {}
-    settings = preset_settings("default")
-    for key in ("postprocess", "threshold", "sweep"):
-        settings.pop(key)
     for fit_components in (None, 4, 5):
-        method = make_method(**{**settings, "fit_components": fit_components})
+        method, _, _ = default_method(fit_components=fit_components)
         runs[f"fit_components={fit_components}"] = lambda m=method: m.fit(train)
     seconds = interleaved(runs, args.repeats)
     base = seconds["fit_components=None"]

@@ -201,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave out each kind's first K seeds (those already seen): the N seeds after them")
     parser.add_argument("--csv", type=Path, help="also write one row per (kind, method) with counts and metrics")
     args = parser.parse_args(argv)
-    if not 0 <= args.skip_seeds <= MAX_SEEDS - args.seeds:
-        parser.error(f"--skip-seeds must be from 0 to {MAX_SEEDS} - N = {MAX_SEEDS - args.seeds}, "
-                     f"got {args.skip_seeds}")
+    try:  # scene_seeds bounds --skip-seeds (skip + N <= MAX_SEEDS); its message, as a usage error
+        seeds = {k: scene_seeds(k, args.split, args.seeds, args.skip_seeds) for k in args.kinds}
+    except ValueError as exc:
+        parser.error(f"--skip-seeds: {exc}")
 
     methods = list(args.methods)
     if any(m in PYBGS_METHODS for m in methods):
@@ -228,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
         (Path(tmp) / "config").mkdir()
         runners = {m: preset_runner(OUR_METHODS[m]) if m in OUR_METHODS else
                    pybgs_runner(m, Path(tmp)) if m in PYBGS_METHODS else opencv_runner(m) for m in methods}
-        seeds = {k: scene_seeds(k, args.split, args.seeds, args.skip_seeds) for k in args.kinds}
         for kind, seed in ((k, seed) for k in args.kinds for seed in seeds[k]):
             scene = make_scene(kind, seed=seed)
             t_frames, h, w = scene.frames.shape[:3]

@@ -317,10 +317,10 @@ class GMMMethod(_PixelGMMMethod):
         weight). None: ``n_components`` everywhere.
     fit_components : int or None, default=None
         EM fits this many components and each pixel keeps its ``n_components`` heaviest, weights
-        renormalized (:func:`bgsub.mixture.keep_heaviest`): where
-        the background shows more colours than ``n_components`` leaves room for beside a passer-by
-        (flickering patches, water), EM then gives each colour its own component instead of merging
-        two into one broad component that ``var_max`` narrows again. Fitting costs about
+        renormalized (:func:`bgsub.mixture.keep_heaviest`): where the background shows more colours
+        than ``n_components`` leaves room for beside a passer-by (flickering patches, water), EM then
+        gives each colour its own component instead of merging two into one broad component that
+        ``var_max`` narrows again. Fitting costs about
         ``fit_components / n_components`` times as much; scoring is unchanged. At or below
         ``n_components`` (a sweep of K past it), or None, EM fits ``n_components``. Not with
         ``k_selection``.
