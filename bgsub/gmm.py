@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from bgsub.alignment import align_frames, camera_motion, shake_distances
 from bgsub.base import BackgroundMethod, ResourceCost, mixture_cost
@@ -396,7 +397,8 @@ class GMMMethod(_PixelGMMMethod):
         start of each block of frames) is found by sub-pixel phase correlation (at most
         ``align_shift_bound_`` px per axis: the largest shake of the training frames plus 1 px, at
         most :data:`ALIGN_MAX_SHIFT`) and the frame is moved back before it is scored;
-        the uncovered border repeats the frame's nearest edge pixels. The training frames are aligned the
+        the uncovered border repeats the frame's nearest edge pixels. Its scores are then moved onto the
+        frame's own pixels (nearest pixel), where its ground truth is drawn. The training frames are aligned the
         same way against their per-pixel median before the mixtures are fitted (a shaking
         training set would otherwise give every edge pixel a blurred model).
     feedback : bool, default=False
@@ -664,8 +666,8 @@ class GMMMethod(_PixelGMMMethod):
             # the uncovered border repeats the frame's edge: the reference's pixels there would be at the
             # model's brightness, not the frame's, and a gain change would flag them
             bound = ALIGN_MAX_SHIFT if self.align_shift_bound_ is None else self.align_shift_bound_
-            frames, _ = align_frames(frames, reference, max_shift=bound, fill="edge")
-        return score_frames(
+            frames, shifts = align_frames(frames, reference, max_shift=bound, fill="edge")
+        scores = score_frames(
             frames, self._scoring, radius=self.spatial_radius_, spatial_gate=self._spatial_gate(),
             gain=self.gain_compensation, shadow_tau=self.shadow_tau,
             shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,
@@ -676,3 +678,8 @@ class GMMMethod(_PixelGMMMethod):
             update_threshold=self.update_threshold, feedback=self._feedback, ghost=self._ghost,
             lbsp_pixels=self._lbsp_pixels(), decision_threshold=self.dynamics_threshold,
         )
+        if self.align:
+            # the scores are the aligned frames': move them back onto each frame's own pixels (its ground truth's)
+            scores = np.stack([ndimage.shift(score, shift, order=0, mode="nearest")
+                               for score, shift in zip(scores, shifts)])
+        return scores

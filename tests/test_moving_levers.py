@@ -60,6 +60,30 @@ def test_a_shifted_frame_is_aligned_back_and_scores_as_background() -> None:
     assert np.isfinite(aligned).all()
 
 
+def test_an_aligned_frame_is_scored_on_its_own_pixels() -> None:
+    """The ground truth of a shaken frame is drawn on that frame: the foreground must be where the car is in
+    it, not where the car would be had the camera been at rest (3 px away)."""
+    rng = np.random.default_rng(9)
+    road, car = _road(), _car()
+    shakes = rng.uniform(-2.5, 2.5, (30, 2))
+    method = GMMMethod(**SMALL, align=True).fit(_frames([shift_frame(road, tuple(s)) for s in shakes], rng))
+    scene = road.copy()
+    scene[17:31, 25:39] = car
+    shift = (0.0, 3.0)
+    frame = _frames([shift_frame(scene, shift)], rng)  # road and car moved 3 px right: the car covers x 28-41
+    mask = method.foreground_scores(frame)[0] > THRESHOLD
+    truth = np.zeros((H, W), bool)
+    truth[17:31, 28:42] = True
+    core = ndimage.binary_erosion(truth)
+    # beyond the 1 px band that interpolation blends (CDnet leaves it unlabelled), and off the image's edges,
+    # which a shift uncovers
+    outside = ~ndimage.binary_dilation(truth)
+    outside[:4], outside[-4:], outside[:, :4], outside[:, -4:] = False, False, False, False
+    assert mask[core].mean() > 0.95  # the car, on its pixels in the frame ...
+    assert mask[outside].sum() < 0.05 * mask[truth].sum()  # ... and not beside them: moved back 3 px, the
+    # 14 px car would cover 2 columns beyond the band (28 pixels, 14 % of it)
+
+
 def test_training_frames_are_aligned_before_fitting() -> None:
     rng = np.random.default_rng(4)
     road = _road()
