@@ -350,7 +350,7 @@ def camera_motion(frames: NDArray, *, quantile: float = 0.95, max_shift: float =
 
 def align_frames(
     frames: NDArray, reference: NDArray, *, max_shift: float = 8.0, upsample: int = 20, refine: int = 5,
-    fill: str = "reference",
+    fill: str = "reference", only_if_closer: bool = True,
 ) -> tuple[NDArray, NDArray[np.float32]]:
     """Move every frame back onto ``reference`` (camera-shake compensation).
 
@@ -366,13 +366,19 @@ def align_frames(
     fill : {"reference", "edge"}
         What the uncovered border shows: the reference's pixels (they then score as
         background) or the frame's nearest edge pixels.
+    only_if_closer : bool
+        Move a frame only when that brings it closer to the reference: the median absolute grey
+        difference, over the pixels at least ``max_shift`` + 1 px from the border, must fall. A
+        still camera's frame is then left as it is when something else (flickering patches, a
+        large mover) moved the correlation's peak, since moving a still frame misaligns all of
+        its static texture; a shaken frame comes back much closer.
 
     Returns
     -------
     aligned : ndarray of the frames' shape and dtype
     shifts : ndarray of shape (T, 2), float32
-        Each frame's estimated ``(dy, dx)`` (see :func:`estimate_shift`); the frame was moved by
-        its negative.
+        Each frame's ``(dy, dx)`` (see :func:`estimate_shift`); the frame was moved by its
+        negative. ``(0, 0)`` for a frame left as it is.
 
     Examples
     --------
@@ -395,8 +401,15 @@ def align_frames(
         raise ValueError(f"need upsample >= 1 and refine >= 0, got {upsample} and {refine}")
     fill_image = reference if fill == "reference" else None
     ref = _prepare_reference(reference)
+    margin = int(np.ceil(max_shift)) + 1
+    inner = (slice(margin, -margin), slice(margin, -margin))
     for t, frame in enumerate(frames):
-        dy, dx = _estimate(_grey(frame), ref, max_shift, upsample, refine)
+        grey = _grey(frame)
+        dy, dx = _estimate(grey, ref, max_shift, upsample, refine)
+        if (dy, dx) != (0.0, 0.0) and only_if_closer and min(grey.shape) > 2 * margin:
+            moved = ndimage.shift(grey, (-dy, -dx), order=1, mode="nearest", prefilter=False)
+            if np.median(np.abs(moved - ref.grey)[inner]) >= np.median(np.abs(grey - ref.grey)[inner]):
+                dy, dx = 0.0, 0.0
         shifts[t] = dy, dx
         aligned[t] = frame if dy == 0.0 and dx == 0.0 else shift_frame(frame, (-dy, -dx), fill=fill_image)
     return aligned, shifts

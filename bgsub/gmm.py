@@ -72,8 +72,11 @@ ALIGN_MAX_SHIFT = 8.0
 _ALIGN_SHIFT_MARGIN = 1.0
 #: Training frames (taken evenly) whose per-pixel median is the reference of the training alignment.
 _ALIGN_REFERENCE_FRAMES = 50
-#: ``max_spatial_radius``: training frames (taken evenly) whose shift is measured, and the quantile of their
-#: shifts that the neighbourhood must reach.
+#: ``align``: the camera's measured shake (``camera_motion``, px) from which frames are aligned: beyond the
+#: reach of a 3x3 neighbourhood (1 px, rounded), so a still camera's frames are never moved.
+ALIGN_MIN_SHAKE = 1.5
+#: ``max_spatial_radius`` and ``align``: training frames (taken evenly) whose shift is measured, and the
+#: quantile of their shifts that the neighbourhood must reach.
 _MOTION_FRAMES = 50
 _MOTION_QUANTILE = 0.95
 
@@ -396,11 +399,15 @@ class GMMMethod(_PixelGMMMethod):
         translation against the current background image (the first-ranked means, taken at the
         start of each block of frames) is found by sub-pixel phase correlation (at most
         ``align_shift_bound_`` px per axis: the largest shake of the training frames plus 1 px, at
-        most :data:`ALIGN_MAX_SHIFT`) and the frame is moved back before it is scored;
+        most :data:`ALIGN_MAX_SHIFT`) and the frame is moved back before it is scored, if that
+        brings it closer to the background image (``only_if_closer`` of :func:`~bgsub.alignment.align_frames`);
         the uncovered border repeats the frame's nearest edge pixels. Its scores are then moved onto the
         frame's own pixels (nearest pixel), where its ground truth is drawn. The training frames are aligned the
         same way against their per-pixel median before the mixtures are fitted (a shaking
-        training set would otherwise give every edge pixel a blurred model).
+        training set would otherwise give every edge pixel a blurred model). Only a shaking camera is
+        aligned: :meth:`fit` measures the shake as ``max_spatial_radius`` does and aligns when it is at
+        least :data:`ALIGN_MIN_SHAKE` px (``align_shift_bound_`` is None otherwise, and nothing is
+        moved); the neighbourhood is then sized on the aligned frames.
     feedback : bool, default=False
         SuBSENSE's per-pixel feedback (:class:`bgsub.feedback.FeedbackState`, St-Charles et al.,
         TIP 2015): each pixel's score is divided by ``R(x)**2`` (``R`` grows where the decision
@@ -547,22 +554,28 @@ class GMMMethod(_PixelGMMMethod):
         self._reset_scoring()
         self.dynamics_ = None
         self.align_shift_bound_ = None
-        if self.align:
+        sized = 0 < self.spatial_radius < (self.max_spatial_radius or 0)
+        motion = self._camera_motion(frames) if self.align or sized else 0.0
+        if self.align and motion >= ALIGN_MIN_SHAKE:
             frames = _check_frames(frames)
             reference = np.median(frames[_evenly(len(frames), _ALIGN_REFERENCE_FRAMES)], axis=0)
             frames, shifts = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT)
             spread = float(shake_distances(shifts).max()) if len(shifts) else 0.0
             self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ALIGN_MAX_SHIFT)
+            motion = self._camera_motion(frames) if sized else 0.0
         self.spatial_radius_ = self.spatial_radius
-        if 0 < self.spatial_radius < (self.max_spatial_radius or 0):
-            frames = _check_frames(frames)
-            motion = camera_motion(frames[_evenly(len(frames), _MOTION_FRAMES)], quantile=_MOTION_QUANTILE,
-                                   max_shift=ALIGN_MAX_SHIFT)
+        if sized:
             self.spatial_radius_ = int(np.clip(np.floor(motion + 0.5), self.spatial_radius, self.max_spatial_radius))
         super().fit(frames)
         if self.needs_dynamics:
             self.calibrate(frames)
         return self
+
+    @staticmethod
+    def _camera_motion(frames: NDArray) -> float:
+        frames = _check_frames(frames)
+        return camera_motion(frames[_evenly(len(frames), _MOTION_FRAMES)], quantile=_MOTION_QUANTILE,
+                             max_shift=ALIGN_MAX_SHIFT)
 
     def _reset_scoring(self) -> None:
         self._scoring = None
@@ -661,12 +674,12 @@ class GMMMethod(_PixelGMMMethod):
             self._feedback = FeedbackState(shape)
         if self.ghost_frames is not None and self._ghost is None:
             self._ghost = GhostDetector(shape, ghost_frames=self.ghost_frames)
-        if self.align:
+        aligning = self.align and self.align_shift_bound_ is not None
+        if aligning:
             reference = np.clip(self._scoring.background_image(), 0, 255).astype(frames.dtype)
             # the uncovered border repeats the frame's edge: the reference's pixels there would be at the
             # model's brightness, not the frame's, and a gain change would flag them
-            bound = ALIGN_MAX_SHIFT if self.align_shift_bound_ is None else self.align_shift_bound_
-            frames, shifts = align_frames(frames, reference, max_shift=bound, fill="edge")
+            frames, shifts = align_frames(frames, reference, max_shift=self.align_shift_bound_, fill="edge")
         scores = score_frames(
             frames, self._scoring, radius=self.spatial_radius_, spatial_gate=self._spatial_gate(),
             gain=self.gain_compensation, shadow_tau=self.shadow_tau,
@@ -678,7 +691,7 @@ class GMMMethod(_PixelGMMMethod):
             update_threshold=self.update_threshold, feedback=self._feedback, ghost=self._ghost,
             lbsp_pixels=self._lbsp_pixels(), decision_threshold=self.dynamics_threshold,
         )
-        if self.align:
+        if aligning:
             # the scores are the aligned frames': move them back onto each frame's own pixels (its ground truth's)
             scores = np.stack([ndimage.shift(score, shift, order=0, mode="nearest")
                                for score, shift in zip(scores, shifts)])

@@ -37,6 +37,23 @@ def test_known_shift_is_estimated_and_undone(shift: tuple[float, float]) -> None
     assert err.mean() < unaligned / 4
 
 
+def test_a_shift_that_takes_the_frame_away_from_the_reference_is_not_applied(monkeypatch) -> None:
+    """A still frame whose correlation peak something else moved (the estimate is forced here) is left as it is;
+    a shaken frame given the same estimate is moved back."""
+    import bgsub.alignment as alignment
+
+    ref = _texture()
+    monkeypatch.setattr(alignment, "_estimate", lambda *args: (2.0, -1.5))
+    still, shaken = ref.copy(), _moved(ref, (2.0, -1.5))
+    aligned, shifts = align_frames(np.stack([still, shaken]), ref, max_shift=3)
+    assert shifts.tolist() == [[0.0, 0.0], [2.0, -1.5]]
+    np.testing.assert_array_equal(aligned[0], still)
+    inner = (slice(5, -5), slice(5, -5))
+    assert np.abs(aligned[1][inner] - ref[inner]).mean() < 1.5
+    forced, forced_shifts = align_frames(still[None], ref, max_shift=3, only_if_closer=False)
+    assert forced_shifts.tolist() == [[2.0, -1.5]] and np.abs(forced[0][inner] - ref[inner]).mean() > 10
+
+
 def test_uint8_frames_keep_dtype_and_the_border_shows_the_reference() -> None:
     ref = np.rint(_texture()).astype(np.uint8)
     frames = np.stack([np.rint(_moved(ref.astype(float), s)).astype(np.uint8) for s in [(0, 0), (2, -3), (-1.5, 1)]])

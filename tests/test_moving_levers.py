@@ -160,13 +160,26 @@ def test_a_stopped_object_stays_foreground_while_a_ghost_is_absorbed() -> None:
 def test_the_alignment_bound_is_fitted_state() -> None:
     rng = np.random.default_rng(8)
     road = _road()
-    train = _frames([shift_frame(road, (s, -s)) for s in np.linspace(-1.5, 1.5, 20)], rng)
+    train = _frames([shift_frame(road, (s, -s)) for s in np.linspace(-2, 2, 20)], rng)
     fitted = GMMMethod(**SMALL, align=True).fit(train)
-    assert 2.0 < fitted.align_shift_bound_ < 3.5  # a 3 px shake (about the median: 1.5) plus the 1 px margin
+    assert 2.5 < fitted.align_shift_bound_ < 4.0  # a 4 px shake (about the median: 2) plus the 1 px margin
     restored = GMMMethod(**SMALL, align=True).set_state(fitted.get_state())
     assert restored.align_shift_bound_ == fitted.align_shift_bound_
     test = _frames([shift_frame(road, (1.0, 0.5))], rng)
     np.testing.assert_allclose(restored.foreground_scores(test), fitted.foreground_scores(test), rtol=1e-5)
+
+
+def test_a_still_camera_is_not_aligned() -> None:
+    """Below ALIGN_MIN_SHAKE the training frames' shake is within a 3x3 neighbourhood's reach: nothing is moved,
+    and the scores are those of the model without the option."""
+    rng = np.random.default_rng(10)
+    road = _road()
+    train = _frames([shift_frame(road, tuple(s)) for s in rng.uniform(-0.4, 0.4, (30, 2))], rng)
+    test = _frames([road, shift_frame(road, (0.3, -0.2))], rng)
+    aligned = GMMMethod(**SMALL, align=True).fit(train)
+    plain = GMMMethod(**SMALL).fit(train)
+    assert aligned.align_shift_bound_ is None
+    np.testing.assert_array_equal(aligned.foreground_scores(test), plain.foreground_scores(test))
 
 
 def _dotted(road: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
