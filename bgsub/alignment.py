@@ -45,7 +45,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-__all__ = ["estimate_shift", "align_frames", "shift_frame", "camera_motion", "shake_distances"]
+__all__ = ["estimate_shift", "align_frames", "shift_frame", "camera_motion", "shake_distances",
+           "moves_most_blocks_closer"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ _OUTLIER_SIGMAS = 4.0
 _OUTLIER_MIN = 10.0
 #: Refinement stops when a pass moves the estimate by less than this, pixels.
 _REFINE_TOL = 0.01
+#: ``only_if_closer``: the grid of blocks that vote, and the smoothing (px) before they compare.
+_CLOSER_GRID = 4
+_CLOSER_SIGMA = 1.0
 
 
 def _grey(image: NDArray) -> NDArray[np.float64]:
@@ -348,6 +352,63 @@ def camera_motion(frames: NDArray, *, quantile: float = 0.95, max_shift: float =
     return float(np.quantile(shake_distances(shifts), quantile))
 
 
+def moves_most_blocks_closer(frame: NDArray, reference: NDArray, shift: tuple[float, float], *,
+                             max_shift: float = 8.0) -> bool:
+    """Whether moving ``frame`` back by ``shift`` brings most of the image closer to ``reference``.
+
+    Both images, and the moved frame, are reduced to grey and smoothed (Gaussian, sigma 1 px) so
+    that the smoothing bilinear interpolation adds to a moved frame (it halves the sensor
+    noise at a half-pixel shift) does not count as coming closer. The pixels at least
+    ``max_shift`` + 1 px from the border are cut into a 4 x 4 grid of blocks; a block comes
+    closer when its median absolute difference to the reference falls. True when more than half
+    of the blocks come closer: a camera's shake moves every part of the image, a local motion
+    (swaying leaves, flickering patches, a large mover) only the blocks it covers.
+
+    Parameters
+    ----------
+    frame, reference : ndarray of shape (H, W) or (H, W, C)
+    shift : (float, float)
+        ``(dy, dx)`` of :func:`estimate_shift`: ``frame[y, x] ~ reference[y - dy, x - dx]``.
+    max_shift : float
+        Largest shift searched: the border this wide (plus 1 px) is left out.
+
+    Returns
+    -------
+    bool
+        Also True for an image too small to cut into blocks away from its border.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ref = ndimage.gaussian_filter(rng.uniform(0, 255, (64, 64)), 2)
+    >>> moved = ndimage.shift(ref, (1.5, -2.0), mode="nearest")
+    >>> moves_most_blocks_closer(moved, ref, (1.5, -2.0)), moves_most_blocks_closer(ref, ref, (1.5, -2.0))
+    (True, False)
+    """
+    return _moves_most_blocks_closer(_grey(frame), _grey(reference), shift, max_shift)
+
+
+def _moves_most_blocks_closer(grey: NDArray[np.float64], ref_grey: NDArray[np.float64], shift: tuple[float, float],
+                              max_shift: float) -> bool:
+    margin = int(np.ceil(max_shift)) + 1
+    height, width = grey.shape[0] - 2 * margin, grey.shape[1] - 2 * margin
+    if min(height, width) < 2 * _CLOSER_GRID:
+        return True
+    moved = ndimage.shift(grey, (-shift[0], -shift[1]), order=1, mode="nearest", prefilter=False)
+    inner = (slice(margin, margin + height), slice(margin, margin + width))
+
+    def smooth(image: NDArray[np.float64]) -> NDArray[np.float64]:
+        return ndimage.gaussian_filter(image, _CLOSER_SIGMA)[inner]
+
+    ref_s = smooth(ref_grey)
+    before, after = np.abs(smooth(grey) - ref_s), np.abs(smooth(moved) - ref_s)
+    rows = np.linspace(0, height, _CLOSER_GRID + 1).astype(int)
+    cols = np.linspace(0, width, _CLOSER_GRID + 1).astype(int)
+    closer = [np.median(after[r0:r1, c0:c1]) < np.median(before[r0:r1, c0:c1])
+              for r0, r1 in zip(rows[:-1], rows[1:]) for c0, c1 in zip(cols[:-1], cols[1:])]
+    return bool(2 * sum(closer) > len(closer))
+
+
 def align_frames(
     frames: NDArray, reference: NDArray, *, max_shift: float = 8.0, upsample: int = 20, refine: int = 5,
     fill: str = "reference", only_if_closer: bool = True,
@@ -367,11 +428,11 @@ def align_frames(
         What the uncovered border shows: the reference's pixels (they then score as
         background) or the frame's nearest edge pixels.
     only_if_closer : bool
-        Move a frame only when that brings it closer to the reference: the median absolute grey
-        difference, over the pixels at least ``max_shift`` + 1 px from the border, must fall. A
-        still camera's frame is then left as it is when something else (flickering patches, a
-        large mover) moved the correlation's peak, since moving a still frame misaligns all of
-        its static texture; a shaken frame comes back much closer.
+        Move a frame only when that brings most of the image closer to the reference (see
+        :func:`moves_most_blocks_closer`). A camera's shake moves every part of the image, so a
+        shaken frame comes back closer everywhere; when something else moved the correlation's
+        peak (swaying leaves over half the frame, flickering patches, a large mover) a still
+        camera's frame is left as it is.
 
     Returns
     -------
@@ -401,15 +462,12 @@ def align_frames(
         raise ValueError(f"need upsample >= 1 and refine >= 0, got {upsample} and {refine}")
     fill_image = reference if fill == "reference" else None
     ref = _prepare_reference(reference)
-    margin = int(np.ceil(max_shift)) + 1
-    inner = (slice(margin, -margin), slice(margin, -margin))
     for t, frame in enumerate(frames):
         grey = _grey(frame)
         dy, dx = _estimate(grey, ref, max_shift, upsample, refine)
-        if (dy, dx) != (0.0, 0.0) and only_if_closer and min(grey.shape) > 2 * margin:
-            moved = ndimage.shift(grey, (-dy, -dx), order=1, mode="nearest", prefilter=False)
-            if np.median(np.abs(moved - ref.grey)[inner]) >= np.median(np.abs(grey - ref.grey)[inner]):
-                dy, dx = 0.0, 0.0
+        if (dy, dx) != (0.0, 0.0) and only_if_closer and not _moves_most_blocks_closer(grey, ref.grey, (dy, dx),
+                                                                                      max_shift):
+            dy, dx = 0.0, 0.0
         shifts[t] = dy, dx
         aligned[t] = frame if dy == 0.0 and dx == 0.0 else shift_frame(frame, (-dy, -dx), fill=fill_image)
     return aligned, shifts

@@ -54,6 +54,25 @@ def test_a_shift_that_takes_the_frame_away_from_the_reference_is_not_applied(mon
     assert forced_shifts.tolist() == [[2.0, -1.5]] and np.abs(forced[0][inner] - ref[inner]).mean() > 10
 
 
+def test_a_local_motion_over_half_the_frame_does_not_move_it(monkeypatch) -> None:
+    """Leaves swaying 2 px over the top 55 % of a still camera's frame: most pixels would come closer if the
+    frame moved, but the bottom blocks would go farther, so it is left as it is (the estimate is forced)."""
+    import bgsub.alignment as alignment
+
+    ref = _texture(72, 80)
+    frame = ref.copy()
+    top = int(0.55 * len(ref))
+    frame[:top] = _moved(ref, (0.0, 2.0))[:top]
+    monkeypatch.setattr(alignment, "_estimate", lambda *args: (0.0, 2.0))
+    aligned, shifts = align_frames(frame[None], ref, max_shift=3)
+    assert shifts.tolist() == [[0.0, 0.0]]
+    np.testing.assert_array_equal(aligned[0], frame)
+    # the median over the whole frame would have moved it: more of its pixels come closer than go farther
+    moved = _moved(frame, (0.0, -2.0))
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.median(np.abs(moved - ref)[inner]) < np.median(np.abs(frame - ref)[inner])
+
+
 def test_uint8_frames_keep_dtype_and_the_border_shows_the_reference() -> None:
     ref = np.rint(_texture()).astype(np.uint8)
     frames = np.stack([np.rint(_moved(ref.astype(float), s)).astype(np.uint8) for s in [(0, 0), (2, -3), (-1.5, 1)]])
