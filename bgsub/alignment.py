@@ -30,6 +30,9 @@ Method
    Measuring a residual near 0 also removes the bias of the Hann window, which pulls a large
    shift towards 0. Moving objects are replaced by the reference in these passes (see
    :func:`estimate_shift`).
+6. :func:`align_frames` moves a frame back only when that brings most of the image closer to
+   the reference (:func:`moves_most_blocks_closer`): a shake moves every part of the image,
+   while swaying leaves or flickering patches also move the peak, over part of it only.
 
 Frames are moved with bilinear interpolation (see :func:`shift_frame` for why). At
 240 x 320 one frame takes about 100 ms on this shared, overloaded 2-core machine (one
