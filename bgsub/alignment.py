@@ -388,23 +388,24 @@ def moves_most_blocks_closer(frame: NDArray, reference: NDArray, shift: tuple[fl
     >>> moves_most_blocks_closer(moved, ref, (1.5, -2.0)), moves_most_blocks_closer(ref, ref, (1.5, -2.0))
     (True, False)
     """
-    return _moves_most_blocks_closer(_grey(frame), _grey(reference), shift, max_shift)
+    return _moves_most_blocks_closer(_grey(frame), _smooth(_grey(reference)), shift, max_shift)
 
 
-def _moves_most_blocks_closer(grey: NDArray[np.float64], ref_grey: NDArray[np.float64], shift: tuple[float, float],
+def _smooth(grey: NDArray[np.float64]) -> NDArray[np.float64]:
+    return ndimage.gaussian_filter(grey, _CLOSER_SIGMA)
+
+
+def _moves_most_blocks_closer(grey: NDArray[np.float64], ref_smooth: NDArray[np.float64], shift: tuple[float, float],
                               max_shift: float) -> bool:
+    """:func:`moves_most_blocks_closer` on a grey frame and the reference's smoothed grey (:func:`_smooth`)."""
     margin = int(np.ceil(max_shift)) + 1
     height, width = grey.shape[0] - 2 * margin, grey.shape[1] - 2 * margin
     if min(height, width) < 2 * _CLOSER_GRID:
         return True
     moved = ndimage.shift(grey, (-shift[0], -shift[1]), order=1, mode="nearest", prefilter=False)
     inner = (slice(margin, margin + height), slice(margin, margin + width))
-
-    def smooth(image: NDArray[np.float64]) -> NDArray[np.float64]:
-        return ndimage.gaussian_filter(image, _CLOSER_SIGMA)[inner]
-
-    ref_s = smooth(ref_grey)
-    before, after = np.abs(smooth(grey) - ref_s), np.abs(smooth(moved) - ref_s)
+    ref_s = ref_smooth[inner]
+    before, after = np.abs(_smooth(grey)[inner] - ref_s), np.abs(_smooth(moved)[inner] - ref_s)
     rows = np.linspace(0, height, _CLOSER_GRID + 1).astype(int)
     cols = np.linspace(0, width, _CLOSER_GRID + 1).astype(int)
     closer = [np.median(after[r0:r1, c0:c1]) < np.median(before[r0:r1, c0:c1])
@@ -465,11 +466,12 @@ def align_frames(
         raise ValueError(f"need upsample >= 1 and refine >= 0, got {upsample} and {refine}")
     fill_image = reference if fill == "reference" else None
     ref = _prepare_reference(reference)
+    ref_smooth = _smooth(ref.grey) if only_if_closer else None  # once: every frame's vote compares with it
     for t, frame in enumerate(frames):
         grey = _grey(frame)
         dy, dx = _estimate(grey, ref, max_shift, upsample, refine)
-        if (dy, dx) != (0.0, 0.0) and only_if_closer and not _moves_most_blocks_closer(grey, ref.grey, (dy, dx),
-                                                                                      max_shift):
+        if (dy, dx) != (0.0, 0.0) and ref_smooth is not None and not _moves_most_blocks_closer(
+                grey, ref_smooth, (dy, dx), max_shift):
             dy, dx = 0.0, 0.0
         shifts[t] = dy, dx
         aligned[t] = frame if dy == 0.0 and dx == 0.0 else shift_frame(frame, (-dy, -dx), fill=fill_image)
