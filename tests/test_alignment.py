@@ -125,6 +125,21 @@ def test_grey_frames_and_shift_frame_round_trip() -> None:
     assert estimate_shift(frame, ref) == pytest.approx((2.0, -1.0), abs=0.05)
 
 
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (2.0, -1.0), (0.37, -2.81), (-5.5, 0.25), (70.2, -90.6)])
+def test_shift_frame_gives_scipys_bilinear_shift(shift: tuple[float, float]) -> None:
+    """The slice-based bilinear shift equals scipy's order-1 shift with the edges extended, on every
+    pixel, for RGB uint8 (after rounding), RGB float and grey, whole and sub-pixel shifts, and a shift
+    larger than the image."""
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (30, 41, 3)).astype(np.uint8)
+    expected = ndimage.shift(rgb.astype(np.float32), (*shift, 0), order=1, mode="nearest", prefilter=False)
+    np.testing.assert_array_equal(shift_frame(rgb, shift), np.clip(np.rint(expected), 0, 255).astype(np.uint8))
+    np.testing.assert_allclose(shift_frame(rgb.astype(np.float32), shift), expected, rtol=0, atol=1e-4)
+    grey = rgb[..., 0].astype(np.float64)
+    np.testing.assert_allclose(shift_frame(grey, shift),
+                               ndimage.shift(grey, shift, order=1, mode="nearest", prefilter=False), rtol=0, atol=1e-4)
+
+
 def test_noisy_grey_uint8_frames_are_aligned() -> None:
     rng = np.random.default_rng(11)
     ref = _texture(seed=6)[..., 0]
