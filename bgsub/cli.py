@@ -49,7 +49,7 @@ from bgsub.progress import Progress, format_duration
 from bgsub.scoring import score_blocks
 from bgsub.tally import ScoreTally
 
-__all__ = ["main", "build_parser", "resolve_method", "segment", "MAX_TRAIN_FRAMES", "BLOCK_SIZE"]
+__all__ = ["main", "build_parser", "resolve_method", "parse_settings", "segment", "MAX_TRAIN_FRAMES", "BLOCK_SIZE"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on the first F of the frames (0 < F < 1; default 0.6, CDnet: the frames before the temporal ROI)",
     )
     seg.add_argument("--threshold", type=float, metavar="T", help="mask = score > T, in the method's units")
+    seg.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+        help="change one setting of the method, VALUE read as YAML (repeatable): e.g. --set align=true for a "
+        "shaking camera, --set fit_components=5 for a background of many colours (README, Accuracy)",
+    )
     seg.add_argument(
         "--groundtruth", metavar="DIR",
         help="ground truth gt%%06d.png numbered like the frames (CDnet labels); a CDnet folder brings its own",
@@ -163,10 +168,12 @@ def _presets_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_method(method: str | None = "default", preset: str | None = None, threshold: float | None = None) -> Run:
+def resolve_method(method: str | None = "default", preset: str | None = None, threshold: float | None = None,
+                   settings: dict[str, Any] | None = None) -> Run:
     """The run that ``--method`` / ``--preset`` name: a preset's settings, or a kind at its class defaults.
 
-    ``threshold`` replaces the run's threshold.
+    ``threshold`` replaces the run's threshold; ``settings`` (``--set``) replace or add the method's settings,
+    checked as a config's method entry is.
 
     Examples
     --------
@@ -175,13 +182,15 @@ def resolve_method(method: str | None = "default", preset: str | None = None, th
     ('gmm', 3, 7.81, {'median': 5, 'min_area': 30})
     >>> resolve_method("mean").threshold
     30.0
+    >>> resolve_method("default", settings={"align": True}).params["align"]
+    True
     """
     if preset is not None:
-        name, settings = preset, preset_settings(preset)
+        name, run_settings = preset, preset_settings(preset)
     elif method in PRESETS:
-        name, settings = method, preset_settings(method)
+        name, run_settings = method, preset_settings(method)
     elif method in METHOD_KINDS:
-        name, settings = method, {"kind": method}
+        name, run_settings = method, {"kind": method}
     else:
         raise InputError(
             f"unknown method {method!r}; choose a preset ({', '.join(PRESETS)}) or a kind "
@@ -191,9 +200,40 @@ def resolve_method(method: str | None = "default", preset: str | None = None, th
         module, extra = _OPTIONAL[name]
         raise InputError(f"method {name!r} needs the Python module {module!r}: pip install -e '.[{extra}]'")
     if threshold is not None:
-        settings["threshold"] = float(threshold)
-    (run,) = expand_runs({name: settings})
+        run_settings["threshold"] = float(threshold)
+    if not settings:
+        (run,) = expand_runs({name: run_settings})
+        return run
+    if "kind" in settings:
+        raise InputError("--set kind=...: choose the method with --method")
+    try:
+        (run,) = expand_runs({name: run_settings | settings})
+    except InputError as exc:
+        given = " ".join(f"{key}={value!r}" for key, value in settings.items())
+        raise InputError(f"--set {given}: {str(exc).removeprefix(f'config key methods.{name}: ')}") from None
     return run
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` arguments as a dict, each VALUE read as YAML.
+
+    Examples
+    --------
+    >>> parse_settings(["align=true", "fit_components=5", "postprocess={median: 3}"])
+    {'align': True, 'fit_components': 5, 'postprocess': {'median': 3}}
+    """
+    import yaml
+
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise InputError(f"--set: expected KEY=VALUE, got {item!r}")
+        try:
+            settings[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise InputError(f"--set {item}: the value is not valid YAML") from None
+    return settings
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -406,9 +446,10 @@ class _Remember:
             yield numbers, block
 
 
-def _describe(run: Run) -> str:
+def _describe(run: Run, settings: dict[str, Any] | None = None) -> str:
     k = f", K={run.n_components}" if run.n_components is not None else ""
-    return f"{run.method} ({run.kind}{k}, threshold {run.threshold:g})"
+    changed = "".join(f", {key}={value}" for key, value in (settings or {}).items() if key != "threshold")
+    return f"{run.method} ({run.kind}{k}{changed}, threshold {run.threshold:g})"
 
 
 def _note(text: str) -> None:
@@ -418,7 +459,8 @@ def _note(text: str) -> None:
 
 def _segment_command(args: argparse.Namespace) -> int:
     _check_numbers(args)
-    run = resolve_method(args.method, args.preset, args.threshold)
+    settings = parse_settings(args.settings)
+    run = resolve_method(args.method, args.preset, args.threshold, settings)
     result = segment(
         Path(args.input), Path(args.output), run, train=args.train, train_fraction=args.train_fraction,
         groundtruth=None if args.groundtruth is None else Path(args.groundtruth),
@@ -427,7 +469,7 @@ def _segment_command(args: argparse.Namespace) -> int:
     w, h = result["size"]
     print(
         f"bgsub: {result['frames']} frames ({result['first']}-{result['last']}) of {w}x{h} segmented with "
-        f"{_describe(run)} in {format_duration(result['seconds'])} ({result['fps']:.1f} fps) -> {args.output}"
+        f"{_describe(run, settings)} in {format_duration(result['seconds'])} ({result['fps']:.1f} fps) -> {args.output}"
     )
     metrics = result["metrics"]
     if metrics is not None:

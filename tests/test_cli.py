@@ -78,6 +78,48 @@ def test_segment_gif_of_odd_size(tmp_path: Path, capsys: pytest.CaptureFixture) 
         assert len(metas) == 8 and tuple(metas[0]["size"]) == (34, 24) and metas[0]["fps"] == 10
 
 
+def _textured_clip(folder: Path, shakes: np.ndarray) -> None:
+    """Frames of a smooth random texture moved by ``shakes`` (T, 2) px, a bright square crossing the last 10,
+    written as ``in%06d.png``."""
+    from scipy import ndimage
+
+    from bgsub.alignment import shift_frame
+
+    rng = np.random.default_rng(3)
+    grey = ndimage.gaussian_filter(rng.uniform(0, 255, (36, 48)), 1.5)
+    texture = np.repeat((40 + 170 * (grey - grey.min()) / np.ptp(grey))[..., None], 3, axis=-1).astype(np.uint8)
+    folder.mkdir()
+    for t, shake in enumerate(shakes):
+        frame = shift_frame(texture, tuple(shake))
+        if t >= len(shakes) - 10:
+            x = 4 + 3 * (t - len(shakes) + 10)
+            frame[12:22, x: x + 8] = 250
+        iio.imwrite(folder / f"in{t + 1:06d}.png", frame)
+
+
+def test_set_changes_a_setting_of_the_method(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--set align=true`` reaches the method: a shaking clip's masks change, a still clip's stay the same bytes
+    (a still camera is not aligned), and the summary line names the setting."""
+    rng = np.random.default_rng(4)
+    for name, shakes in {"still": np.zeros((40, 2)), "shaking": rng.uniform(-2.5, 2.5, (40, 2))}.items():
+        _textured_clip(tmp_path / name, shakes)
+        masks = {}
+        for extra in ([], ["--set", "align=true"]):
+            out = tmp_path / f"{name}{len(extra)}"
+            code, stdout, stderr = _run(capsys, "segment", tmp_path / name, "-o", out, "--train", "30", "-q", *extra)
+            assert code == 0, stderr
+            assert ("default (gmm, K=3, align=True, threshold 7.81)" in stdout) == bool(extra)
+            masks[len(extra)] = np.stack([iio.imread(out / "masks" / f"bin{n:06d}.png") for n in range(31, 41)])
+        if name == "still":
+            np.testing.assert_array_equal(masks[0], masks[2])
+        else:
+            truth = np.zeros(masks[0].shape, bool)  # the square, where the shaken camera saw it
+            for i in range(10):
+                truth[i, 12:22, 4 + 3 * i: 12 + 3 * i] = True
+            f = {k: 2 * (m & truth).sum() / ((m > 0).sum() + truth.sum()) for k, m in masks.items()}
+            assert (masks[0] != masks[2]).mean() > 0.01 and f[2] > f[0] + 0.02, f  # 0.903 vs 0.867 when written
+
+
 def _independent_counts(masks_dir: Path, gt_dir: Path, numbers: list[int], roi: np.ndarray | None) -> np.ndarray:
     counts = np.zeros(4, np.int64)
     for n in numbers:
@@ -164,11 +206,17 @@ def _bad_inputs(tmp: Path, tiny: Path) -> dict[str, tuple[list, str]]:
         "fraction": ([tiny, "--train-fraction", "1.5"], "--train-fraction: expected a number in (0, 1)"),
         "method": ([tiny, "--method", "best"], "unknown method 'best'"),
         "preset": ([tiny, "--preset", "best"], "unknown preset 'best'"),
+        "set form": ([tiny, "--set", "align"], "--set: expected KEY=VALUE, got 'align'"),
+        "set value": ([tiny, "--preset", "default", "--set", "align=maybe"],
+                      "--set align='maybe': align must be True or False, got 'maybe'"),
+        "set key": ([tiny, "--preset", "default", "--set", "alignment=true"],
+                    "--set alignment=True: got an unexpected keyword argument 'alignment'"),
+        "set kind": ([tiny, "--set", "kind=median"], "--set kind=...: choose the method with --method"),
     }
 
 
 BAD = ["missing", "empty video", "sizes", "gt size", "threshold word", "threshold nan", "train 0", "train too long",
-       "fraction", "method", "preset"]
+       "fraction", "method", "preset", "set form", "set value", "set key", "set kind"]
 
 
 @pytest.mark.parametrize("case", BAD)
