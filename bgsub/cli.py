@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from bgsub.config import Run, expand_runs
 from bgsub.datasets import Sequence, open_sequence
 from bgsub.errors import InputError
+from bgsub.gmm import ALIGN_MIN_SHAKE
 from bgsub.io import VIDEO_SUFFIXES, VideoWriter, list_images, replace_folder, write_image
 from bgsub.methods import METHOD_KINDS, make_method, method_class
 from bgsub.metrics import METRIC_NAMES
@@ -49,7 +50,8 @@ from bgsub.progress import Progress, format_duration
 from bgsub.scoring import score_blocks
 from bgsub.tally import ScoreTally
 
-__all__ = ["main", "build_parser", "resolve_method", "parse_settings", "segment", "MAX_TRAIN_FRAMES", "BLOCK_SIZE"]
+__all__ = ["main", "build_parser", "resolve_method", "parse_settings", "shake_hint", "segment", "MAX_TRAIN_FRAMES",
+           "BLOCK_SIZE"]
 
 logger = logging.getLogger(__name__)
 
@@ -392,6 +394,9 @@ def segment(
         del frames
         if progress:
             _note(f"fitted in {format_duration(time.monotonic() - fit_start)}")
+            hint = shake_hint(method)
+            if hint:
+                _note(hint)
         write_background(tmp / "background.png", method, (h, w, c))
         (tmp / "masks").mkdir()
         tally = ScoreTally(run.thresholds(), run.threshold, scored)
@@ -431,6 +436,28 @@ def segment(
         "scored": len(scored), "seconds": time.monotonic() - start, "fps": len(test_numbers) / max(seconds, 1e-9),
         "metrics": metrics,
     }
+
+
+def shake_hint(method: Any) -> str | None:
+    """A line suggesting ``--set align=true`` when a fitted method measured a camera shake it does not align.
+
+    The shake is the method's ``camera_motion_`` (the default measures it to size its neighbourhood); from
+    :data:`~bgsub.gmm.ALIGN_MIN_SHAKE` px on, ``align`` would move the frames. A background that moves over
+    much of the image (swaying leaves, flicker) can read as a shake too, hence "may".
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> shake_hint(SimpleNamespace(camera_motion_=2.9, align=False))
+    'the training frames move by 2.9 px, as a shaking camera does: --set align=true may help (README, Accuracy)'
+    >>> shake_hint(SimpleNamespace(camera_motion_=0.3, align=False)) is None
+    True
+    """
+    motion = getattr(method, "camera_motion_", None)
+    if motion is None or motion < ALIGN_MIN_SHAKE or getattr(method, "align", False):
+        return None
+    return (f"the training frames move by {motion:.1f} px, as a shaking camera does: --set align=true may help "
+            "(README, Accuracy)")
 
 
 class _Remember:

@@ -344,7 +344,8 @@ class GMMMethod(_PixelGMMMethod):
         shift from the median shift, by phase correlation against the frames' median) and uses the
         radius nearest it, between ``spatial_radius`` and this bound, as ``spatial_radius_`` (the
         integer neighbour nearest a shift is within 0.5 px of it). None, or ``spatial_radius=0`` (no
-        spatial context): ``spatial_radius``.
+        spatial context): ``spatial_radius``. The measured shake is kept as ``camera_motion_`` (px;
+        None when neither this nor ``align`` asked for it).
     gain_compensation : bool, default=False
         Divide each frame by its robust global illumination gain first.
     shadow_tau : float or None
@@ -522,6 +523,7 @@ class GMMMethod(_PixelGMMMethod):
         self._feedback: FeedbackState | None = None
         self._ghost: GhostDetector | None = None
         self.align_shift_bound_: float | None = None
+        self.camera_motion_: float | None = None
         self.dynamics_: dict[str, NDArray[np.float32]] | None = None
 
     @property
@@ -556,6 +558,7 @@ class GMMMethod(_PixelGMMMethod):
         self.align_shift_bound_ = None
         sized = 0 < self.spatial_radius < (self.max_spatial_radius or 0)
         motion = self._camera_motion(frames) if self.align or sized else 0.0
+        self.camera_motion_ = motion if self.align or sized else None
         if self.align and motion >= ALIGN_MIN_SHAKE:
             frames = _check_frames(frames)
             reference = np.median(frames[_evenly(len(frames), _ALIGN_REFERENCE_FRAMES)], axis=0)
@@ -607,7 +610,8 @@ class GMMMethod(_PixelGMMMethod):
 
     def get_state(self) -> dict[str, NDArray]:
         """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated,
-        ``align_shift_bound_`` when fitted with ``align`` and ``spatial_radius_`` with ``max_spatial_radius``."""
+        ``align_shift_bound_`` when fitted with ``align``, ``spatial_radius_`` with ``max_spatial_radius``, and
+        ``camera_motion_`` when measured."""
         state = super().get_state()
         if self.dynamics_ is not None:
             state.update({f"dynamics_{key}": value for key, value in self.dynamics_.items()})
@@ -615,6 +619,8 @@ class GMMMethod(_PixelGMMMethod):
             state["align_shift_bound_"] = np.asarray(self.align_shift_bound_, np.float64)
         if self.max_spatial_radius is not None:
             state["spatial_radius_"] = np.asarray(self.spatial_radius_, np.int64)
+        if self.camera_motion_ is not None:
+            state["camera_motion_"] = np.asarray(self.camera_motion_, np.float64)
         return state
 
     def set_state(self, state: dict[str, NDArray]) -> GMMMethod:
@@ -630,6 +636,8 @@ class GMMMethod(_PixelGMMMethod):
         self.align_shift_bound_ = None if bound is None else float(np.asarray(bound))
         radius = state.get("spatial_radius_")
         self.spatial_radius_ = self.spatial_radius if radius is None else int(np.asarray(radius))
+        motion = state.get("camera_motion_")
+        self.camera_motion_ = None if motion is None else float(np.asarray(motion))
         return self
 
     def _dynamics(self) -> dict[str, NDArray[np.float32]]:

@@ -242,14 +242,15 @@ def test_the_neighbourhood_grows_with_the_camera_shake_measured_on_the_training_
     assert GMMMethod(**settings, max_spatial_radius=1).fit(shaken).spatial_radius_ == 1  # the bound holds
     assert GMMMethod(**settings | {"spatial_radius": 0}, max_spatial_radius=3).fit(shaken).spatial_radius_ == 0
     fixed = GMMMethod(**settings).fit(shaken)
-    assert fixed.spatial_radius_ == 1
+    assert fixed.spatial_radius_ == 1 and fixed.camera_motion_ is None  # not asked to measure
+    assert sized.camera_motion_ == pytest.approx(2.0, abs=0.1)
     test = _frames([shift_frame(road, (2.0, -2.0))], rng)
     inner = (slice(4, -4), slice(4, -4))
     flagged_fixed = (fixed.foreground_scores(test)[0][inner] > THRESHOLD).mean()
     flagged_sized = (sized.foreground_scores(test)[0][inner] > THRESHOLD).mean()
     assert flagged_fixed > 0.25 and flagged_sized < 0.5 * flagged_fixed  # a 2 px shake: a 5x5 neighbourhood
     restored = GMMMethod(**settings, max_spatial_radius=3).set_state(sized.get_state())
-    assert restored.spatial_radius_ == 2
+    assert restored.spatial_radius_ == 2 and restored.camera_motion_ == sized.camera_motion_
     np.testing.assert_array_equal(restored.foreground_scores(test), sized.foreground_scores(test))
     with pytest.raises(ValueError, match="max_spatial_radius"):
         GMMMethod(spatial_radius=2, max_spatial_radius=1)
