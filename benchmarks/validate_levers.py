@@ -60,9 +60,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -168,15 +172,33 @@ def real_sequences(split: str) -> dict[str, dict]:
 
 
 def evaluate(settings: dict, kinds: list[str], real: bool, name: str, split: str = "validation",
-             n_seeds: int = 1) -> dict[str, float]:
-    """F per scene: a synthetic kind's is the mean over its ``n_seeds`` seeds of ``split`` (:func:`scene_seeds`)."""
+             n_seeds: int = 1, jobs: int = 1) -> dict[str, float]:
+    """F per scene: a synthetic kind's is the mean over its ``n_seeds`` seeds of ``split`` (:func:`scene_seeds`).
+
+    With ``jobs`` above 1 the synthetic scenes are scored in that many processes; each scene is fitted and
+    scored on its own, so every F is the same as with one (only the printed times differ).
+    """
     fs: dict[str, float] = {}
-    for kind in kinds:
-        start = time.time()
-        per_seed = {seed: run_scene(kind, settings, seed) for seed in scene_seeds(kind, split, n_seeds)}
-        fs[kind] = float(np.mean(list(per_seed.values())))
-        seeds = "" if n_seeds == 1 else " (" + ", ".join(f"{s}: {f:.3f}" for s, f in per_seed.items()) + ")"
-        print(f"{name:24s} {kind:13s} F={fs[kind]:.3f}{seeds} ({time.time() - start:.0f}s)", flush=True)
+    tasks = [(kind, seed) for kind in kinds for seed in scene_seeds(kind, split, n_seeds)]
+    start = time.time()
+    with contextlib.ExitStack() as stack:
+        if jobs > 1:
+            # spawn, not fork: the parent's compiled kernels may have started their thread pool
+            pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")))
+            results = pool.map(run_scene, *zip(*[(kind, settings, seed) for kind, seed in tasks]))
+        else:
+            results = (run_scene(kind, settings, seed) for kind, seed in tasks)
+        per_kind: dict[str, dict[int, float]] = {}
+        n_tasks = Counter(kind for kind, _ in tasks)
+        for (kind, seed), f in zip(tasks, results):  # in order: a kind is printed once its last seed is in
+            per_kind.setdefault(kind, {})[seed] = f
+            if len(per_kind[kind]) < n_tasks[kind]:
+                continue
+            per_seed = per_kind[kind]
+            fs[kind] = float(np.mean(list(per_seed.values())))
+            seeds = "" if n_seeds == 1 else " (" + ", ".join(f"{s}: {f:.3f}" for s, f in per_seed.items()) + ")"
+            print(f"{name:24s} {kind:13s} F={fs[kind]:.3f}{seeds} ({time.time() - start:.0f}s)", flush=True)
+            start = time.time()
     for seq, spec in (real_sequences(split) if real else {}).items():
         start = time.time()
         fs[seq] = run_sequence(seq, spec, settings)
@@ -232,6 +254,8 @@ def main() -> None:
     parser.add_argument("--fps-only", action="store_true", help="only the fps of the candidates (no F)")
     parser.add_argument("--repeats", type=int, default=3, help="fps: repeats, side by side (the median is shown)")
     parser.add_argument("--json", type=Path, help="write every scene's F here")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="score the synthetic scenes in N processes (the same F; on 2 cores about 1.5x faster)")
     args = parser.parse_args()
     kinds = [k for k in args.scenes.split(",") if k]
     everything = args.levers == "all"
@@ -243,7 +267,7 @@ def main() -> None:
     if args.fps_only:
         _print_fps(fps_cost(candidates, repeats=args.repeats), args.repeats)
         return
-    results = {name: evaluate(s, kinds, not args.no_highway, name, args.split, args.seeds)
+    results = {name: evaluate(s, kinds, not args.no_highway, name, args.split, args.seeds, args.jobs)
                for name, s in candidates.items()}
     ref_score, _ = category_score(results["default"])
     improved = [lv for lv in levers if category_score(results[f"+{lv}"])[0] > ref_score]
@@ -251,7 +275,7 @@ def main() -> None:
         combo = base | {k: v for lv in improved for k, v in LEVERS[lv].items()}
         name = "+" + "+".join(improved)
         candidates[name] = combo
-        results[name] = evaluate(combo, kinds, not args.no_highway, name, args.split, args.seeds)
+        results[name] = evaluate(combo, kinds, not args.no_highway, name, args.split, args.seeds, args.jobs)
     scenes = list(results["default"])
     width = max(10, *(len(n) + 1 for n in results))
     seeds = "" if args.seeds == 1 else f"synthetic kinds: mean over {args.seeds} seeds; "
