@@ -15,9 +15,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 
-from validate_levers import score_scene
+from validate_levers import preset_with, score_scene
 
 from bgsub.label_counts import foreground_by_label
 from bgsub.metrics import compute_metrics
@@ -47,10 +46,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override one setting of the preset (JSON value: 3, null, true, 0.5)")
     args = parser.parse_args()
-    settings: dict = {"preset": args.preset}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        settings[key] = json.loads(value)
+    settings = preset_with(args.set, args.preset)
     print(f"{'kind':13s} {'seed':>5s} {'F':>6s} {'precision':>9s} {'recall':>6s} {'FP static':>10s} "
           f"{'FP shadow':>10s} {'shadow px':>10s} {'FN':>8s} {'fg px':>8s}")
     for kind in args.scenes.split(","):

@@ -16,10 +16,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
-from validate_levers import BLOCK, MAX_TRAIN_FRAMES, _split, real_sequences
+from validate_levers import BLOCK, MAX_TRAIN_FRAMES, _split, preset_with, real_sequences
 
 from bgsub.datasets import open_sequence
 from bgsub.methods import make_method
@@ -55,10 +54,7 @@ def main() -> None:
                         help="the variant: one setting of the default changed (JSON value: 5, null, true)")
     parser.add_argument("--bands", default="0,40,240", help="row boundaries, comma-separated")
     args = parser.parse_args()
-    variant: dict = {"preset": "default"}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        variant[key] = json.loads(value)
+    variant = preset_with(args.set)
     bounds = [int(b) for b in args.bands.split(",")]
     results = {"default": row_counts({"preset": "default"}), "+" + ",".join(args.set): row_counts(variant)}
     print(f"{'rows':10s} {'variant':28s} {'tp':>9s} {'fp':>8s} {'fn':>8s} {'F':>7s}")

@@ -317,6 +317,15 @@ def main() -> None:
         _print_fps(fps_cost(candidates, repeats=args.repeats), args.repeats)
 
 
+def preset_with(items: list[str], preset: str = "default") -> dict:
+    """A preset with ``KEY=JSON`` overrides (``--set`` of the benchmark scripts): ``{"preset": ..., key: value}``."""
+    settings: dict = {"preset": preset}
+    for item in items:
+        key, _, value = item.partition("=")
+        settings[key] = json.loads(value)
+    return settings
+
+
 def _jobs(value: str) -> int:
     jobs = (os.cpu_count() or 1) if value == "all" else int(value)
     if jobs < 1:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
+import yaml
 from numpy.typing import NDArray
 
 from bgsub.config import Run, expand_runs
@@ -203,14 +204,14 @@ def resolve_method(method: str | None = "default", preset: str | None = None, th
         raise InputError(f"method {name!r} needs the Python module {module!r}: pip install -e '.[{extra}]'")
     if threshold is not None:
         run_settings["threshold"] = float(threshold)
-    if not settings:
-        (run,) = expand_runs({name: run_settings})
-        return run
+    settings = settings or {}
     if "kind" in settings:
         raise InputError("--set kind=...: choose the method with --method")
     try:
         (run,) = expand_runs({name: run_settings | settings})
     except InputError as exc:
+        if not settings:
+            raise
         given = " ".join(f"{key}={value!r}" for key, value in settings.items())
         raise InputError(f"--set {given}: {str(exc).removeprefix(f'config key methods.{name}: ')}") from None
     return run
@@ -224,8 +225,6 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     >>> parse_settings(["align=true", "fit_components=5", "postprocess={median: 3}"])
     {'align': True, 'fit_components': 5, 'postprocess': {'median': 3}}
     """
-    import yaml
-
     settings: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
