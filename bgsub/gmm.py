@@ -557,8 +557,8 @@ class GMMMethod(_PixelGMMMethod):
         self.dynamics_ = None
         self.align_shift_bound_ = None
         sized = 0 < self.spatial_radius < (self.max_spatial_radius or 0)
-        motion = self._camera_motion(frames) if self.align or sized else 0.0
-        self.camera_motion_ = motion if self.align or sized else None
+        self.camera_motion_ = self._camera_motion(frames) if self.align or sized else None
+        motion = self.camera_motion_ or 0.0
         if self.align and motion >= ALIGN_MIN_SHAKE:
             frames = _check_frames(frames)
             reference = np.median(frames[_evenly(len(frames), _ALIGN_REFERENCE_FRAMES)], axis=0)
