@@ -58,9 +58,11 @@ else
 	$(SNAKEMAKE) $(ARGS)
 endif
 
-## run the tests, on TEST_WORKERS pytest-xdist workers (groups of files: tests/conftest.py XDIST_GROUPS)
+## run the tests, on TEST_WORKERS pytest-xdist workers (groups of files: tests/conftest.py XDIST_GROUPS), after
+## compiling the common numba kernels once into their cache (on a fresh checkout the workers would each compile them)
 TEST_WORKERS ?= 2
 test: $(STAMP)
+	$(BIN)/python -m bgsub.precompile --jobs $(TEST_WORKERS)
 	BGSUB_CONFIG= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## run the experiment, then write Snakemake's report: results/report.html (same ARGS as `make run`)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bgsub import kernels
+from bgsub import kernels, precompile
 from bgsub.mixture import ConvergenceWarning, PixelGaussianMixture
 from bgsub.online import AdaptiveGaussianMixture
 from bgsub.ranking import min_background_mahalanobis
@@ -529,3 +530,13 @@ def test_online_threaded_update_same_bytes_as_serial(monkeypatch: pytest.MonkeyP
         np.testing.assert_array_equal(got[1], want[1])
     for key, value in serial.get_state().items():
         np.testing.assert_array_equal(threaded.get_state()[key], value, err_msg=key)
+
+
+def test_precompile_runs_the_parts_asked_for_and_rejects_unknown_ones(capsys: pytest.CaptureFixture) -> None:
+    assert precompile.main(["--jobs", "1", "--parts", "online"]) == 0
+    assert re.fullmatch(r"bgsub: numba kernels compiled or loaded in \d+ s \(online \d+ s\)\n", capsys.readouterr().out)
+    for bad in (["--parts", "online,nope"], ["--jobs", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            precompile.main(bad)
+        assert exit_info.value.code == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
