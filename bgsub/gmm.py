@@ -348,6 +348,10 @@ class GMMMethod(_PixelGMMMethod):
         None when neither this nor ``align`` asked for it).
     gain_compensation : bool, default=False
         Divide each frame by its robust global illumination gain first.
+    gain_clip : bool, default=False
+        With ``gain_compensation``, a channel the sensor clipped (255) reads at least its background
+        image's value after the division (:func:`bgsub.spatial.impute_clipped`): under a gain above 1 a
+        bright background clips, and would otherwise look darker than its model.
     shadow_tau : float or None
         Shadow suppression (pixels that are a darker copy of a background component, brightness
         ratio in ``[shadow_tau, 1)``, score 0); None = off. MOG2's ``shadowThreshold`` is 0.5.
@@ -445,6 +449,7 @@ class GMMMethod(_PixelGMMMethod):
         "spatial_radius": [Interval(Integral, 0, None)],
         "max_spatial_radius": [None, Interval(Integral, 0, None)],
         "gain_compensation": [BOOLEAN],
+        "gain_clip": [BOOLEAN],
         "shadow_tau": [None, Interval(Real, 0, 1, closed="neither")],
         "shadow_var_threshold": [Interval(Real, None, None)],
         "learning_rate": [Interval(Real, 0, 1)],
@@ -471,6 +476,7 @@ class GMMMethod(_PixelGMMMethod):
         spatial_radius: int = 0,
         max_spatial_radius: int | None = None,
         gain_compensation: bool = False,
+        gain_clip: bool = False,
         shadow_tau: float | None = None,
         shadow_var_threshold: float = 16.0,
         learning_rate: float = 0.0,
@@ -503,6 +509,7 @@ class GMMMethod(_PixelGMMMethod):
         self.max_spatial_radius = None if max_spatial_radius is None else int(max_spatial_radius)
         self.spatial_radius_ = self.spatial_radius
         self.gain_compensation = bool(gain_compensation)
+        self.gain_clip = bool(gain_clip)
         self.shadow_tau = None if shadow_tau is None else float(shadow_tau)
         self.shadow_var_threshold = float(shadow_var_threshold)
         self.learning_rate = float(learning_rate)
@@ -604,6 +611,7 @@ class GMMMethod(_PixelGMMMethod):
         rescued, quantile = training_dynamics(
             frames[_evenly(len(frames), max_frames)], self._new_scoring(), radius=max(self.spatial_radius_, 1),
             gain=self.gain_compensation, threshold=self.dynamics_threshold, quantile=self.adaptive_quantile,
+            gain_clip=self.gain_clip,
         )
         self.dynamics_ = {"rescued": rescued, "score_quantile": quantile}
         return self
@@ -690,7 +698,7 @@ class GMMMethod(_PixelGMMMethod):
             frames, shifts = align_frames(frames, reference, max_shift=self.align_shift_bound_, fill="edge")
         scores = score_frames(
             frames, self._scoring, radius=self.spatial_radius_, spatial_gate=self._spatial_gate(),
-            gain=self.gain_compensation, shadow_tau=self.shadow_tau,
+            gain=self.gain_compensation, gain_clip=self.gain_clip, shadow_tau=self.shadow_tau,
             shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,
             shadow_texture_masked=self.shadow_texture_masked, shadow_texture_mixture=self.shadow_texture_mixture,
             shadow_min_score=self.dynamics_threshold,

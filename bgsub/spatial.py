@@ -66,8 +66,8 @@ from bgsub.lbsp import descriptor_threshold, texture_distance
 from bgsub.persistence import GhostDetector
 from bgsub.ranking import background_mask, rank_components
 
-__all__ = ["ScoringModel", "scoring_model", "frame_gains", "training_dynamics", "score_frames", "feedback_rates",
-           "absorb_ghosts"]
+__all__ = ["ScoringModel", "scoring_model", "frame_gains", "impute_clipped", "training_dynamics", "score_frames",
+           "feedback_rates", "absorb_ghosts"]
 
 logger = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ def _texture_preserved_mixture(frame: NDArray[np.float32], means: NDArray[np.flo
 
 def training_dynamics(
     frames: NDArray, model: ScoringModel, *, radius: int = 1, gain: bool = False, threshold: float = 7.81,
-    quantile: float = 0.9,
+    quantile: float = 0.9, gain_clip: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """How dynamic each pixel's background was during training, from the training frames' own scores.
 
@@ -377,6 +377,8 @@ def training_dynamics(
         Neighbourhood of the spatial-context test.
     gain : bool
         Compensate the global gain as :func:`score_frames` does.
+    gain_clip : bool
+        With ``gain``, clipped channels as :func:`score_frames` reads them.
     threshold : float
         Squared Mahalanobis distance above which a sample is foreground.
     quantile : float
@@ -398,7 +400,7 @@ def training_dynamics(
     if resolve_backend() == "numba":
         return default_path.training_dynamics(
             frames, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
-            gain=gain, threshold=threshold, quantile=quantile,
+            gain=gain, threshold=threshold, quantile=quantile, gain_clip=gain_clip,
         )
     # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]
@@ -409,7 +411,7 @@ def training_dynamics(
     shadow = np.empty((height, width), np.bool_)
     gate = np.ones((height, width), np.bool_)
     for t in range(n_frames):
-        frame = _compensated(frames[t], model, gain)
+        frame = _compensated(frames[t], model, gain, gain_clip)
         score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
                      0.0, 1.0, 0.0, True, out, own_scores[t], own_k, shadow)
         rescued += (own_scores[t] > threshold) & (out <= threshold)
@@ -417,12 +419,37 @@ def training_dynamics(
     return rescued / max(n_frames, 1), score_quantile
 
 
-def _compensated(frame: NDArray, model: ScoringModel, gain: bool) -> NDArray[np.float32]:
+def impute_clipped(frame: NDArray, compensated: NDArray[np.float32], background: NDArray) -> NDArray[np.float32]:
+    """The gain-compensated ``compensated`` frame where every channel the sensor clipped in ``frame`` (at 255 or above)
+    reads at least the ``background`` image's value.
+
+    A clipped channel says only that the light was at least 255, so after dividing by a gain above 1 it is a lower
+    bound: a background brighter than ``255 / gain`` would have clipped too, and matches it. Elsewhere the frame is
+    unchanged.
+
+    Examples
+    --------
+    >>> frame = np.array([[[255, 255, 100]]], np.uint8)
+    >>> compensated = frame / np.float32(1.25)                      # 204, 204, 80
+    >>> impute_clipped(frame, compensated, np.array([[[240.0, 150.0, 90.0]]])).tolist()
+    [[[240.0, 204.0, 80.0]]]
+    """
+    out = np.array(compensated, dtype=np.float32)
+    clipped = np.asarray(frame) >= 255
+    out[clipped] = np.maximum(out[clipped], np.asarray(background, np.float32)[clipped])
+    return out
+
+
+def _compensated(frame: NDArray, model: ScoringModel, gain: bool, clip: bool = False) -> NDArray[np.float32]:
+    raw = frame
     frame = np.ascontiguousarray(frame, dtype=np.float32)
     if gain:
-        g = frame_gains(frame[None], model.background_image())[0]
+        background = model.background_image()
+        g = frame_gains(frame[None], background)[0]
         if g > 0:
             frame = frame / g
+            if clip:
+                frame = impute_clipped(raw, frame, background)
     return frame
 
 
@@ -433,6 +460,7 @@ def score_frames(
     radius: int = 0,
     spatial_gate: NDArray[np.bool_] | None = None,
     gain: bool = False,
+    gain_clip: bool = False,
     shadow_tau: float | None = None,
     shadow_var_threshold: float = 16.0,
     shadow_max: float = 1.0,
@@ -463,6 +491,10 @@ def score_frames(
         Pixels that use the neighbourhood; the others use their own components only. None = all.
     gain : bool
         Divide each frame by its robust illumination gain first.
+    gain_clip : bool
+        With ``gain``, a channel the sensor clipped (255) reads at least its background image's value after the
+        division (:func:`impute_clipped`): under a gain above 1 a bright background clips, and would otherwise
+        look darker than its model.
     shadow_tau : float or None
         Lowest brightness ratio of a shadow; None = no shadow suppression.
     shadow_var_threshold : float
@@ -527,7 +559,7 @@ def score_frames(
                 shadow_var_threshold=shadow_var_threshold, shadow_max=shadow_max, shadow_texture=shadow_texture,
                 shadow_texture_masked=shadow_texture_masked, shadow_texture_mixture=shadow_texture_mixture,
                 shadow_window=shadow_window, shadow_min_score=shadow_min_score, score_scale=score_scale,
-                learning_rate=learning_rate, update_threshold=update_threshold, gains=gains,
+                learning_rate=learning_rate, update_threshold=update_threshold, gains=gains, gain_clip=gain_clip,
             )
         if ghost is None:
             return compiled(frames)
@@ -541,6 +573,8 @@ def score_frames(
             background = model.background_image()
             out[t] = compiled(frames[t: t + 1], gains)[0]
             frame = np.divide(frames[t], gains[0], dtype=np.float32)  # the float32 frame the kernel saw
+            if gain and gain_clip:
+                frame = impute_clipped(frames[t], frame, background)
             absorbed = absorb_ghosts(ghost, frame, model, _decision(out[t], decision_threshold), background)
             if absorbed.any():
                 out[t][absorbed] = 0.0
@@ -556,7 +590,7 @@ def score_frames(
     tau = 0.0 if shadow_tau is None else float(shadow_tau)
     needs_background = (tau > 0.0 and shadow_texture is not None) or lbsp_pixels is not None
     for t in range(n_frames):
-        frame = _compensated(frames[t], model, gain)
+        frame = _compensated(frames[t], model, gain, gain_clip)
         background = model.background_image() if needs_background else None  # the image before this frame's update
         score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
                      tau, float(shadow_max), float(shadow_var_threshold), shadow_texture is None,

@@ -122,6 +122,17 @@ def test_highlight_band_matches_reference(monkeypatch: pytest.MonkeyPatch) -> No
     assert (out["numba"][0] != plain["numba"][0]).any()  # the band changed scores: it was compared
 
 
+def test_clipped_channels_match_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gain_clip`` on both paths alike, on a scene whose test frames are lit 60 % more and clip."""
+    train, test = scene("shadows", seed=3)
+    test = np.clip(np.rint(1.6 * test.astype(np.float32)), 0, 255).astype(np.uint8)
+    assert (test == 255).mean() > 0.02
+    out, threshold = run_both(monkeypatch, train, test, gain_clip=True)
+    assert_agree(out, threshold)
+    plain, _ = run_both(monkeypatch, train, test, gain_clip=False)
+    assert (out["numba"][0] != plain["numba"][0]).any()  # the imputation changed scores: it was compared
+
+
 @pytest.mark.parametrize("masked", [True, False])
 def test_mixture_texture_test_matches_reference(monkeypatch: pytest.MonkeyPatch, masked: bool) -> None:
     """``shadow_texture_mixture`` (the window against every background component) on both paths alike, masked and

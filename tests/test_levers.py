@@ -72,6 +72,30 @@ def test_gain_compensation_restores_a_darkened_frame() -> None:
     assert (restored[0, 3:6, 4:8] > 100).all()
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_clipped_channels_under_a_gain_step_stay_background(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    """Auto-exposure raises the gain by 1.25: a bright background (230) clips at 255, which divided by the gain reads
+    204, 26 grey levels below its model. With ``gain_clip`` the clipped channels read the background's value, and
+    an object on the bright part stays foreground."""
+    monkeypatch.setenv(kernels.ENV_VAR, backend)
+    background = _textured_background()
+    background[:5] = 230.0  # a bright band (a sky) on top of the texture
+    model = _model(background, 16.0)
+    frame = background.copy()
+    frame[1:4, 4:8] = [60.0, 60.0, 200.0]  # an object on the bright band
+    lit = np.minimum(np.rint(1.25 * frame), 255.0).astype(np.uint8)
+    clipped_band = np.zeros(frame.shape[:2], bool)
+    clipped_band[:5] = True
+    clipped_band[1:4, 4:8] = False
+    plain = score_frames(lit[None], model, gain=True)[0]
+    clip = score_frames(lit[None], model, gain=True, gain_clip=True)[0]
+    assert (plain[clipped_band] > 16.27).all()  # the clipped band looks darker than its model
+    assert (clip[clipped_band] < 1.0).all()  # read as at least its background: background
+    assert (clip[1:4, 4:8] > 100).all()  # the object is still foreground
+    np.testing.assert_array_equal(clip[5:], plain[5:])  # nothing clipped there: unchanged
+    assert (score_frames(lit[None], model, gain_clip=True)[0] == score_frames(lit[None], model)[0]).all()  # no gain
+
+
 def test_spatial_context_absorbs_one_pixel_jitter() -> None:
     background = _textured_background()
     model = _model(background, 16.0)
