@@ -100,7 +100,7 @@ LEVERS: dict[str, dict] = {
     "align": {"align": True},
     "feedback": {"feedback": True},
     "lbsp": {"lbsp": True},
-    "bic": {"k_selection": "bic"},
+    "bic": {"k_selection": "bic", "fit_components": None},  # BIC picks K itself: no components fitted beyond
     "fit5": {"fit_components": 5},
     "clip": {"gain_clip": True},
     "fit4": {"fit_components": 4},
@@ -118,6 +118,9 @@ DEFAULT_LEVERS: dict[str, dict] = {
     "motion_radius": {"max_spatial_radius": None},
     "highlight": {"shadow_max": 1.0},
     "shadow_mixture": {"shadow_texture_mixture": False},
+    "align": {"align": False},
+    "fit4": {"fit_components": None},
+    "clip": {"gain_clip": False},
 }
 #: Highway slices: (test frames run in order, frames counted).
 HIGHWAY_SLICES = {"validation": ([470, 899], [470, 899]), "test": ([470, 1700], [900, 1700])}

@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--threshold", type=float, metavar="T", help="mask = score > T, in the method's units")
     seg.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
-        help="change one setting of the method, VALUE read as YAML (repeatable): e.g. --set align=true for a "
-        "shaking camera, --set fit_components=5 for a background of many colours (README, Accuracy)",
+        help="change one setting of the method, VALUE read as YAML (repeatable): e.g. --set align=false to leave a "
+        "shaking camera's frames unaligned, --set fit_components=5 for a background of many colours (README, Accuracy)",
     )
     seg.add_argument(
         "--groundtruth", metavar="DIR",

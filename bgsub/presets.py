@@ -28,10 +28,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # detector waited for stable pixels (benchmarks/validate_levers.txt, +0.0069; frozen 2026-12-04, second freeze);
     # the masked shadow texture test joined by the same rule (benchmarks/levers_validation.txt, +0.0066; third freeze);
     # the motion-sized neighbourhood (+0.0052; fourth freeze); highlights and the shadow texture test against the
-    # window's background mixtures, together, by the same rule on 3 validation seeds per kind (+0.0086; fifth freeze)
+    # window's background mixtures, together, by the same rule on 3 validation seeds per kind (+0.0086; fifth freeze);
+    # alignment of a shaking camera, EM on 4 components keeping 3, and clipped channels read under a raised gain,
+    # together, by the same rule on 10 validation seeds per kind (+0.0082; sixth freeze, 2026-12-06)
     "default": {
         "kind": "gmm",
         "n_components": 3,
+        "fit_components": 4,  # EM fits one more, for the passers-by, and each pixel keeps its 3 heaviest
         "covariance_type": "full",
         "reg_covar": 4.0,
         "rank_by": "weight_over_sigma",
@@ -39,6 +42,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "var_min": 16,  # written as config.yaml had them (ints), so a model's stored settings do not change
         "var_max": 75,
         "gain_compensation": True,
+        "gain_clip": True,  # ... a channel clipped at 255 reads at least its background's value
+        "align": True,  # frames aligned to the background when the training frames shook by 1.5 px or more
         "spatial_radius": 1,  # neighbours' models ...
         "spatial_gate": 0.2,  # ... only where 1 training frame in 5 needed them (swaying leaves) ...
         "max_spatial_radius": 3,  # ... from as far as the camera shook in the training frames, up to 3 px
@@ -65,9 +70,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: One line per preset, for ``bgsub presets`` and the README.
 DESCRIPTIONS: dict[str, str] = {
-    "default": "per-pixel GMM (K=3) with the validated levers: variance bounds, gain compensation, gated spatial "
-    "context (its reach sized by the camera's shake), texture-preserving shadow and highlight test, slow selective "
-    "update, ghost absorption, 5x5 median and small-blob removal",
+    "default": "per-pixel GMM (K=3 kept of 4 fitted) with the validated levers: variance bounds, gain compensation "
+    "(clip-aware), alignment of a shaking camera, gated spatial context (its reach sized by the camera's shake), "
+    "texture-preserving shadow and highlight test, slow selective update, ghost absorption, 5x5 median and "
+    "small-blob removal",
     "textbook": "per-pixel GMM (K=3, full covariance) fitted by EM, no levers; chi-square 0.999 threshold",
     "online": "adaptive per-pixel GMM (MOG2's algorithm and defaults), learns on every frame",
 }
