@@ -16,7 +16,8 @@ candidate with the best score; under 0.005 gain over the default, the default st
 Test data (``--split test``, run only after the defaults were frozen: first in commit e8a3d7d, then,
 with ghost absorption added by this rule, in d7c1f84, then, with the masked shadow texture test added by this rule,
 in 5392158, then, with the motion-sized neighbourhood added by this rule, in 2374ec0, then, with highlights and the
-mixture texture test added by this rule on 3 validation seeds per kind, in ed1edf1; it prints the
+mixture texture test added by this rule on 3 validation seeds per kind, in ed1edf1, then, with align, fit4 and clip
+added by this rule on 10 validation seeds per kind, in 7bf49b1; it prints the
 table, never a choice): every kind's test seed, highway fitted on 1-469, run through
 470-1700 in order and counted on 900-1700, and WavingTrees fitted on 1-200, run through 201-248 and counted on
 frame 248.
@@ -326,7 +327,7 @@ def main() -> None:
         choice = best if best_score - ref_score >= MIN_GAIN else "default"
         print(f"best admissible: {best} ({best_score - ref_score:+.4f}); choice: {choice}")
     else:
-        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit ed1edf1")
+        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit 7bf49b1")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:
