@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from bgsub.methods import make_method
-from bgsub.presets import apply_preset
+from bgsub.presets import apply_preset, preset_settings
 from bgsub.scoring import score_blocks
 from bgsub.synth import make_scene
 
@@ -39,7 +39,8 @@ def _scene_frames() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _default() -> None:
-    """The default preset's fit (EM K=3, calibration) and scoring (every default lever, post-processing)."""
+    """The default preset's fit (EM on its fitted components, calibration) and scoring (every default lever,
+    post-processing)."""
     settings = apply_preset({"preset": "default"})
     kind, post, threshold = settings.pop("kind"), settings.pop("postprocess"), settings.pop("threshold")
     settings.pop("sweep")
@@ -64,11 +65,13 @@ def _online() -> None:
     make_method("online_gmm").fit(train).foreground_scores(test)
 
 
-#: The parts, in the order they are handed to the processes: the longest first, and ``gmm_k3`` after
-#: ``default`` has compiled the EM it shares.
+#: The number of components the default preset's EM fits (the one EM kernel its part compiles).
+_DEFAULT_EM = preset_settings("default").get("fit_components") or preset_settings("default")["n_components"]
+#: The parts, in the order they are handed to the processes: the longest first, and the plain ``gmm`` of the
+#: default's EM size last, when ``default`` has compiled the EM it shares.
 PARTS: dict[str, Callable[[], None]] = {
     "default": _default,
-    **{f"gmm_k{k}": _gmm(k) for k in (1, 2, 4, 5, 3)},
+    **{f"gmm_k{k}": _gmm(k) for k in sorted(range(1, 6), key=lambda k: k == _DEFAULT_EM)},
     "online": _online,
 }
 
