@@ -38,12 +38,24 @@ XDIST_GROUPS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups into the test ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put each test in its xdist group (:data:`XDIST_GROUPS`, else its file); used by ``--dist loadgroup``."""
     group_of = {name: group for group, names in XDIST_GROUPS.items() for name in names}
     for item in items:
         name = item.path.name
         item.add_marker(pytest.mark.xdist_group(group_of.get(name, name)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Stop at once when ``--dist loadgroup`` would drop the groups: pytest-xdist marks a grouped test by its id,
+    which pytest 9.2 no longer lets a plugin change (https://github.com/pytest-dev/pytest-xdist/issues/1386)."""
+    if node.config.getoption("dist") == "loadgroup" and ids and not any("@" in nodeid for nodeid in ids):
+        raise pytest.UsageError(
+            f"pytest-xdist ignores the test groups with pytest {pytest.__version__}: install the locked versions "
+            "(requirements.lock, `make test`)"
+        )
 
 
 def hypothesis_profile(environ: dict[str, str] = os.environ) -> str:

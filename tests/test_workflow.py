@@ -16,6 +16,7 @@ from bgsub.pipeline import SUMMARY_COLUMNS
 from tests.conftest import run_snakemake
 
 TINY = {"height": 24, "width": 32, "n_train": 20, "n_test": 8, "n_objects": 3}
+SUMMARY = "results/summary.csv"
 METHODS = {"mean": {"threshold": 30, "sweep": [0, 150, 16]}, "median": {"threshold": 30, "sweep": [0, 150, 16]}}
 
 
@@ -83,19 +84,19 @@ def test_models_not_kept_are_deleted_once_scored_and_refitted_on_demand(tmp_path
     config = {"datasets": {"dyn": {"synthetic": {"scene": "dynamic", "seed": 1, **TINY}}},
               "methods": copy.deepcopy(METHODS), "keep_models": False}
     work = tmp_path / "work"
-    done = run_snakemake(work, config)
+    done = run_snakemake(work, config, SUMMARY)  # the figures read no models: test_end_to_end draws them
     assert done.returncode == 0, done.stderr[-3000:]
     results = work / "results" / "dyn"
     assert not list(results.glob("*/model.npz"))
     for run in METHODS:
         assert (results / run / "background.png").is_file() and len(list((results / run / "masks").glob("*.png"))) == 8
-    again = run_snakemake(work, config, "--dry-run")  # deleted models do not make the run out of date
+    again = run_snakemake(work, config, SUMMARY, "--dry-run")  # deleted models do not make the run out of date
     assert "Nothing to be done" in again.stdout + again.stderr
     before = pd.read_csv(work / "results" / "summary.csv")
     config["methods"]["mean"]["threshold"] = 40  # a new threshold needs the model again: it is refitted
-    plan = run_snakemake(work, config, "--dry-run")
+    plan = run_snakemake(work, config, SUMMARY, "--dry-run")
     assert re.findall(r"^rule (fit|score):", plan.stdout, flags=re.M) == ["fit", "score"], plan.stdout[-3000:]
-    assert run_snakemake(work, config).returncode == 0
+    assert run_snakemake(work, config, SUMMARY).returncode == 0
     assert not list(results.glob("*/model.npz"))
     after = pd.read_csv(work / "results" / "summary.csv").set_index("run")
     assert after.loc["mean", "threshold"] == 40 and before.set_index("run").loc["median"].equals(after.loc["median"])

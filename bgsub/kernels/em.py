@@ -61,8 +61,8 @@ def fit_full(
     Parameters
     ----------
     samples : ndarray of shape (T, P, C)
-        Samples on the 0-255 scale; uint8, float32 or float64 with C = 3 are read as they are (the
-        float32 lane kernel), anything else as a C-contiguous float64 copy (one pixel per thread).
+        Samples on the 0-255 scale; uint8, float32 or float64 with C = 3 are read in their dtype (the
+        float32 lane kernel), anything else as float64 (one pixel per thread); in C order either way.
     n_components : int
     tol, reg_covar, max_iter
         As :class:`bgsub.mixture.PixelGaussianMixture`.
@@ -85,8 +85,8 @@ def fit_full(
     """
     samples = np.asarray(samples)
     lanes = runs_in_lanes(samples.shape[2], samples.dtype, keep_history)
-    if not lanes:
-        samples = np.ascontiguousarray(samples, dtype=np.float64)
+    # C order either way: a strided view would compile a kernel of its own (~30 s) to save a small copy
+    samples = np.ascontiguousarray(samples, dtype=None if lanes else np.float64)
     n_frames, n_pixels, n_channels = samples.shape
     k = n_components
     if out is None:

@@ -574,7 +574,7 @@ def _fit3_lanes_kernel(n_components: int) -> object:
         ) -> None:
             for engine in prange(n_engines):
                 _lanes_run(
-                    samples, n_components, engine, n_engines, have_init, w_init, m_init, p_init, tol,
+                    samples, n_components, np.int64(engine), n_engines, have_init, w_init, m_init, p_init, tol,
                     reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
                     lower_bound, history,
                 )  # fmt: skip
