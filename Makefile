@@ -82,7 +82,7 @@ figures: $(STAMP)
 ablation: $(STAMP)
 	$(BIN)/python -m bgsub.ablation --cores $(CORES) --out results/ablation.csv --errors results/ablation_errors.csv $(ARGS)
 
-## every scene kind with each gmm lever on and off (the three the default leaves off, and its own, one at a time):
+## every scene kind with each gmm lever on and off (those the default leaves off, and its own, one at a time):
 ## F per kind on the validation data (with the declared rule), then on the test data, and each lever's fps cost at
 ## 240x320; about 25 minutes on 2 cores (measured before the scenes were scored in CORES processes). Needs ../shared/data (highway, WavingTrees). SEEDS=3: each synthetic
 ## kind's F is the mean over 3 seeds of its split (bgsub.synth.scene_seeds), about 3 times as long.
