@@ -573,6 +573,8 @@ def _fit3_lanes_kernel(n_components: int) -> object:
             history: NDArray,
         ) -> None:
             for engine in prange(n_engines):
+                # prange's index is int64 where numba types the loop and uint64 in the parallel body: one type
+                # compiles _lanes_run once, not twice
                 _lanes_run(
                     samples, n_components, np.int64(engine), n_engines, have_init, w_init, m_init, p_init, tol,
                     reg_covar, max_iter, keep_history, weights, means, cov, prec, converged, n_iter,
