@@ -105,6 +105,7 @@ LEVERS: dict[str, dict] = {
     "fit5": {"fit_components": 5},
     "clip": {"gain_clip": True},
     "fit4": {"fit_components": 4},
+    "stable5": {"ghost_stable_frames": 5},  # a ghost's pixels count after 5 still frames, not 10 (declared 2026-12-06)
 }
 #: The levers that change the default (a lever the default already has, as ``align`` since the sixth freeze, is left
 #: out: its ``+`` run would repeat the default's).

@@ -430,6 +430,10 @@ class GMMMethod(_PixelGMMMethod):
         shows no boundary of its own for this many consecutive frames is revealed background:
         its pixels' first-ranked means are set to the current frame and they score 0. A stopped
         object keeps its silhouette and stays foreground. None = off.
+    ghost_stable_frames : int, default=10
+        With ``ghost_frames``: the consecutive frames a pixel's colour must stay still before it
+        counts towards a ghost (the detector's ``stable_frames``), so movers never do. A ghost is
+        absorbed ``ghost_stable_frames + ghost_frames - 1`` frames after it appears.
     lbsp : bool, default=False
         SuBSENSE's texture test beside colour (:mod:`bgsub.lbsp`, St-Charles et al., TIP 2015): a
         pixel whose LBSP descriptors (intra and inter, relative threshold 0.333) differ from the
@@ -465,6 +469,7 @@ class GMMMethod(_PixelGMMMethod):
         "align": [BOOLEAN],
         "feedback": [BOOLEAN],
         "ghost_frames": [None, Interval(Integral, 1, None)],
+        "ghost_stable_frames": [Interval(Integral, 1, None)],
         "lbsp": [BOOLEAN],
     }
 
@@ -492,6 +497,7 @@ class GMMMethod(_PixelGMMMethod):
         align: bool = False,
         feedback: bool = False,
         ghost_frames: int | None = None,
+        ghost_stable_frames: int = 10,
         lbsp: bool = False,
         **params: Any,
     ) -> None:
@@ -525,6 +531,7 @@ class GMMMethod(_PixelGMMMethod):
         self.align = bool(align)
         self.feedback = bool(feedback)
         self.ghost_frames = None if ghost_frames is None else int(ghost_frames)
+        self.ghost_stable_frames = int(ghost_stable_frames)
         self.lbsp = bool(lbsp)
         self._scoring: Any = None
         self._feedback: FeedbackState | None = None
@@ -689,7 +696,7 @@ class GMMMethod(_PixelGMMMethod):
         if self.feedback and self._feedback is None:
             self._feedback = FeedbackState(shape)
         if self.ghost_frames is not None and self._ghost is None:
-            self._ghost = GhostDetector(shape, ghost_frames=self.ghost_frames)
+            self._ghost = GhostDetector(shape, ghost_frames=self.ghost_frames, stable_frames=self.ghost_stable_frames)
         aligning = self.align and self.align_shift_bound_ is not None
         if aligning:
             reference = np.clip(self._scoring.background_image(), 0, 255).astype(frames.dtype)

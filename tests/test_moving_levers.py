@@ -157,6 +157,27 @@ def test_a_stopped_object_stays_foreground_while_a_ghost_is_absorbed() -> None:
     assert np.isfinite(scores).all()
 
 
+def test_a_ghost_is_absorbed_ghost_stable_frames_plus_ghost_frames_after_it_appears() -> None:
+    rng = np.random.default_rng(9)
+    road, car = _road(), _car()
+    parked = road.copy()
+    parked[5:19, 5:19] = car  # in every training frame, gone from the first test frame
+    train, test = _frames([parked] * 30, rng), _frames([road] * 30, rng)
+    ghost = (slice(5, 19), slice(5, 19))
+    absorbed_at: dict[int, int] = {}
+    for stable in (2, 6):
+        method = GMMMethod(**SMALL, learning_rate=0.01, ghost_frames=3, ghost_stable_frames=stable).fit(train)
+        scores = method.foreground_scores(test)
+        gone = [(frame[ghost] > THRESHOLD).mean() < 0.05 for frame in scores]
+        absorbed_at[stable] = gone.index(True)
+        assert all(gone[absorbed_at[stable]:]) and (scores[0][ghost] > THRESHOLD).mean() > 0.9
+    # the frame it appears in is frame 0; absorbed ghost_stable_frames + ghost_frames - 1 frames later
+    assert absorbed_at == {2: 2 + 3 - 1, 6: 6 + 3 - 1}
+    assert GMMMethod().ghost_stable_frames == 10
+    with pytest.raises(ValueError, match="ghost_stable_frames"):
+        GMMMethod(ghost_stable_frames=0)
+
+
 def test_the_alignment_bound_is_fitted_state() -> None:
     rng = np.random.default_rng(8)
     road = _road()
