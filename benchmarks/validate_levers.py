@@ -109,8 +109,9 @@ LEVERS: dict[str, dict] = {
 }
 #: The levers that change the default (a lever the default already has, as ``align`` since the sixth freeze, is left
 #: out: its ``+`` run would repeat the default's).
+_DEFAULT = preset_settings("default")
 NEW_LEVERS = [lv for lv, settings in LEVERS.items()
-              if any(preset_settings("default").get(key) != value for key, value in settings.items())]
+              if any(_DEFAULT.get(key) != value for key, value in settings.items())]
 #: The default's own levers, each switched off (as config/ablation.yaml's ``no_*`` variants).
 DEFAULT_LEVERS: dict[str, dict] = {
     "spatial": {"spatial_radius": 0},
