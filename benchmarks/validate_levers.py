@@ -337,8 +337,7 @@ def main() -> None:
     print(f"{'mean over categories':39s}" + "".join(f"{category_score(results[n])[0]:{width}.3f}" for n in results))
     if args.split == "validation":
         print("\nrule (the added levers; the '-' variants are shown, not candidates)")
-        for line in apply_rule({n: fs for n, fs in results.items() if not n.startswith("-")}):
-            print(line)
+        print("\n".join(apply_rule({n: fs for n, fs in results.items() if not n.startswith("-")})[1]))
     else:
         print("\ntest data: reported only; the defaults were chosen on validation data and frozen in the commit "
               "after a0dc2d4 (the seventh freeze)")
@@ -348,9 +347,9 @@ def main() -> None:
         _print_fps(fps_cost(candidates, repeats=args.repeats), args.repeats)
 
 
-def apply_rule(results: dict[str, dict[str, float]]) -> list[str]:
+def apply_rule(results: dict[str, dict[str, float]]) -> tuple[str, list[str]]:
     """The rule of the module docstring on each candidate's F per scene (``results["default"]`` is the default's):
-    one line per candidate, then the choice."""
+    the chosen candidate's name (``"default"`` when none is), and one line per candidate, then the choice."""
     ref = results["default"]
     ref_score = category_score(ref)[0]
     lines = []
@@ -381,7 +380,7 @@ def apply_rule(results: dict[str, dict[str, float]]) -> list[str]:
         choice = mended  # "default" when no candidate meets the clause
     lines.append(f"best admissible: {best} ({best_score - ref_score:+.4f}); one scene mended under the minimum gain: "
                  f"{mended}; choice: {choice}")
-    return lines
+    return choice, lines
 
 
 def preset_with(items: list[str], preset: str = "default") -> dict:
