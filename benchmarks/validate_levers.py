@@ -27,7 +27,7 @@ with ghost absorption added by this rule, in d7c1f84, then, with the masked shad
 in 5392158, then, with the motion-sized neighbourhood added by this rule, in 2374ec0, then, with highlights and the
 mixture texture test added by this rule on 3 validation seeds per kind, in ed1edf1, then, with align, fit4 and clip
 added by this rule on 10 validation seeds per kind, in 7bf49b1, then, with ``ghost_stable_frames`` 5 added by the
-clause on the 16th-25th validation seeds, in the seventh freeze, the commit after a0dc2d4; it prints the
+clause on the 16th-25th validation seeds, in f193462; it prints the
 table, never a choice): every kind's test seed, highway fitted on 1-469, run through
 470-1700 in order and counted on 900-1700, and WavingTrees fitted on 1-200, run through 201-248 and counted on
 frame 248.
@@ -339,8 +339,7 @@ def main() -> None:
         print("\nrule (the added levers; the '-' variants are shown, not candidates)")
         print("\n".join(apply_rule({n: fs for n, fs in results.items() if not n.startswith("-")})[1]))
     else:
-        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in the commit "
-              "after a0dc2d4 (the seventh freeze)")
+        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit f193462")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:
@@ -374,10 +373,7 @@ def apply_rule(results: dict[str, dict[str, float]]) -> tuple[str, list[str]]:
             best, best_score = name, score
         if clause and score > mended_score:
             mended, mended_score = name, score
-    if best_score - ref_score >= MIN_GAIN:
-        choice = best
-    else:
-        choice = mended  # "default" when no candidate meets the clause
+    choice = best if best_score - ref_score >= MIN_GAIN else mended  # mended is "default" when none meets the clause
     lines.append(f"best admissible: {best} ({best_score - ref_score:+.4f}); one scene mended under the minimum gain: "
                  f"{mended}; choice: {choice}")
     return choice, lines
