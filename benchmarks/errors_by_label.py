@@ -6,6 +6,11 @@ shadows. This script counts them apart (:func:`bgsub.label_counts.foreground_by_
 same fit, scoring and post-processing as ``validate_levers.py`` (its :func:`score_scene`). It reads the
 validation seeds unless told ``--split test``; it chooses nothing.
 
+``FP deep`` counts the shadow false positives whose brightness ratio to the scene's true background
+(``a = <f, b> / <b, b>``, the background moved by the frame's shake in ``jitter`` and scaled by the frame's
+global gain in ``exposure``; its drifting cloud shade is not) is below the settings' ``shadow_tau``: shadows
+darker than the shadow test's band, which it cannot pass by design.
+
 Usage::
 
     python benchmarks/errors_by_label.py --scenes jitter,water --seeds 5
@@ -16,24 +21,48 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+from scipy import ndimage
 from validate_levers import preset_with, score_scene
 
 from bgsub.label_counts import foreground_by_label
-from bgsub.metrics import compute_metrics
-from bgsub.synth import MAX_SEEDS, SCENE_SEEDS, scene_seeds
+from bgsub.metrics import SHADOW, compute_metrics
+from bgsub.presets import apply_preset
+from bgsub.synth import MAX_SEEDS, SCENE_SEEDS, Scene, scene_seeds
+
+
+def brightness_ratio(scene: Scene, number: int) -> np.ndarray:
+    """Frame ``number``'s (1-based) brightness ratio ``<f, b> / <b, b>`` to the scene's true background ``b``,
+    ``(H, W)``; ``b`` is moved by the frame's shake and scaled by its global gain where the scene records them
+    (``info["shifts"]``, ``info["gain"]``)."""
+    background = scene.background.astype(np.float64)
+    if "shifts" in scene.info:
+        dy, dx = scene.info["shifts"][number - 1]
+        background = ndimage.shift(background, (dy, dx, 0), order=3, mode="nearest")
+    if "gain" in scene.info:
+        background = background * scene.info["gain"][number - 1]
+    frame = scene.frames[number - 1].astype(np.float64)
+    return (frame * background).sum(-1) / np.maximum((background * background).sum(-1), 1e-9)
 
 
 def scene_errors(kind: str, settings: dict, seed: int) -> dict[str, int]:
-    """Counts on the scored frames of one scene: ``tp``, ``fp_static``, ``fp_shadow``, ``fn`` and the pixel totals."""
+    """Counts on the scored frames of one scene: ``tp``, ``fp_static``, ``fp_shadow``, ``fp_deep`` (the shadow
+    false positives darker than ``shadow_tau``; 0 without a shadow test), ``fn`` and the pixel totals."""
     scene, _, _, scored = score_scene(kind, settings, seed)
+    tau = apply_preset(dict(settings)).get("shadow_tau")
     totals = {"static": [0, 0], "shadow": [0, 0], "motion": [0, 0]}
+    deep = 0
     for nums, _, masks in scored:
         for number, mask in zip(nums, masks):
-            for name, (marked, pixels) in foreground_by_label(mask > 0, scene.labels[number - 1]).items():
+            labels = scene.labels[number - 1]
+            for name, (marked, pixels) in foreground_by_label(mask > 0, labels).items():
                 totals[name][0] += marked
                 totals[name][1] += pixels
+            if tau is not None:
+                missed = (mask > 0) & (labels == SHADOW)
+                deep += int(np.count_nonzero(brightness_ratio(scene, number)[missed] < tau))
     return {"tp": totals["motion"][0], "fn": totals["motion"][1] - totals["motion"][0],
-            "fp_static": totals["static"][0], "fp_shadow": totals["shadow"][0],
+            "fp_static": totals["static"][0], "fp_shadow": totals["shadow"][0], "fp_deep": deep,
             "static": totals["static"][1], "shadow": totals["shadow"][1], "motion": totals["motion"][1]}
 
 
@@ -48,14 +77,15 @@ def main() -> None:
     args = parser.parse_args()
     settings = preset_with(args.set, args.preset)
     print(f"{'kind':13s} {'seed':>5s} {'F':>6s} {'precision':>9s} {'recall':>6s} {'FP static':>10s} "
-          f"{'FP shadow':>10s} {'shadow px':>10s} {'FN':>8s} {'fg px':>8s}")
+          f"{'FP shadow':>10s} {'FP deep':>8s} {'shadow px':>10s} {'FN':>8s} {'fg px':>8s}")
     for kind in args.scenes.split(","):
         for seed in scene_seeds(kind, args.split, args.seeds):
             c = scene_errors(kind, settings, seed)
             fp = c["fp_static"] + c["fp_shadow"]
             m = compute_metrics(c["tp"], fp, c["fn"], c["static"] + c["shadow"] - fp)
             print(f"{kind:13s} {seed:5d} {m['f_measure']:6.3f} {m['precision']:9.3f} {m['recall']:6.3f} "
-                  f"{c['fp_static']:10d} {c['fp_shadow']:10d} {c['shadow']:10d} {c['fn']:8d} {c['motion']:8d}",
+                  f"{c['fp_static']:10d} {c['fp_shadow']:10d} {c['fp_deep']:8d} {c['shadow']:10d} {c['fn']:8d} "
+                  f"{c['motion']:8d}",
                   flush=True)
 
 
