@@ -433,6 +433,8 @@ def make_scene(
             image[region] = colours[choice[region]]
         motion = np.zeros((height, width), bool)
         shadow = np.zeros((height, width), bool)
+        # darkened by a cast shadow since last drawn over: one sun's shadows do not compound where they overlap
+        shaded = np.zeros((height, width), bool)
         for obj in static_objects:  # stands still until parks_at, then drives off (moving = foreground)
             dt = max(0, t - obj.parks_at)
             moved = _Track(obj.start, obj.stop, obj.y0, obj.x0 + obj.vx * dt, 0, 0, obj.h, obj.w, obj.colour, False)
@@ -449,9 +451,11 @@ def make_scene(
                 offset = _Track(track.start, track.stop, track.y0 + track.h * 0.45, track.x0 + track.w * 0.35,
                                 track.vy, track.vx, track.h, track.w, track.colour, track.ellipse)
                 cast = _object_mask(offset, t, height, width) & ~mask
-                image[cast] *= 0.55
+                image[cast & ~shaded] *= 0.55
+                shaded |= cast
                 shadow |= cast
             image[mask] = track.colour + rng.normal(0, 6, 3)
+            shaded[mask] = False
             if foliage is not None:
                 image[mask] += foliage.object_texture[mask]
             if absorb_frames is not None and track.parks_at is not None and t >= track.parks_at:
@@ -902,9 +906,8 @@ def _make_moving_scene(
                 h, w = m.poses[0][1].shape
                 left = int(np.floor(m.x[t] + 0.5))
                 yy, xx = np.ogrid[0:ch, 0:cw]
-                cast = ((yy - m.bottom) / max(0.2 * h, 1.0)) ** 2 + ((xx - left - 0.55 * w) / (0.6 * w)) ** 2 <= 1
-                image[cast] *= 0.6
-                shadow |= cast
+                shadow |= ((yy - m.bottom) / max(0.2 * h, 1.0)) ** 2 + ((xx - left - 0.55 * w) / (0.6 * w)) ** 2 <= 1
+        image[shadow] *= 0.6  # once: one sun's shadows do not compound where they overlap
         for m in present:
             walking = np.isfinite(m.stride) and not m.stopped[t]
             pose = int(abs(m.x[t]) // m.stride) % len(m.poses) if walking else 0
