@@ -375,7 +375,7 @@ def apply_rule(results: dict[str, dict[str, float]]) -> tuple[str, list[str]]:
             mended, mended_score = name, score
     choice = best if best_score - ref_score >= MIN_GAIN else mended  # mended is "default" when none meets the clause
     lines.append(f"best admissible: {best} ({best_score - ref_score:+.4f}); one scene mended under the minimum gain: "
-                 f"{mended}; choice: {choice}")
+                 f"{'none' if mended == 'default' else mended}; choice: {choice}")
     return choice, lines
 
 

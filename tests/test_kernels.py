@@ -540,3 +540,39 @@ def test_precompile_runs_the_parts_asked_for_and_rejects_unknown_ones(capsys: py
             precompile.main(bad)
         assert exit_info.value.code == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+_LAYER_PROBE = """
+import bgsub.kernels, numba, numpy as np
+@numba.njit(parallel=True)
+def total(a):
+    s = 0.0
+    for i in numba.prange(a.size):
+        s += a[i]
+    return s
+assert total(np.ones(100)) == 100.0
+print(" ".join(numba.config.THREADING_LAYER_PRIORITY), numba.threading_layer())
+"""
+
+
+def _layer_probe(**env: str) -> list[str]:
+    import os
+    import subprocess
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING_LAYER")}
+    done = subprocess.run([sys.executable, "-c", _LAYER_PROBE], env=clean | env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    return done.stdout.split()
+
+
+def test_numba_runs_on_a_threading_layer_before_tbb():
+    # numba's default order puts TBB first, whose pool can hang a process at exit (bgsub.kernels'
+    # THREADING_LAYER_PRIORITY); OpenMP or numba's own workqueue is taken whenever it loads
+    *priority, layer = _layer_probe()
+    assert priority == list(kernels.THREADING_LAYER_PRIORITY) == ["omp", "workqueue", "tbb"]
+    assert layer in ("omp", "workqueue")
+
+
+def test_a_users_threading_layer_priority_is_kept():
+    *priority, layer = _layer_probe(NUMBA_THREADING_LAYER_PRIORITY="workqueue omp tbb")
+    assert priority == ["workqueue", "omp", "tbb"] and layer == "workqueue"

@@ -26,9 +26,30 @@ import logging
 import os
 from typing import Literal
 
-__all__ = ["BACKENDS", "Backend", "numba_available", "resolve_backend", "set_num_threads"]
+__all__ = ["BACKENDS", "THREADING_LAYER_PRIORITY", "Backend", "numba_available", "resolve_backend", "set_num_threads"]
 
 logger = logging.getLogger(__name__)
+
+#: The threading layers numba may use, in this order. numba's own default puts TBB first, and a process whose
+#: kernels ran on TBB's pool can hang at exit in ``tbb::finalize`` (seen with Debian's libtbb 2021.8, which
+#: ``apt-get install libopencv-dev`` brings, in the spawned workers of ``benchmarks/validate_levers.py --jobs``;
+#: numba issue 10556 reports the same deadlock in ``unload_tbb``).
+#: Every layer gives the same results. A user's ``NUMBA_THREADING_LAYER`` or ``NUMBA_THREADING_LAYER_PRIORITY``
+#: still decides.
+THREADING_LAYER_PRIORITY = ("omp", "workqueue", "tbb")
+
+
+def _prefer_threading_layers() -> None:
+    if "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:
+        return
+    try:
+        import numba
+    except ImportError:
+        return
+    numba.config.THREADING_LAYER_PRIORITY = list(THREADING_LAYER_PRIORITY)
+
+
+_prefer_threading_layers()
 
 Backend = Literal["auto", "numpy", "numba"]
 BACKENDS: tuple[str, ...] = ("auto", "numpy", "numba")
