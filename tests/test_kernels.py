@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -556,9 +558,6 @@ print(" ".join(numba.config.THREADING_LAYER_PRIORITY), numba.threading_layer())
 
 
 def _layer_probe(**env: str) -> list[str]:
-    import os
-    import subprocess
-
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING_LAYER")}
     done = subprocess.run([sys.executable, "-c", _LAYER_PROBE], env=clean | env, capture_output=True, text=True,
                           timeout=120, check=True)
