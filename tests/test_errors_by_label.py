@@ -6,15 +6,10 @@ frame's to the true background at the same scene point, so a shaken camera and a
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
+from errors_by_label import brightness_ratio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from errors_by_label import brightness_ratio  # noqa: E402
-
-from bgsub.synth import Scene  # noqa: E402
+from bgsub.synth import Scene
 
 
 def _scene(background: np.ndarray, frame: np.ndarray, **info: np.ndarray) -> Scene:

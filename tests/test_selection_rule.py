@@ -7,15 +7,10 @@ pinned here: the category score, admissibility (no scene more than 0.01 under th
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+import validate_levers as vl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import validate_levers as vl  # noqa: E402
-
-from bgsub.synth import CDNET_CATEGORY  # noqa: E402
+from bgsub.synth import CDNET_CATEGORY
 
 #: Every synthetic kind at 0.9 and highway at 0.97: seven categories, baseline holding static and highway.
 DEFAULT = {kind: 0.9 for kind in CDNET_CATEGORY} | {"highway": 0.97}
