@@ -58,8 +58,8 @@ def scene_errors(kind: str, settings: dict, seed: int) -> dict[str, int]:
             for name, (marked, pixels) in foreground_by_label(mask > 0, labels).items():
                 totals[name][0] += marked
                 totals[name][1] += pixels
-            if tau is not None:
-                missed = (mask > 0) & (labels == SHADOW)
+            missed = (mask > 0) & (labels == SHADOW)
+            if tau is not None and missed.any():  # the ratio only where a shadow was marked
                 deep += int(np.count_nonzero(brightness_ratio(scene, number)[missed] < tau))
     return {"tp": totals["motion"][0], "fn": totals["motion"][1] - totals["motion"][0],
             "fp_static": totals["static"][0], "fp_shadow": totals["shadow"][0], "fp_deep": deep,
