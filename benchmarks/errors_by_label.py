@@ -15,6 +15,7 @@ Usage::
 
     python benchmarks/errors_by_label.py --scenes jitter,water --seeds 5
     python benchmarks/errors_by_label.py --scenes departed --seeds 3 --set ghost_frames=null
+    python benchmarks/errors_by_label.py --scenes exposure --seeds 20 --skip-seeds 25
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def main() -> None:
     parser.add_argument("--scenes", default=",".join(SCENE_SEEDS))
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
     parser.add_argument("--seeds", type=int, default=1, choices=range(1, MAX_SEEDS + 1), metavar="N")
+    parser.add_argument("--skip-seeds", type=int, default=0, metavar="N",
+                        help="leave out the first N seeds of each kind, as validate_levers.py does")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override one setting of the preset (JSON value: 3, null, true, 0.5)")
@@ -79,7 +82,7 @@ def main() -> None:
     print(f"{'kind':13s} {'seed':>5s} {'F':>6s} {'precision':>9s} {'recall':>6s} {'FP static':>10s} "
           f"{'FP shadow':>10s} {'FP deep':>8s} {'shadow px':>10s} {'FN':>8s} {'fg px':>8s}")
     for kind in args.scenes.split(","):
-        for seed in scene_seeds(kind, args.split, args.seeds):
+        for seed in scene_seeds(kind, args.split, args.seeds, skip=args.skip_seeds):
             c = scene_errors(kind, settings, seed)
             fp = c["fp_static"] + c["fp_shadow"]
             m = compute_metrics(c["tp"], fp, c["fn"], c["static"] + c["shadow"] - fp)

@@ -352,6 +352,11 @@ class GMMMethod(_PixelGMMMethod):
         With ``gain_compensation``, a channel the sensor clipped (255) reads at least its background
         image's value after the division (:func:`bgsub.spatial.impute_clipped`): under a gain above 1 a
         bright background clips, and would otherwise look darker than its model.
+    gain_saturate : bool, default=False
+        With ``gain_compensation``, the divided frame saturates at 255, as the training frames did: a
+        bright background the sensor clipped in training (a sky under a raised exposure) has its model
+        at 255, and a darker test frame divided by its gain would otherwise read it brighter than that
+        (:data:`bgsub.spatial.SATURATION`). The mirror of ``gain_clip``.
     shadow_tau : float or None
         Shadow suppression (pixels that are a darker copy of a background component, brightness
         ratio in ``[shadow_tau, 1)``, score 0); None = off. MOG2's ``shadowThreshold`` is 0.5.
@@ -454,6 +459,7 @@ class GMMMethod(_PixelGMMMethod):
         "max_spatial_radius": [None, Interval(Integral, 0, None)],
         "gain_compensation": [BOOLEAN],
         "gain_clip": [BOOLEAN],
+        "gain_saturate": [BOOLEAN],
         "shadow_tau": [None, Interval(Real, 0, 1, closed="neither")],
         "shadow_var_threshold": [Interval(Real, None, None)],
         "learning_rate": [Interval(Real, 0, 1)],
@@ -482,6 +488,7 @@ class GMMMethod(_PixelGMMMethod):
         max_spatial_radius: int | None = None,
         gain_compensation: bool = False,
         gain_clip: bool = False,
+        gain_saturate: bool = False,
         shadow_tau: float | None = None,
         shadow_var_threshold: float = 16.0,
         learning_rate: float = 0.0,
@@ -516,6 +523,7 @@ class GMMMethod(_PixelGMMMethod):
         self.spatial_radius_ = self.spatial_radius
         self.gain_compensation = bool(gain_compensation)
         self.gain_clip = bool(gain_clip)
+        self.gain_saturate = bool(gain_saturate)
         self.shadow_tau = None if shadow_tau is None else float(shadow_tau)
         self.shadow_var_threshold = float(shadow_var_threshold)
         self.learning_rate = float(learning_rate)
@@ -618,7 +626,7 @@ class GMMMethod(_PixelGMMMethod):
         rescued, quantile = training_dynamics(
             frames[_evenly(len(frames), max_frames)], self._new_scoring(), radius=max(self.spatial_radius_, 1),
             gain=self.gain_compensation, threshold=self.dynamics_threshold, quantile=self.adaptive_quantile,
-            gain_clip=self.gain_clip,
+            gain_clip=self.gain_clip, gain_saturate=self.gain_saturate,
         )
         self.dynamics_ = {"rescued": rescued, "score_quantile": quantile}
         return self
@@ -705,7 +713,8 @@ class GMMMethod(_PixelGMMMethod):
             frames, shifts = align_frames(frames, reference, max_shift=self.align_shift_bound_, fill="edge")
         scores = score_frames(
             frames, self._scoring, radius=self.spatial_radius_, spatial_gate=self._spatial_gate(),
-            gain=self.gain_compensation, gain_clip=self.gain_clip, shadow_tau=self.shadow_tau,
+            gain=self.gain_compensation, gain_clip=self.gain_clip, gain_saturate=self.gain_saturate,
+            shadow_tau=self.shadow_tau,
             shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,
             shadow_texture_masked=self.shadow_texture_masked, shadow_texture_mixture=self.shadow_texture_mixture,
             shadow_min_score=self.dynamics_threshold,

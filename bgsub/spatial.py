@@ -67,12 +67,14 @@ from bgsub.persistence import GhostDetector
 from bgsub.ranking import background_mask, rank_components
 
 __all__ = ["ScoringModel", "scoring_model", "frame_gains", "impute_clipped", "training_dynamics", "score_frames",
-           "feedback_rates", "absorb_ghosts"]
+           "feedback_rates", "absorb_ghosts", "SATURATION"]
 
 logger = logging.getLogger(__name__)
 
 #: Backgrounds darker than this luma are left out of the gain estimate (their ratio is noise).
 _GAIN_MIN_LUMA = 16.0
+#: The sensor's ceiling: an 8-bit frame, and so every model fitted on such frames, reads at most 255.
+SATURATION = np.float32(255.0)
 #: Luma weights (ITU-R BT.601) for RGB; other channel counts use the plain mean.
 _LUMA_RGB = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -364,7 +366,7 @@ def _texture_preserved_mixture(frame: NDArray[np.float32], means: NDArray[np.flo
 
 def training_dynamics(
     frames: NDArray, model: ScoringModel, *, radius: int = 1, gain: bool = False, threshold: float = 7.81,
-    quantile: float = 0.9, gain_clip: bool = False,
+    quantile: float = 0.9, gain_clip: bool = False, gain_saturate: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """How dynamic each pixel's background was during training, from the training frames' own scores.
 
@@ -379,6 +381,8 @@ def training_dynamics(
         Compensate the global gain as :func:`score_frames` does.
     gain_clip : bool
         With ``gain``, clipped channels as :func:`score_frames` reads them.
+    gain_saturate : bool
+        With ``gain``, the divided frame saturates at 255 as :func:`score_frames` reads it.
     threshold : float
         Squared Mahalanobis distance above which a sample is foreground.
     quantile : float
@@ -400,7 +404,7 @@ def training_dynamics(
     if resolve_backend() == "numba":
         return default_path.training_dynamics(
             frames, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
-            gain=gain, threshold=threshold, quantile=quantile, gain_clip=gain_clip,
+            gain=gain, threshold=threshold, quantile=quantile, gain_clip=gain_clip, gain_saturate=gain_saturate,
         )
     # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]
@@ -411,7 +415,7 @@ def training_dynamics(
     shadow = np.empty((height, width), np.bool_)
     gate = np.ones((height, width), np.bool_)
     for t in range(n_frames):
-        frame = _compensated(frames[t], model, gain, gain_clip)
+        frame = _compensated(frames[t], model, gain, gain_clip, gain_saturate)
         score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
                      0.0, 1.0, 0.0, True, out, own_scores[t], own_k, shadow)
         rescued += (own_scores[t] > threshold) & (out <= threshold)
@@ -440,7 +444,8 @@ def impute_clipped(frame: NDArray, compensated: NDArray[np.float32], background:
     return out
 
 
-def _compensated(frame: NDArray, model: ScoringModel, gain: bool, clip: bool = False) -> NDArray[np.float32]:
+def _compensated(frame: NDArray, model: ScoringModel, gain: bool, clip: bool = False,
+                 saturate: bool = False) -> NDArray[np.float32]:
     raw = frame
     frame = np.ascontiguousarray(frame, dtype=np.float32)
     if gain:
@@ -448,6 +453,8 @@ def _compensated(frame: NDArray, model: ScoringModel, gain: bool, clip: bool = F
         g = frame_gains(frame[None], background)[0]
         if g > 0:
             frame = frame / g
+            if saturate:
+                frame = np.minimum(frame, SATURATION)
             if clip:
                 frame = impute_clipped(raw, frame, background)
     return frame
@@ -461,6 +468,7 @@ def score_frames(
     spatial_gate: NDArray[np.bool_] | None = None,
     gain: bool = False,
     gain_clip: bool = False,
+    gain_saturate: bool = False,
     shadow_tau: float | None = None,
     shadow_var_threshold: float = 16.0,
     shadow_max: float = 1.0,
@@ -495,6 +503,11 @@ def score_frames(
         With ``gain``, a channel the sensor clipped (255) reads at least its background image's value after the
         division (:func:`impute_clipped`): under a gain above 1 a bright background clips, and would otherwise
         look darker than its model.
+    gain_saturate : bool
+        With ``gain``, the divided frame saturates at 255 (:data:`SATURATION`), as the training frames the model
+        was fitted on did: where the sensor clipped a bright background in training (a sky under a raised
+        exposure), its model sits at 255, and the division of a darker frame would otherwise read it brighter
+        than that. Applied before ``gain_clip``'s imputation.
     shadow_tau : float or None
         Lowest brightness ratio of a shadow; None = no shadow suppression.
     shadow_var_threshold : float
@@ -560,6 +573,7 @@ def score_frames(
                 shadow_texture_masked=shadow_texture_masked, shadow_texture_mixture=shadow_texture_mixture,
                 shadow_window=shadow_window, shadow_min_score=shadow_min_score, score_scale=score_scale,
                 learning_rate=learning_rate, update_threshold=update_threshold, gains=gains, gain_clip=gain_clip,
+                gain_saturate=gain_saturate,
             )
         if ghost is None:
             return compiled(frames)
@@ -573,6 +587,8 @@ def score_frames(
             background = model.background_image()
             out[t] = compiled(frames[t: t + 1], gains)[0]
             frame = np.divide(frames[t], gains[0], dtype=np.float32)  # the float32 frame the kernel saw
+            if gain and gain_saturate:
+                frame = np.minimum(frame, SATURATION)
             if gain and gain_clip:
                 frame = impute_clipped(frames[t], frame, background)
             absorbed = absorb_ghosts(ghost, frame, model, _decision(out[t], decision_threshold), background)
@@ -590,7 +606,7 @@ def score_frames(
     tau = 0.0 if shadow_tau is None else float(shadow_tau)
     needs_background = (tau > 0.0 and shadow_texture is not None) or lbsp_pixels is not None
     for t in range(n_frames):
-        frame = _compensated(frames[t], model, gain, gain_clip)
+        frame = _compensated(frames[t], model, gain, gain_clip, gain_saturate)
         background = model.background_image() if needs_background else None  # the image before this frame's update
         score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
                      tau, float(shadow_max), float(shadow_var_threshold), shadow_texture is None,

@@ -133,6 +133,19 @@ def test_clipped_channels_match_reference(monkeypatch: pytest.MonkeyPatch) -> No
     assert (out["numba"][0] != plain["numba"][0]).any()  # the imputation changed scores: it was compared
 
 
+@pytest.mark.parametrize("clip", [True, False])
+def test_saturated_quotients_match_reference(monkeypatch: pytest.MonkeyPatch, clip: bool) -> None:
+    """``gain_saturate`` on both paths alike, with and without ``gain_clip``: trained on frames lit 60 % more (which
+    clip), scored on frames at the original exposure, whose bright pixels divide back above 255."""
+    train, test = scene("shadows", seed=3)
+    train = np.clip(np.rint(1.6 * train.astype(np.float32)), 0, 255).astype(np.uint8)
+    assert (train == 255).mean() > 0.02
+    out, threshold = run_both(monkeypatch, train, test, gain_saturate=True, gain_clip=clip)
+    assert_agree(out, threshold)
+    plain, _ = run_both(monkeypatch, train, test, gain_saturate=False, gain_clip=clip)
+    assert (out["numba"][0] != plain["numba"][0]).any()  # the ceiling changed scores: it was compared
+
+
 @pytest.mark.parametrize("masked", [True, False])
 def test_mixture_texture_test_matches_reference(monkeypatch: pytest.MonkeyPatch, masked: bool) -> None:
     """``shadow_texture_mixture`` (the window against every background component) on both paths alike, masked and

@@ -96,6 +96,32 @@ def test_clipped_channels_under_a_gain_step_stay_background(monkeypatch: pytest.
     assert (score_frames(lit[None], model, gain_clip=True)[0] == score_frames(lit[None], model)[0]).all()  # no gain
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_sky_clipped_in_training_stays_background_when_the_exposure_drops(monkeypatch: pytest.MonkeyPatch,
+                                                                           backend: str) -> None:
+    """The training frames clipped a bright sky (its light 280 in the model's units), so its model sits at 255. The
+    exposure then drops to 0.8: the sky reads 224, which divided by the gain is 280, 25 grey levels above its
+    model. With ``gain_saturate`` the divided frame reads at most 255, as the training frames did: the sky is
+    background again, and an object on it stays foreground."""
+    monkeypatch.setenv(kernels.ENV_VAR, backend)
+    light = _textured_background()
+    light[:5] = 280.0  # the sky, brighter than the sensor's ceiling
+    model = _model(np.minimum(light, 255.0), 16.0)  # fitted on clipped training frames
+    scene_light = light.copy()
+    scene_light[1:4, 4:8] = [60.0, 60.0, 200.0]  # an object in front of the sky
+    dim = np.rint(0.8 * scene_light).astype(np.uint8)  # nothing clips at the lower exposure
+    sky = np.zeros(light.shape[:2], bool)
+    sky[:5] = True
+    sky[1:4, 4:8] = False
+    plain = score_frames(dim[None], model, gain=True)[0]
+    saturated = score_frames(dim[None], model, gain=True, gain_saturate=True)[0]
+    assert (plain[sky] > 16.27).all()  # divided back to 280: brighter than its model
+    assert (saturated[sky] < 1.0).all()  # at most 255, as in training: background
+    assert (saturated[1:4, 4:8] > 100).all()  # the object is still foreground
+    np.testing.assert_array_equal(saturated[5:], plain[5:])  # nothing above 255 there: unchanged
+    assert (score_frames(dim[None], model, gain_saturate=True)[0] == score_frames(dim[None], model)[0]).all()
+
+
 def test_spatial_context_absorbs_one_pixel_jitter() -> None:
     background = _textured_background()
     model = _model(background, 16.0)

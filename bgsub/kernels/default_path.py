@@ -480,16 +480,18 @@ def _update_rows(
 
 @numba.njit(cache=True, parallel=True)
 def _clipped_quotients(frame: NDArray, g: np.float32, lut: NDArray[np.float32], means: NDArray[np.float32],
-                       first: NDArray, out: NDArray[np.float32]) -> None:
-    """``frame / g`` into ``out``, where a channel the sensor clipped (at 255 or above) reads at least the background
-    image's value (:func:`bgsub.spatial.impute_clipped`)."""
+                       first: NDArray, out: NDArray[np.float32], clip: bool, saturate: bool) -> None:
+    """``frame / g`` into ``out``: with ``saturate`` at most 255, then with ``clip`` a channel the sensor clipped (at
+    255 or above) reads at least the background image's value (:func:`bgsub.spatial.impute_clipped`)."""
     height, width, n_ch = out.shape
     for y in prange(height):
         for x in range(width):
             k = first[y, x]
             for c in range(n_ch):
                 q = _sample(frame, y, x, c, g, True, lut)
-                if frame[y, x, c] >= 255:
+                if saturate:
+                    q = min(q, np.float32(255.0))
+                if clip and frame[y, x, c] >= 255:
                     q = max(q, means[y, x, k, c])
                 out[y, x, c] = q
 
@@ -534,7 +536,7 @@ def _score_block_kernel(n_components: int) -> object:
             masked: bool, mixture: bool, min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float,
             update_threshold: float,
             out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
-            lookup: bool, clip: bool,
+            lookup: bool, clip: bool, saturate: bool,
         ) -> None:
             n_frames = frames.shape[0]
             height, width = first.shape
@@ -546,7 +548,7 @@ def _score_block_kernel(n_components: int) -> object:
             work2 = np.empty(height * width, np.float32)
             count = np.empty(1 << 16, np.int64)
             candidate = np.empty((height, width) if masked else (1, 1), np.bool_)
-            compensated = np.empty(frames.shape[1:] if clip else (1, 1, 1), np.float32)
+            compensated = np.empty(frames.shape[1:] if clip or saturate else (1, 1, 1), np.float32)
             texture_c = np.float32(texture * means.shape[-1])
             # a uint8 frame has 256 values: their quotients by the gain (the same float32 divisions) are a table
             lut = np.empty(256 if lookup else 0, np.float32)
@@ -565,8 +567,8 @@ def _score_block_kernel(n_components: int) -> object:
                 own = own_out[t] if keep_own else own_d2
                 want = gain and t + 1 < n_frames
                 next_frame = frames[min(t + 1, n_frames - 1)]
-                if clip and divide:  # the compensated frame, clipped channels imputed, is scored as it stands
-                    _clipped_quotients(frames[t], g, lut, means, first, compensated)
+                if (clip or saturate) and divide:  # the compensated frame (saturated, clipped channels imputed)
+                    _clipped_quotients(frames[t], g, lut, means, first, compensated, clip, saturate)
                     _frame_pass(compensated, np.float32(1.0), False, lut, means, whiten, mean_var, is_bg, first, gate,
                                 radius, shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked,
                                 mixture, candidate, min_score, scale, use_scale, out[t], own, own_k, texture_c, rate,
@@ -588,7 +590,7 @@ def score_frames(
     shadow_texture: float | None, shadow_window: int, shadow_min_score: float,
     score_scale: NDArray | None, learning_rate: float, update_threshold: float,
     gains: NDArray[np.float32] | None = None, shadow_texture_masked: bool = False,
-    shadow_texture_mixture: bool = False, gain_clip: bool = False,
+    shadow_texture_mixture: bool = False, gain_clip: bool = False, gain_saturate: bool = False,
 ) -> NDArray[np.float32]:
     """Scores ``(T, H, W)`` float32 of :func:`bgsub.spatial.score_frames`, with the model's arrays given
     one by one (``means`` is updated in place when ``learning_rate > 0``).
@@ -618,7 +620,7 @@ def score_frames(
         bool(shadow_texture_mixture), float(shadow_min_score), scale, use_scale, float(learning_rate),
         float(update_threshold), out,
         np.empty((1, 1, 1), np.float32), False, np.empty(n_frames, np.float32) if gains is None else gains,
-        frames.dtype == np.uint8, bool(gain and gain_clip),
+        frames.dtype == np.uint8, bool(gain and gain_clip), bool(gain and gain_saturate),
     )
     return out
 
@@ -626,7 +628,7 @@ def score_frames(
 def training_dynamics(
     frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
     is_background: NDArray[np.bool_], first: NDArray, *, radius: int, gain: bool, threshold: float, quantile: float,
-    gain_clip: bool = False,
+    gain_clip: bool = False, gain_saturate: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """:func:`bgsub.spatial.training_dynamics` (``rescued``, ``score_quantile``) with the scoring kernel: every
     pixel's neighbourhood, no shadow test, no update; the quantile is numpy's, on the same own scores."""
@@ -639,8 +641,8 @@ def training_dynamics(
         frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
         0.0, 1.0, 0.0, -1.0, 1, False, False, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own,
-        True,
-        np.empty(n_frames, np.float32), frames.dtype == np.uint8, bool(gain and gain_clip),
+        True, np.empty(n_frames, np.float32), frames.dtype == np.uint8, bool(gain and gain_clip),
+        bool(gain and gain_saturate),
     )
     t32 = np.float32(threshold)
     rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)
