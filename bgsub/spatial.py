@@ -74,7 +74,7 @@ logger = logging.getLogger(__name__)
 #: Backgrounds darker than this luma are left out of the gain estimate (their ratio is noise).
 _GAIN_MIN_LUMA = 16.0
 #: The sensor's ceiling: an 8-bit frame, and so every model fitted on such frames, reads at most 255.
-SATURATION = np.float32(255.0)
+SATURATION = default_path.SATURATION
 #: Luma weights (ITU-R BT.601) for RGB; other channel counts use the plain mean.
 _LUMA_RGB = np.array([0.299, 0.587, 0.114], np.float32)
 

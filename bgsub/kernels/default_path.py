@@ -52,6 +52,8 @@ __all__ = ["background_image", "score_frames", "supported", "training_dynamics"]
 
 #: Backgrounds darker than this luma are left out of the gain estimate (``bgsub.spatial._GAIN_MIN_LUMA``).
 GAIN_MIN_LUMA = 16.0
+#: The sensor's ceiling: an 8-bit frame, and so every model fitted on such frames, reads at most 255.
+SATURATION = np.float32(255.0)
 _W0, _W1, _W2 = (float(np.float32(w)) for w in (0.299, 0.587, 0.114))
 
 
@@ -490,7 +492,7 @@ def _clipped_quotients(frame: NDArray, g: np.float32, lut: NDArray[np.float32], 
             for c in range(n_ch):
                 q = _sample(frame, y, x, c, g, True, lut)
                 if saturate:
-                    q = min(q, np.float32(255.0))
+                    q = min(q, SATURATION)
                 if clip and frame[y, x, c] >= 255:
                     q = max(q, means[y, x, k, c])
                 out[y, x, c] = q
