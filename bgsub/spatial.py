@@ -452,12 +452,19 @@ def _compensated(frame: NDArray, model: ScoringModel, gain: bool, clip: bool = F
         background = model.background_image()
         g = frame_gains(frame[None], background)[0]
         if g > 0:
-            frame = frame / g
-            if saturate:
-                frame = np.minimum(frame, SATURATION)
-            if clip:
-                frame = impute_clipped(raw, frame, background)
+            frame = _read_as_trained(raw, frame / g, background, clip, saturate)
     return frame
+
+
+def _read_as_trained(raw: NDArray, quotient: NDArray[np.float32], background: NDArray, clip: bool,
+                     saturate: bool) -> NDArray[np.float32]:
+    """The gain-divided ``quotient`` of ``raw`` as the 8-bit training frames would have read it: at most 255 with
+    ``saturate``, then with ``clip`` its clipped channels at least the ``background`` image's value."""
+    if saturate:
+        quotient = np.minimum(quotient, SATURATION)
+    if clip:
+        quotient = impute_clipped(raw, quotient, background)
+    return quotient
 
 
 def score_frames(
@@ -587,10 +594,8 @@ def score_frames(
             background = model.background_image()
             out[t] = compiled(frames[t: t + 1], gains)[0]
             frame = np.divide(frames[t], gains[0], dtype=np.float32)  # the float32 frame the kernel saw
-            if gain and gain_saturate:
-                frame = np.minimum(frame, SATURATION)
-            if gain and gain_clip:
-                frame = impute_clipped(frames[t], frame, background)
+            if gain:
+                frame = _read_as_trained(frames[t], frame, background, gain_clip, gain_saturate)
             absorbed = absorb_ghosts(ghost, frame, model, _decision(out[t], decision_threshold), background)
             if absorbed.any():
                 out[t][absorbed] = 0.0
