@@ -32,6 +32,9 @@ from bgsub.metrics import MOTION, SHADOW, STATIC
 from bgsub.presets import preset_settings
 from bgsub.synth import MAX_SEEDS, SCENE_SEEDS, scene_seeds
 
+#: What :func:`cue_counts` counts: the default's misses, and each cue's finds among them and among the negatives.
+COUNTS = ("fn", "still_tp", "still_fp", "flat_tp", "flat_fp")
+
 
 def stillness(frames: NDArray, n_train: int, *, moving: float, still: float, window: int) -> NDArray[np.bool_]:
     """``(T, H, W)``: frame ``t`` is still (its last ``window`` differences under ``still``) at a pixel that moved in
@@ -61,7 +64,7 @@ def cue_counts(kind: str, seed: int, args: argparse.Namespace) -> dict[str, int]
         "still": stillness(scene.frames, scene.n_train, moving=args.moving, still=args.still, window=args.window),
         "flat": flatness(scene.frames, scene.n_train, flat=args.flat),
     }
-    counts = dict.fromkeys(["fn", "still_tp", "still_fp", "flat_tp", "flat_fp"], 0)
+    counts = dict.fromkeys(COUNTS, 0)
     for numbers, _, masks in scored:
         for number, mask in zip(numbers, masks):
             labels, background = scene.labels[number - 1], mask == 0
@@ -87,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'kind':13s} {'seed':>5s} {'FN':>8s} {'still: found':>13s} {'new FP':>8s} {'flat: found':>12s} "
           f"{'new FP':>8s}")
-    total = dict.fromkeys(["fn", "still_tp", "still_fp", "flat_tp", "flat_fp"], 0)
+    total = dict.fromkeys(COUNTS, 0)
     for kind in args.scenes.split(","):
         if kind not in SCENE_SEEDS:
             parser.error(f"--scenes: unknown kind {kind!r}")
