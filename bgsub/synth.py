@@ -56,6 +56,13 @@ boats; 10-60 px at 160x120, smaller far away. ``n_objects`` is their number per 
     the street under a slow global light drift, cloud shadows drifting across it and
     auto-exposure gain steps (a jump of 12-30 %, then a partial recovery over 5-15
     frames; one in the test frames at least). ``info["gain"]`` holds the global gain.
+``trees`` (dynamicBackground)
+    one large tree whose crown fills the upper three quarters of the view in front of the
+    sky sways in a gusty wind: 2.5-4.5 px at the top of the crown (40 % of that at its
+    bottom) times the wind's strength, a smooth random gust between 0.3 and 1.5
+    (``info["gust"]``), so leaves and the sky through the gaps take each other's place;
+    people walk on a lawn and a path in front of the lower crown (half as many movers per
+    100 frames as on the street: people on foot stay longer in the picture).
 
 Ground-truth labels follow CDnet 2014: 0 static, 50 shadow, 85 outside the
 temporal ROI (training frames), 170 unknown (a 1-pixel band on object
@@ -101,7 +108,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-NEW_SCENES = ("jitter", "water", "weather", "intermittent", "exposure")
+NEW_SCENES = ("jitter", "water", "weather", "intermittent", "exposure", "trees")
 SCENES = ("static", "dynamic", "illumination", "parked", "departed", "shadows", "foliage", *NEW_SCENES)
 
 # One seed per kind for choosing (validation) and a different one for the held-out test; see the docstring.
@@ -118,6 +125,7 @@ SCENE_SEEDS: dict[str, dict[str, int]] = {
     "weather": {"validation": 109, "test": 209},
     "intermittent": {"validation": 110, "test": 210},
     "exposure": {"validation": 111, "test": 211},
+    "trees": {"validation": 112, "test": 212},
 }
 
 # The CDnet 2014 category each kind stands for (results/categories.csv). CDnet 2014 has no category of its
@@ -135,6 +143,7 @@ CDNET_CATEGORY: dict[str, str] = {
     "weather": "badWeather",
     "intermittent": "intermittentObjectMotion",
     "exposure": "illuminationChange",
+    "trees": "dynamicBackground",
 }
 
 STATIC, SHADOW, OUTSIDE, UNKNOWN, MOTION = 0, 50, 85, 170, 255
@@ -158,7 +167,8 @@ class Scene:
         What the generator did, for tests and diagnostics (empty for the older scenes):
         ``shifts (T, 2)`` (``jitter``: the camera's offset (dy, dx) in pixels, content moved by +offset),
         ``particles (T, H, W) bool`` (``weather``: pixels covered by snow), ``stopped (T, H, W) bool``
-        (``intermittent``: pixels of objects standing still), ``gain (T,)`` (``exposure``).
+        (``intermittent``: pixels of objects standing still), ``gain (T,)`` (``exposure``), ``gust (T,)``
+        (``trees``: the wind's strength, the factor of the crown's sway).
     """
 
     frames: NDArray[np.uint8]
@@ -732,12 +742,14 @@ class _Canopy:
     amplitude: NDArray[np.float64]  # (h, 1) sway in pixels, larger at the top
     omega: float
     margin: int
+    gust: NDArray[np.float64] | None = None  # (T,) the wind's strength per frame, scaling the sway; None = steady
 
     def paint(self, image: NDArray[np.float64], t: int) -> None:
         h, w = self.phase.shape
         yy, xx = np.mgrid[0:h, 0:w].astype(float)
-        dx = self.amplitude * np.sin(self.omega * t + self.phase)
-        dy = 0.35 * self.amplitude * np.cos(0.7 * self.omega * t + 1.3 * self.phase)
+        amplitude = self.amplitude if self.gust is None else self.amplitude * self.gust[t]
+        dx = amplitude * np.sin(self.omega * t + self.phase)
+        dy = 0.35 * amplitude * np.cos(0.7 * self.omega * t + 1.3 * self.phase)
         coords = np.stack([yy + dy, xx + self.margin + dx])
         cover = ndimage.map_coordinates(self.coverage, coords, order=1, mode="nearest") > 0
         for c in range(3):
@@ -753,6 +765,42 @@ def _canopy(rng: np.random.Generator, bottom: int, width: int) -> _Canopy:
     amplitude = np.linspace(1.8, 0.6, bottom)[:, None] * rng.uniform(0.8, 1.2)
     omega = 2 * np.pi / rng.uniform(7, 16)
     return _Canopy(bottom, np.moveaxis(leaves, -1, 0).copy(), coverage, phase, amplitude, omega, margin)
+
+
+def _park(
+    rng: np.random.Generator, height: int, width: int, n_frames: int
+) -> tuple[NDArray[np.float64], list[_Lane], _Canopy]:
+    """A large tree in the wind: its crown fills the upper three quarters of the view in front of the sky and sways
+    by up to several pixels, more in gusts; a lawn and a path below it, where people walk in front of the crown."""
+    unit = width / 160
+    rows = [int(round(f * height)) for f in (0.75, 0.86)]
+    image = np.empty((height, width, 3))
+    image[: rows[0]] = tx.sky(rng, rows[0], width)
+    trunk_w = max(int(8 * unit), 1)
+    x = int(rng.integers(width // 4, 3 * width // 4 - trunk_w))
+    image[int(0.4 * height) : rows[0], x : x + trunk_w] = np.array([75.0, 58.0, 42.0]) * rng.uniform(0.8, 1.2)
+    image[rows[0] : rows[1]] = tx.grass(rng, rows[1] - rows[0], width)
+    image[rows[1] :] = tx.pavement(rng, height - rows[1], width, tile=max(int(10 * height / 120), 3))
+    # the sway: 2.5-4.5 px at the top of the crown (40 % of it at the bottom), times the wind's strength, a smooth
+    # random gust in [0.3, 1.5] that changes over 10-20 frames
+    top_amplitude = rng.uniform(2.5, 4.5) * unit
+    gust = ndimage.gaussian_filter1d(rng.normal(0, 1, n_frames + 60), sigma=rng.uniform(10, 20))[30:-30]
+    gust = np.clip(0.8 + 0.35 * gust / max(float(gust.std()), 1e-9), 0.3, 1.5)
+    margin = int(np.ceil(1.5 * top_amplitude)) + 1
+    leaves, coverage = tx.leaves(rng, rows[0], width + 2 * margin)
+    yy, xx = np.mgrid[0 : rows[0], 0 : width + 2 * margin]
+    # one crown, round, over most of the view; gaps (coverage <= 0) show the sky
+    crown = 1 - ((yy - 0.45 * rows[0]) / (0.6 * rows[0])) ** 2 - ((xx - (width / 2 + margin)) / (0.6 * width)) ** 2
+    coverage = coverage - 0.7 + 1.2 * crown
+    phase = 1.2 * tx.value_noise(rng, rows[0], width, scale=14, octaves=2)
+    amplitude = np.linspace(1.0, 0.4, rows[0])[:, None] * top_amplitude
+    omega = 2 * np.pi / rng.uniform(8, 20)
+    canopy = _Canopy(rows[0], np.moveaxis(leaves, -1, 0).copy(), coverage, phase, amplitude, omega, margin, gust)
+    lanes = [
+        _Lane(int(round(0.84 * height)), -1 if rng.random() < 0.5 else 1, 0.8, "person"),
+        _Lane(int(round(0.97 * height)), -1 if rng.random() < 0.5 else 1, 1.2, "person"),
+    ]
+    return image, lanes, canopy
 
 
 def _waterside(
@@ -842,6 +890,8 @@ def _make_moving_scene(
     water = canopy = None
     if scene == "water":
         background, lanes, water, canopy = _waterside(rng, ch, cw)
+    elif scene == "trees":
+        background, lanes, canopy = _park(rng, ch, cw, n_frames)
     else:
         background, lanes = _street(rng, ch, cw)
 
@@ -849,7 +899,8 @@ def _make_moving_scene(
         return background[max(lane.bottom - 3, 0) : lane.bottom + 1].reshape(-1, 3).mean(axis=0)
 
     movers = []
-    for _ in range(int(round(n_objects * n_frames / 100))):  # traffic: n_objects movers per 100 frames
+    per_100 = n_objects / 2 if scene == "trees" else n_objects  # people on foot linger: half as many
+    for _ in range(int(round(per_100 * n_frames / 100))):  # traffic: n_objects movers per 100 frames
         lane = lanes[int(rng.integers(len(lanes)))]
         movers.append(_mover(rng, lane, n_frames, cw, unit, ground(lane)))
     if scene == "intermittent":  # a car and a person stop for 50-150 frames (fewer if the clip is short)
@@ -886,8 +937,9 @@ def _make_moving_scene(
     true_background = None
     for t in range(n_frames):
         image = background.copy()
-        if water is not None and canopy is not None:
+        if water is not None:
             water.paint(image, t)
+        if canopy is not None:
             canopy.paint(image, t)
         if clouds is not None:
             shade, speed = clouds
@@ -950,5 +1002,7 @@ def _make_moving_scene(
         info["stopped"] = stopped_px
     if scene == "exposure":
         info["gain"] = gain
+    if canopy is not None and canopy.gust is not None:
+        info["gust"] = canopy.gust
     assert true_background is not None
     return Scene(frames, labels, np.clip(np.rint(true_background), 0, 255).astype(np.uint8), n_train, info)

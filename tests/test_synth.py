@@ -327,6 +327,22 @@ def test_exposure_gain_steps_and_drift():
     assert np.all(s.labels[30:] == 0)
 
 
+def test_trees_sway_with_the_wind_and_are_background():
+    s = make_scene("trees", seed=scene_seed("trees", "validation"), height=60, width=80, n_train=20, n_test=40,
+                   n_objects=0)
+    frames, gust = s.frames.astype(float), s.info["gust"]
+    assert gust.shape == (60,) and np.all((gust >= 0.3) & (gust <= 1.5))
+    crown = frames[:, :40]  # the crown fills rows 0-44 of 60
+    # the crown moves more from one frame to the next when the wind is stronger ...
+    step = np.abs(np.diff(crown, axis=0)).mean(axis=(1, 2, 3))
+    assert np.corrcoef(step, gust[1:])[0, 1] > 0.8
+    # ... far enough for leaves and the sky through the gaps to take each other's place in many pixels
+    grey = crown.mean(axis=-1)
+    assert ((grey.max(axis=0) - grey.min(axis=0)) > 80).mean() > 0.2
+    assert np.median(frames[:, 47:].std(axis=0).max(axis=-1)) < 4.5  # the lawn and the path do not move
+    assert np.all(s.labels[20:] == 0)
+
+
 @pytest.mark.parametrize("scene", NEW_SCENES)
 def test_object_borders_are_unknown(scene):
     s = make_scene(scene, seed=scene_seed(scene, "validation"), height=48, width=64, n_train=5, n_test=15)
