@@ -32,7 +32,9 @@ Method
    :func:`estimate_shift`).
 6. :func:`align_frames` moves a frame back only when that brings most of the image closer to
    the reference (:func:`moves_most_blocks_closer`): a shake moves every part of the image,
-   while swaying leaves or flickering patches also move the peak, over part of it only.
+   while swaying leaves or flickering patches also move the peak, over part of it only. When
+   they cover more than half of it (a large crown), ``max_farther`` also asks that the still
+   part of the image is not moved away: at most that many blocks may come clearly farther.
 
 Frames are moved with bilinear interpolation (see :func:`shift_frame` for why). At
 240 x 320 :func:`align_frames` takes about 20 ms a frame on this 2-core machine (one FFT
@@ -69,6 +71,10 @@ _REFINE_TOL = 0.01
 #: ``only_if_closer``: the grid of blocks that vote, and the smoothing (px) before they compare.
 _CLOSER_GRID = 4
 _CLOSER_SIGMA = 1.0
+#: ``max_farther``: a block comes clearly farther when its median absolute difference rises above this
+#: factor of what it was plus this many grey levels (sensor noise and interpolation move it a little either way).
+_FARTHER_FACTOR = 1.1
+_FARTHER_MIN = 0.5
 
 
 def _grey(image: NDArray) -> NDArray[np.float64]:
@@ -375,7 +381,7 @@ def camera_motion(frames: NDArray, *, quantile: float = 0.95, max_shift: float =
 
 
 def moves_most_blocks_closer(frame: NDArray, reference: NDArray, shift: tuple[float, float], *,
-                             max_shift: float = 8.0) -> bool:
+                             max_shift: float = 8.0, max_farther: int | None = None) -> bool:
     """Whether moving ``frame`` back by ``shift`` brings most of the image closer to ``reference``.
 
     Both images, and the moved frame, are reduced to grey and smoothed (Gaussian, sigma 1 px) so
@@ -386,6 +392,12 @@ def moves_most_blocks_closer(frame: NDArray, reference: NDArray, shift: tuple[fl
     of the blocks come closer: a camera's shake moves every part of the image, a local motion
     (swaying leaves, flickering patches, a large mover) only the blocks it covers.
 
+    A local motion over more than half of the image (a large crown in the wind) wins that vote, and
+    moving the frame then moves its still part away from the reference. ``max_farther`` guards
+    against it: a block comes clearly farther when its median absolute difference rises above 1.1
+    times what it was plus 0.5 grey levels, and the frame is moved only if at most ``max_farther``
+    blocks do.
+
     Parameters
     ----------
     frame, reference : ndarray of shape (H, W) or (H, W, C)
@@ -393,6 +405,8 @@ def moves_most_blocks_closer(frame: NDArray, reference: NDArray, shift: tuple[fl
         ``(dy, dx)`` of :func:`estimate_shift`: ``frame[y, x] ~ reference[y - dy, x - dx]``.
     max_shift : float
         Largest shift searched: the border this wide (plus 1 px) is left out.
+    max_farther : int or None
+        Most blocks (of 16) that may come clearly farther; None = no such bound.
 
     Returns
     -------
@@ -406,8 +420,12 @@ def moves_most_blocks_closer(frame: NDArray, reference: NDArray, shift: tuple[fl
     >>> moved = ndimage.shift(ref, (1.5, -2.0), mode="nearest")
     >>> moves_most_blocks_closer(moved, ref, (1.5, -2.0)), moves_most_blocks_closer(ref, ref, (1.5, -2.0))
     (True, False)
+    >>> crown = ref.copy()
+    >>> crown[:40] = moved[:40]  # the top 40 rows of 64 moved, the rest still
+    >>> [moves_most_blocks_closer(crown, ref, (1.5, -2.0), max_farther=bound) for bound in (None, 2)]
+    [True, False]
     """
-    return _moves_most_blocks_closer(_grey(frame), _smooth(_grey(reference)), shift, max_shift)
+    return _moves_most_blocks_closer(_grey(frame), _smooth(_grey(reference)), shift, max_shift, max_farther)
 
 
 def _smooth(grey: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -415,7 +433,7 @@ def _smooth(grey: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _moves_most_blocks_closer(grey: NDArray[np.float64], ref_smooth: NDArray[np.float64], shift: tuple[float, float],
-                              max_shift: float) -> bool:
+                              max_shift: float, max_farther: int | None = None) -> bool:
     """:func:`moves_most_blocks_closer` on a grey frame and the reference's smoothed grey (:func:`_smooth`)."""
     margin = int(np.ceil(max_shift)) + 1
     height, width = grey.shape[0] - 2 * margin, grey.shape[1] - 2 * margin
@@ -427,14 +445,17 @@ def _moves_most_blocks_closer(grey: NDArray[np.float64], ref_smooth: NDArray[np.
     before, after = np.abs(_smooth(grey)[inner] - ref_s), np.abs(_smooth(moved)[inner] - ref_s)
     rows = np.linspace(0, height, _CLOSER_GRID + 1).astype(int)
     cols = np.linspace(0, width, _CLOSER_GRID + 1).astype(int)
-    closer = [np.median(after[r0:r1, c0:c1]) < np.median(before[r0:r1, c0:c1])
-              for r0, r1 in zip(rows[:-1], rows[1:]) for c0, c1 in zip(cols[:-1], cols[1:])]
-    return bool(2 * sum(closer) > len(closer))
+    medians = np.array([(np.median(before[r0:r1, c0:c1]), np.median(after[r0:r1, c0:c1]))
+                        for r0, r1 in zip(rows[:-1], rows[1:]) for c0, c1 in zip(cols[:-1], cols[1:])])
+    was, now = medians[:, 0], medians[:, 1]
+    if 2 * np.count_nonzero(now < was) <= len(medians):
+        return False
+    return max_farther is None or bool(np.count_nonzero(now > _FARTHER_FACTOR * was + _FARTHER_MIN) <= max_farther)
 
 
 def align_frames(
     frames: NDArray, reference: NDArray, *, max_shift: float = 8.0, upsample: int = 20, refine: int = 5,
-    fill: str = "reference", only_if_closer: bool = True,
+    fill: str = "reference", only_if_closer: bool = True, max_farther: int | None = None,
 ) -> tuple[NDArray, NDArray[np.float32]]:
     """Move every frame back onto ``reference`` (camera-shake compensation).
 
@@ -456,6 +477,9 @@ def align_frames(
         shaken frame comes back closer everywhere; when something else moved the correlation's
         peak (swaying leaves over half the frame, flickering patches, a large mover) a still
         camera's frame is left as it is.
+    max_farther : int or None
+        With ``only_if_closer``: a frame is moved only if at most this many of the 16 blocks come
+        clearly farther (see :func:`moves_most_blocks_closer`); None = no such bound.
 
     Returns
     -------
@@ -490,7 +514,7 @@ def align_frames(
         grey = _grey(frame)
         dy, dx = _estimate(grey, ref, max_shift, upsample, refine)
         if (dy, dx) != (0.0, 0.0) and ref_smooth is not None and not _moves_most_blocks_closer(
-                grey, ref_smooth, (dy, dx), max_shift):
+                grey, ref_smooth, (dy, dx), max_shift, max_farther):
             dy, dx = 0.0, 0.0
         shifts[t] = dy, dx
         aligned[t] = frame if dy == 0.0 and dx == 0.0 else shift_frame(frame, (-dy, -dx), fill=fill_image)

@@ -418,6 +418,11 @@ class GMMMethod(_PixelGMMMethod):
         aligned: :meth:`fit` measures the shake as ``max_spatial_radius`` does and aligns when it is at
         least :data:`ALIGN_MIN_SHAKE` px (``align_shift_bound_`` is None otherwise, and nothing is
         moved); the neighbourhood is then sized on the aligned frames.
+    align_max_farther : int or None, default=None
+        With ``align``: a frame is moved only if at most this many of the vote's 16 blocks come clearly
+        farther from the background image (``max_farther`` of :func:`~bgsub.alignment.align_frames`): a swaying
+        crown over more than half of a still camera's view wins the vote of the blocks that come closer, and
+        moving the frame would move its still part away. None = the vote alone.
     feedback : bool, default=False
         SuBSENSE's per-pixel feedback (:class:`bgsub.feedback.FeedbackState`, St-Charles et al.,
         TIP 2015): each pixel's score is divided by ``R(x)**2`` (``R`` grows where the decision
@@ -473,6 +478,7 @@ class GMMMethod(_PixelGMMMethod):
         "adaptive_quantile": [Interval(Real, 0, 1, closed="neither")],
         "dynamics_threshold": [Interval(Real, None, None)],
         "align": [BOOLEAN],
+        "align_max_farther": [None, Interval(Integral, 0, None)],
         "feedback": [BOOLEAN],
         "ghost_frames": [None, Interval(Integral, 1, None)],
         "ghost_stable_frames": [Interval(Integral, 1, None)],
@@ -502,6 +508,7 @@ class GMMMethod(_PixelGMMMethod):
         adaptive_quantile: float = 0.9,
         dynamics_threshold: float = 7.81,
         align: bool = False,
+        align_max_farther: int | None = None,
         feedback: bool = False,
         ghost_frames: int | None = None,
         ghost_stable_frames: int = 10,
@@ -537,6 +544,7 @@ class GMMMethod(_PixelGMMMethod):
         self.adaptive_quantile = float(adaptive_quantile)
         self.dynamics_threshold = float(dynamics_threshold)
         self.align = bool(align)
+        self.align_max_farther = None if align_max_farther is None else int(align_max_farther)
         self.feedback = bool(feedback)
         self.ghost_frames = None if ghost_frames is None else int(ghost_frames)
         self.ghost_stable_frames = int(ghost_stable_frames)
@@ -584,7 +592,8 @@ class GMMMethod(_PixelGMMMethod):
         if self.align and motion >= ALIGN_MIN_SHAKE:
             frames = _check_frames(frames)
             reference = np.median(frames[_evenly(len(frames), _ALIGN_REFERENCE_FRAMES)], axis=0)
-            frames, shifts = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT)
+            frames, shifts = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT,
+                                          max_farther=self.align_max_farther)
             spread = float(shake_distances(shifts).max()) if len(shifts) else 0.0
             self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ALIGN_MAX_SHIFT)
             motion = self._camera_motion(frames) if sized else 0.0
@@ -710,7 +719,8 @@ class GMMMethod(_PixelGMMMethod):
             reference = np.clip(self._scoring.background_image(), 0, 255).astype(frames.dtype)
             # the uncovered border repeats the frame's edge: the reference's pixels there would be at the
             # model's brightness, not the frame's, and a gain change would flag them
-            frames, shifts = align_frames(frames, reference, max_shift=self.align_shift_bound_, fill="edge")
+            frames, shifts = align_frames(frames, reference, max_shift=self.align_shift_bound_, fill="edge",
+                                          max_farther=self.align_max_farther)
         scores = score_frames(
             frames, self._scoring, radius=self.spatial_radius_, spatial_gate=self._spatial_gate(),
             gain=self.gain_compensation, gain_clip=self.gain_clip, gain_saturate=self.gain_saturate,

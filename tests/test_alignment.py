@@ -73,6 +73,28 @@ def test_a_local_motion_over_half_the_frame_does_not_move_it(monkeypatch) -> Non
     assert np.median(np.abs(moved - ref)[inner]) < np.median(np.abs(frame - ref)[inner])
 
 
+def test_a_crown_over_most_of_the_frame_is_left_with_max_farther(monkeypatch) -> None:
+    """Leaves swaying 2 px over the top 75 % of a still camera's frame win the vote of the blocks that come closer
+    (12 of 16), so the vote alone moves the frame; the 4 still blocks at the bottom would come clearly farther, and
+    ``max_farther=2`` leaves the frame as it is. A shaken frame, with a still object over a quarter of it, is still
+    moved back with the same bound."""
+    import bgsub.alignment as alignment
+
+    ref = _texture(72, 80)
+    frame = ref.copy()
+    frame[:54] = _moved(ref, (0.0, 2.0))[:54]
+    monkeypatch.setattr(alignment, "_estimate", lambda *args: (0.0, 2.0))
+    _, shifts = align_frames(frame[None], ref, max_shift=3)
+    assert shifts.tolist() == [[0.0, 2.0]]
+    aligned, shifts = align_frames(frame[None], ref, max_shift=3, max_farther=2)
+    assert shifts.tolist() == [[0.0, 0.0]]
+    np.testing.assert_array_equal(aligned[0], frame)
+    shaken = _moved(ref, (0.0, 2.0))
+    shaken[54:, :20] = 128.0  # an object the camera shook with it: its block neither comes closer nor goes farther
+    _, shifts = align_frames(shaken[None], ref, max_shift=3, max_farther=2)
+    assert shifts.tolist() == [[0.0, 2.0]]
+
+
 def test_uint8_frames_keep_dtype_and_the_border_shows_the_reference() -> None:
     ref = np.rint(_texture()).astype(np.uint8)
     frames = np.stack([np.rint(_moved(ref.astype(float), s)).astype(np.uint8) for s in [(0, 0), (2, -3), (-1.5, 1)]])
