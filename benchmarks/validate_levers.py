@@ -27,7 +27,8 @@ with ghost absorption added by this rule, in d7c1f84, then, with the masked shad
 in 5392158, then, with the motion-sized neighbourhood added by this rule, in 2374ec0, then, with highlights and the
 mixture texture test added by this rule on 3 validation seeds per kind, in ed1edf1, then, with align, fit4 and clip
 added by this rule on 10 validation seeds per kind, in 7bf49b1, then, with ``ghost_stable_frames`` 5 added by the
-clause on the 16th-25th validation seeds, in f193462; it prints the
+clause on the 16th-25th validation seeds, in f193462, then, with ``align_max_farther`` 2 added by the clause on the
+same seeds with the ``trees`` kind (the ninth run), in a3000cf; it prints the
 table, never a choice): every kind's test seed, highway fitted on 1-469, run through
 470-1700 in order and counted on 900-1700, and WavingTrees fitted on 1-200, run through 201-248 and counted on
 frame 248.
@@ -373,7 +374,7 @@ def main() -> None:
         print("\nrule (the added levers; the '-' variants are shown, not candidates)")
         print("\n".join(apply_rule({n: fs for n, fs in results.items() if not n.startswith("-")})[1]))
     else:
-        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit f193462")
+        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit a3000cf")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:
