@@ -363,7 +363,8 @@ def make_scene(
         Standard deviation of the Gaussian sensor noise per channel, intensity units.
     n_objects : int
         Number of moving objects over the whole clip; for the kinds of :data:`NEW_SCENES`, per 100
-        frames (traffic), and ``intermittent`` adds its two objects that stop.
+        frames (traffic; ``trees``: half as many, people on foot), and ``intermittent`` adds its two
+        objects that stop.
     absorb_frames : int or None
         ``parked``: None (CDnet's rule) keeps the parked object foreground while it stands; an int is the
         number of frames it must stand still before it is labelled background (170 until then). The frames
