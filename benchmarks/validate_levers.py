@@ -150,6 +150,7 @@ LEVERS: dict[str, dict] = {
     "radius2": {"spatial_radius": 2},  # the neighbourhood at least 2 px (declared for the eighth run)
     "gate10": {"spatial_gate": 0.1},  # the neighbours' models where 1 training frame in 10 needed them (eighth run)
     "still_blocks": {"align_max_farther": 2},  # a frame moved only if at most 2 blocks come farther (ninth run)
+    "recurrent": {"recurrent_episodes": 8},  # a compact colour back in 8 runs of frames is background (tenth run)
 }
 #: The levers that change the default (a lever the default already has, as ``align`` since the sixth freeze, is left
 #: out: its ``+`` run would repeat the default's).

@@ -42,7 +42,7 @@ from bgsub.ranking import (
     min_background_mahalanobis,
     rank_components,
 )
-from bgsub.spatial import score_frames, scoring_model, training_dynamics
+from bgsub.spatial import recurrent_background, score_frames, scoring_model, training_dynamics, training_episodes
 
 __all__ = [
     "ALIGN_MAX_SHIFT",
@@ -452,6 +452,13 @@ class GMMMethod(_PixelGMMMethod):
         It runs on the pixels whose background is still: outside the spatial gate when
         ``spatial_gate`` is set, since a texture compared with one background image means nothing
         where the background moves; everywhere otherwise. Scored by the numpy reference path.
+    recurrent_episodes : int or None, default=None
+        A component the training frames returned to in at least this many separate runs of frames
+        (:func:`bgsub.spatial.training_episodes`, within ``dynamics_threshold``), of weight at least 0.1 and
+        with no fitted variance above ``var_max``, is background too, whatever ``background_ratio``
+        (:func:`bgsub.spatial.recurrent_background`): a flickering or swaying background colour keeps coming
+        back, a mover, passing or stopped, comes once or a few times. :meth:`fit` counts the runs
+        (:attr:`episodes_`). None = off.
     """
 
     kind: ClassVar[str] = "gmm"
@@ -483,6 +490,7 @@ class GMMMethod(_PixelGMMMethod):
         "ghost_frames": [None, Interval(Integral, 1, None)],
         "ghost_stable_frames": [Interval(Integral, 1, None)],
         "lbsp": [BOOLEAN],
+        "recurrent_episodes": [None, Interval(Integral, 1, None)],
     }
 
     def __init__(
@@ -513,6 +521,7 @@ class GMMMethod(_PixelGMMMethod):
         ghost_frames: int | None = None,
         ghost_stable_frames: int = 10,
         lbsp: bool = False,
+        recurrent_episodes: int | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
@@ -549,12 +558,14 @@ class GMMMethod(_PixelGMMMethod):
         self.ghost_frames = None if ghost_frames is None else int(ghost_frames)
         self.ghost_stable_frames = int(ghost_stable_frames)
         self.lbsp = bool(lbsp)
+        self.recurrent_episodes = None if recurrent_episodes is None else int(recurrent_episodes)
         self._scoring: Any = None
         self._feedback: FeedbackState | None = None
         self._ghost: GhostDetector | None = None
         self.align_shift_bound_: float | None = None
         self.camera_motion_: float | None = None
         self.dynamics_: dict[str, NDArray[np.float32]] | None = None
+        self.episodes_: NDArray[np.int32] | None = None
 
     @property
     def tileable(self) -> bool:
@@ -578,13 +589,14 @@ class GMMMethod(_PixelGMMMethod):
             self.var_min is not None or self.var_max is not None or self.spatial_radius_ > 0
             or self.gain_compensation or self.shadow_tau is not None or self.learning_rate > 0
             or self.adaptive_threshold is not None or self.align or self.feedback or self.ghost_frames is not None
-            or self.lbsp
+            or self.lbsp or self.recurrent_episodes is not None
         )
 
     def fit(self, frames: NDArray) -> GMMMethod:
         """Fit the per-pixel mixtures on training frames ``(T, H, W, C)``; return self."""
         self._reset_scoring()
         self.dynamics_ = None
+        self.episodes_ = None
         self.align_shift_bound_ = None
         sized = 0 < self.spatial_radius < (self.max_spatial_radius or 0)
         self.camera_motion_ = self._camera_motion(frames) if self.align or sized else None
@@ -601,6 +613,11 @@ class GMMMethod(_PixelGMMMethod):
         if sized:
             self.spatial_radius_ = int(np.clip(np.floor(motion + 0.5), self.spatial_radius, self.max_spatial_radius))
         super().fit(frames)
+        if self.recurrent_episodes is not None:
+            self.episodes_ = training_episodes(
+                _check_frames(frames), self._mixture_scoring(), threshold=self.dynamics_threshold,
+                gain=self.gain_compensation, gain_clip=self.gain_clip, gain_saturate=self.gain_saturate,
+            )
         if self.needs_dynamics:
             self.calibrate(frames)
         return self
@@ -616,13 +633,25 @@ class GMMMethod(_PixelGMMMethod):
         self._feedback = None
         self._ghost = None
 
-    def _new_scoring(self) -> Any:
+    def _mixture_scoring(self) -> Any:
         model = self._fitted()
         return scoring_model(
             model.weights_, model.means_, model.covariances_, model.covariance_type,
             background_ratio=self.background_ratio, rank_by=self.rank_by,
             var_min=self.var_min, var_max=self.var_max,
         )
+
+    def _new_scoring(self) -> Any:
+        scoring = self._mixture_scoring()
+        if self.recurrent_episodes is not None:
+            if self.episodes_ is None:
+                raise RuntimeError("recurrent_episodes needs the training episodes (episodes_): fit()")
+            model = self._fitted()
+            scoring.is_background |= recurrent_background(
+                model.weights_, model.means_, model.covariances_, model.covariance_type, self.episodes_,
+                self.recurrent_episodes, self.var_max,
+            )
+        return scoring
 
     def calibrate(self, frames: NDArray, max_frames: int = _DYNAMICS_FRAMES) -> GMMMethod:
         """Measure how dynamic each pixel's background is on training frames ``(T, H, W, C)``; return self.
@@ -643,8 +672,10 @@ class GMMMethod(_PixelGMMMethod):
     def get_state(self) -> dict[str, NDArray]:
         """Fitted arrays of the mixture, plus ``dynamics_rescued``/``dynamics_score_quantile`` when calibrated,
         ``align_shift_bound_`` when fitted with ``align``, ``spatial_radius_`` with ``max_spatial_radius``, and
-        ``camera_motion_`` when measured."""
+        ``camera_motion_`` when measured, ``episodes_`` when counted."""
         state = super().get_state()
+        if self.episodes_ is not None:
+            state["episodes_"] = np.asarray(self.episodes_, np.int32)
         if self.dynamics_ is not None:
             state.update({f"dynamics_{key}": value for key, value in self.dynamics_.items()})
         if self.align_shift_bound_ is not None:
@@ -670,6 +701,8 @@ class GMMMethod(_PixelGMMMethod):
         self.spatial_radius_ = self.spatial_radius if radius is None else int(np.asarray(radius))
         motion = state.get("camera_motion_")
         self.camera_motion_ = None if motion is None else float(np.asarray(motion))
+        episodes = state.get("episodes_")
+        self.episodes_ = None if episodes is None else np.asarray(episodes, np.int32)
         return self
 
     def _dynamics(self) -> dict[str, NDArray[np.float32]]:

@@ -66,7 +66,8 @@ from bgsub.lbsp import descriptor_threshold, texture_distance
 from bgsub.persistence import GhostDetector
 from bgsub.ranking import background_mask, rank_components
 
-__all__ = ["ScoringModel", "scoring_model", "frame_gains", "impute_clipped", "training_dynamics", "score_frames",
+__all__ = ["ScoringModel", "scoring_model", "frame_gains", "impute_clipped", "training_dynamics",
+           "training_episodes", "recurrent_background", "RECURRENT_MIN_WEIGHT", "score_frames",
            "feedback_rates", "absorb_ghosts", "SATURATION"]
 
 logger = logging.getLogger(__name__)
@@ -421,6 +422,65 @@ def training_dynamics(
         rescued += (own_scores[t] > threshold) & (out <= threshold)
     score_quantile = np.quantile(own_scores, quantile, axis=0).astype(np.float32)
     return rescued / max(n_frames, 1), score_quantile
+
+
+#: A component needs at least this weight to be admitted as a recurring background colour.
+RECURRENT_MIN_WEIGHT = 0.1
+
+
+def training_episodes(
+    frames: NDArray, model: ScoringModel, *, threshold: float = 7.81, gain: bool = False, gain_clip: bool = False,
+    gain_saturate: bool = False,
+) -> NDArray[np.int32]:
+    """How many separate times the training frames returned to each component.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (T, H, W, C)
+        Training frames, in their order.
+    model : ScoringModel
+        Every component is looked at, background or not.
+    threshold : float
+        Squared Mahalanobis distance within which a sample belongs to its nearest component.
+    gain, gain_clip, gain_saturate : bool
+        Read the frames as :func:`score_frames` does.
+
+    Returns
+    -------
+    episodes : ndarray of shape (H, W, K), int32
+        Per component, the runs of consecutive frames whose sample is nearest to it and within
+        ``threshold``: a flicker colour or a leaf swaying in and out comes back many times, a mover
+        (passing or stopped) once or a few times.
+    """
+    frames = np.asarray(frames)
+    height, width, n_comp = model.is_background.shape
+    every = np.ones((height, width, n_comp), np.bool_)
+    no_gate = np.zeros((height, width), np.bool_)
+    out = np.empty((height, width), np.float32)
+    own_d2 = np.empty((height, width), np.float32)
+    nearest = np.empty((height, width), np.int64)
+    shadow = np.empty((height, width), np.bool_)
+    episodes = np.zeros((height, width, n_comp), np.int32)
+    previous = np.full((height, width), -1, np.int64)
+    for raw in frames:
+        frame = _compensated(raw, model, gain, gain_clip, gain_saturate)
+        score_frame(frame, model.means, model.whiten, model.mean_var, every, 0, no_gate,
+                    0.0, 1.0, 0.0, True, out, own_d2, nearest, shadow)
+        current = np.where(own_d2 <= threshold, nearest, -1)
+        rows, cols = np.nonzero((current >= 0) & (current != previous))
+        episodes[rows, cols, current[rows, cols]] += 1
+        previous = current
+    return episodes
+
+
+def recurrent_background(weights: NDArray, means: NDArray, covariances: NDArray, covariance_type: str,
+                         episodes: NDArray, min_episodes: int, var_max: float | None) -> NDArray[np.bool_]:
+    """The components that recur in the training frames: weight at least :data:`RECURRENT_MIN_WEIGHT`, at least
+    ``min_episodes`` episodes (:func:`training_episodes`), and no fitted variance above ``var_max`` (a compact
+    colour, not the broad component of many cars' colours), ``(H, W, K)`` bool."""
+    lam = np.linalg.eigvalsh(_full_covariances(covariances, covariance_type, np.asarray(means).shape[-1]))
+    compact = np.ones(lam.shape[:-1], np.bool_) if var_max is None else lam.max(axis=-1) <= var_max
+    return (np.asarray(weights) >= RECURRENT_MIN_WEIGHT) & (np.asarray(episodes) >= min_episodes) & compact
 
 
 def impute_clipped(frame: NDArray, compensated: NDArray[np.float32], background: NDArray) -> NDArray[np.float32]:

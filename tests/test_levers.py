@@ -12,7 +12,7 @@ from bgsub import kernels
 from bgsub.datasets import open_sequence
 from bgsub.gmm import GMMMethod
 from bgsub.ranking import min_background_mahalanobis
-from bgsub.spatial import frame_gains, score_frames, scoring_model
+from bgsub.spatial import frame_gains, score_frames, scoring_model, training_episodes
 from bgsub.synth import make_scene
 
 
@@ -407,3 +407,51 @@ def test_fitting_more_components_keeps_two_flicker_colours_apart_from_two_passer
     foreground = method.foreground_scores(probes) > threshold
     assert foreground[:2].mean(axis=(1, 2)).max() < 0.05  # both colours are background ...
     assert foreground[2:].all()  # ... and the passers-by are not
+
+
+def _three_colour_pixels(rare_frames: np.ndarray, n_train: int = 120, seed: int = 0) -> np.ndarray:
+    """``(n_train, 4, 4, 3)`` frames whose every pixel shows grey 60 or grey 140 (about 0.6 / 0.4 of the frames
+    outside ``rare_frames``, drawn at random) and red in the frames ``rare_frames`` names, with noise of sigma 2."""
+    rng = np.random.default_rng(seed)
+    frames = np.where(rng.random(n_train) < 0.6, 60.0, 140.0)[:, None, None, None] * np.ones((1, 4, 4, 3))
+    frames[rare_frames] = (200.0, 40.0, 40.0)
+    return np.clip(frames + rng.normal(0, 2, frames.shape), 0, 255).astype(np.uint8)
+
+
+def _red_scores(frames: np.ndarray, **kwargs) -> np.ndarray:
+    method = GMMMethod(n_components=3, background_ratio=0.7, rank_by="weight", var_min=16.0, var_max=75.0,
+                       random_state=0, **kwargs).fit(frames)
+    return method.foreground_scores(np.full((1, 4, 4, 3), (200, 40, 40), np.uint8))[0]
+
+
+def test_a_rare_colour_that_keeps_coming_back_is_background_with_recurrent_episodes() -> None:
+    """Red in 24 of 120 frames, one frame at a time (24 episodes, weight 0.2): background_ratio 0.7 is reached by
+    the two greys (0.48 + 0.32), so red is foreground; it recurs, so ``recurrent_episodes`` admits it."""
+    frames = _three_colour_pixels(np.arange(2, 120, 5))
+    assert (_red_scores(frames) > 7.81).all()
+    assert (_red_scores(frames, recurrent_episodes=8) < 7.81).all()
+
+
+def test_a_colour_that_stood_in_one_run_stays_foreground_with_recurrent_episodes() -> None:
+    """Red in frames 40-63 (one episode of 24 frames, the same weight 0.2): a stopped mover, not background."""
+    frames = _three_colour_pixels(np.arange(40, 64))
+    assert (_red_scores(frames, recurrent_episodes=8) > 7.81).all()
+
+
+def test_training_episodes_count_runs_of_the_nearest_component() -> None:
+    """A one-pixel model of two components (grey 50, grey 150): the frames 50, 50, 150, 150, 50, 200 (far from
+    both), 50 give the first component 3 runs and the second 1."""
+    model = scoring_model(np.array([[[0.6, 0.4]]]), np.array([[[[50.0] * 3, [150.0] * 3]]]),
+                          np.full((1, 1, 2), 16.0), "spherical", background_ratio=0.5, rank_by="weight")
+    frames = np.array([50, 50, 150, 150, 50, 200, 50], np.float32)[:, None, None, None] * np.ones((1, 1, 1, 3))
+    np.testing.assert_array_equal(training_episodes(frames, model)[0, 0], [3, 1])
+
+
+def test_episodes_survive_get_state_and_are_required() -> None:
+    frames = _three_colour_pixels(np.arange(2, 120, 5))
+    method = GMMMethod(n_components=3, var_min=16.0, var_max=75.0, recurrent_episodes=8, random_state=0).fit(frames)
+    again = GMMMethod(**method.get_params()).set_state(method.get_state())
+    np.testing.assert_array_equal(again.foreground_scores(frames[:2]), method.foreground_scores(frames[:2]))
+    bare = {k: v for k, v in method.get_state().items() if k != "episodes_"}
+    with pytest.raises(RuntimeError, match="episodes"):
+        GMMMethod(**method.get_params()).set_state(bare).foreground_scores(frames[:2])
