@@ -175,6 +175,7 @@ DEFAULT_LEVERS: dict[str, dict] = {
     "clip": {"gain_clip": False},
     "stable5": {"ghost_stable_frames": 10},
     "still_blocks": {"align_max_farther": None},
+    "recurrent": {"recurrent_episodes": None},
 }
 #: Highway slices: (test frames run in order, frames counted).
 HIGHWAY_SLICES = {"validation": ([470, 899], [470, 899]), "test": ([470, 1700], [900, 1700])}
