@@ -376,7 +376,7 @@ def main() -> None:
         print("\nrule (the added levers; the '-' variants are shown, not candidates)")
         print("\n".join(apply_rule({n: fs for n, fs in results.items() if not n.startswith("-")})[1]))
     else:
-        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit a3000cf")
+        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit a85ed1c")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:
