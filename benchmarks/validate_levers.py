@@ -107,6 +107,7 @@ Usage::
     python benchmarks/validate_levers.py --levers align --scenes jitter,static --no-fps
     python benchmarks/validate_levers.py --seeds 3 --no-fps         # the rule on 3 validation seeds per kind
     python benchmarks/validate_levers.py --levers all --fps-only --repeats 5   # each lever's scoring speed alone
+    python benchmarks/validate_levers.py --levers=-recurrent --fps-only --repeats 5   # one of the default's off
 """
 
 from __future__ import annotations
@@ -291,8 +292,10 @@ def category_score(fs: dict[str, float]) -> tuple[float, dict[str, float]]:
     return float(np.mean(list(means.values()))), means
 
 
-def fps_cost(settings_by_name: dict[str, dict], repeats: int = 3, n_frames: int = 40) -> dict[str, float]:
-    """Steady-state scoring fps at 240x320 of each candidate, measured side by side (median of ``repeats``).
+def fps_cost(settings_by_name: dict[str, dict], repeats: int = 3,
+             n_frames: int = 40) -> tuple[dict[str, float], dict[str, float]]:
+    """Steady-state scoring fps at 240x320 of each candidate, and the seconds its fit takes on the scene's 60
+    training frames, measured side by side (medians of ``repeats``).
 
     Each fitted method scores one frame untimed first: that call builds its scoring model (whitening
     matrices of every component, ~0.4 s at this size), a one-off per fit that would otherwise weigh
@@ -305,22 +308,27 @@ def fps_cost(settings_by_name: dict[str, dict], repeats: int = 3, n_frames: int 
         method_kind, params, _, _ = _split(settings)
         fitted[name] = (method_kind, params)
     times: dict[str, list[float]] = {name: [] for name in settings_by_name}
+    fit_times: dict[str, list[float]] = {name: [] for name in settings_by_name}
     for _ in range(repeats):
         for name, (method_kind, params) in fitted.items():
+            start = time.perf_counter()
             method = make_method(method_kind, **params).fit(scene.frames[:60])
+            fit_times[name].append(time.perf_counter() - start)
             method.foreground_scores(scene.frames[60:61])
             start = time.perf_counter()
             for i in range(0, n_frames, 20):
                 method.foreground_scores(scene.frames[61 + i: 61 + i + 20])
             times[name].append(time.perf_counter() - start)
-    return {name: n_frames / float(np.median(t)) for name, t in times.items()}
+    return ({name: n_frames / float(np.median(t)) for name, t in times.items()},
+            {name: float(np.median(t)) for name, t in fit_times.items()})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levers", default=",".join(NEW_LEVERS),
                         help=f"added levers among {', '.join(LEVERS)}; 'all' = those that change the default "
-                        f"({', '.join(NEW_LEVERS)}) and the default's own, off")
+                        f"({', '.join(NEW_LEVERS)}) and the default's own, off; '-NAME' = the default's own lever "
+                        f"NAME off ({', '.join(DEFAULT_LEVERS)})")
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
     parser.add_argument("--scenes", default=",".join(SCENE_SEEDS))
     parser.add_argument("--seeds", type=int, default=1, choices=range(1, MAX_SEEDS + 1), metavar="N",
@@ -340,13 +348,15 @@ def main() -> None:
     args = parser.parse_args()
     kinds = [k for k in args.scenes.split(",") if k]
     everything = args.levers == "all"
-    levers = NEW_LEVERS if everything else [lv for lv in args.levers.split(",") if lv]
+    named = [lv for lv in args.levers.split(",") if lv]
+    levers = NEW_LEVERS if everything else [lv for lv in named if not lv.startswith("-")]
     base = {"preset": "default"}
     candidates = {"default": base} | {f"+{lv}": base | LEVERS[lv] for lv in levers}
+    candidates |= {lv: base | DEFAULT_LEVERS[lv[1:]] for lv in named if lv.startswith("-")}  # shown, not candidates
     if everything:
         candidates |= {f"-{lv}": base | off for lv, off in DEFAULT_LEVERS.items()}
     if args.fps_only:
-        _print_fps(fps_cost(candidates, repeats=args.repeats), args.repeats)
+        _print_fps(*fps_cost(candidates, repeats=args.repeats), args.repeats)
         return
     results = {name: evaluate(s, kinds, not args.no_highway, name, args.split, args.seeds, args.jobs, args.skip_seeds)
                for name, s in candidates.items()}
@@ -380,7 +390,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:
-        _print_fps(fps_cost(candidates, repeats=args.repeats), args.repeats)
+        _print_fps(*fps_cost(candidates, repeats=args.repeats), args.repeats)
 
 
 def apply_rule(results: dict[str, dict[str, float]]) -> tuple[str, list[str]]:
@@ -432,10 +442,13 @@ def _jobs(value: str) -> int:
     return jobs
 
 
-def _print_fps(fps: dict[str, float], repeats: int) -> None:
-    print(f"\nsteady-state scoring fps at 240x320 (jitter validation scene, median of {repeats}, side by side)")
+def _print_fps(fps: dict[str, float], fit_seconds: dict[str, float], repeats: int) -> None:
+    print(f"\nsteady-state scoring fps at 240x320, and the fit on 60 training frames (jitter validation scene, median "
+          f"of {repeats}, side by side)")
     for name, value in fps.items():
-        print(f"{name:24s} {value:8.2f} fps  x{value / fps['default']:.2f} of default")
+        fit = fit_seconds[name]
+        print(f"{name:24s} {value:8.2f} fps  x{value / fps['default']:.2f} of default   "
+              f"fit {fit:6.2f} s  x{fit / fit_seconds['default']:.2f}")
 
 
 if __name__ == "__main__":
