@@ -140,7 +140,19 @@ def _model_arrays(path: Path) -> dict:
 
 @pytest.mark.parametrize("kind", _tileable_kinds())
 def test_tiled_run_equals_untiled_run(tmp_path: Path, tiny_cdnet: Path, kind: str):
-    params = FAST_PARAMS.get(kind, {})
+    _check_tiled_equals_untiled(tmp_path, tiny_cdnet, kind, FAST_PARAMS.get(kind, {}))
+
+
+def test_tiled_run_with_recurrent_episodes_equals_untiled_run(tmp_path: Path, tiny_cdnet: Path):
+    """The training runs per component (``episodes_``, per pixel) stitch like the mixture."""
+    reference = _check_tiled_equals_untiled(tmp_path, tiny_cdnet, "gmm",
+                                            FAST_PARAMS["gmm"] | {"recurrent_episodes": 2, "var_max": 75.0})
+    assert _model_arrays(reference / "model.npz")["episodes_"].sum() > 0
+
+
+def _check_tiled_equals_untiled(tmp_path: Path, tiny_cdnet: Path, kind: str, params: dict) -> Path:
+    """Fit and score ``kind`` untiled and in 2 and 5 row tiles: the same model arrays, masks and counts; the
+    untiled run's folder."""
     # a spatial ROI that cuts through the tiles, so strips count only their own part of it
     roi = np.zeros((24, 32), np.uint8)
     roi[3:20, 5:30] = 255
@@ -168,6 +180,7 @@ def test_tiled_run_equals_untiled_run(tmp_path: Path, tiny_cdnet: Path, kind: st
             assert have[key].dtype == want[key].dtype
         assert have["frames"][:, 1:].sum() > 0 and have["positive_hist"].sum() > 0  # something was counted
         load_model(run / "model.npz", expect_kind=kind)
+    return reference
 
 
 def test_workflow_routes_tiled_runs_and_matches_untiled_steps(tmp_path: Path):
