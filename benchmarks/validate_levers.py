@@ -28,10 +28,10 @@ in 5392158, then, with the motion-sized neighbourhood added by this rule, in 237
 mixture texture test added by this rule on 3 validation seeds per kind, in ed1edf1, then, with align, fit4 and clip
 added by this rule on 10 validation seeds per kind, in 7bf49b1, then, with ``ghost_stable_frames`` 5 added by the
 clause on the 16th-25th validation seeds, in f193462, then, with ``align_max_farther`` 2 added by the clause on the
-same seeds with the ``trees`` kind (the ninth run), in a3000cf; it prints the
-table, never a choice): every kind's test seed, highway fitted on 1-469, run through
-470-1700 in order and counted on 900-1700, and WavingTrees fitted on 1-200, run through 201-248 and counted on
-frame 248.
+same seeds with the ``trees`` kind (the ninth run), in a3000cf, then, with ``recurrent_episodes`` 8 added by the
+clause on the 36th-45th validation seeds (the tenth run), in a85ed1c; it prints the table, never a choice):
+every kind's test seed, highway fitted on 1-469, run through 470-1700 in order and counted on 900-1700, and
+WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
 
 Levers: the moving-background levers the default leaves off (``+align``, ``+feedback``; ``+ghost`` until
 the second freeze; ``+lbsp``, SuBSENSE's texture test on the still pixels, added after the second freeze and
