@@ -42,7 +42,7 @@ from bgsub.ranking import (
     min_background_mahalanobis,
     rank_components,
 )
-from bgsub.spatial import recurrent_background, score_frames, scoring_model, training_dynamics, training_episodes
+from bgsub.spatial import score_frames, scoring_model, training_dynamics, training_episodes
 
 __all__ = [
     "ALIGN_MAX_SHIFT",
@@ -615,7 +615,7 @@ class GMMMethod(_PixelGMMMethod):
         super().fit(frames)
         if self.recurrent_episodes is not None:
             self.episodes_ = training_episodes(
-                _check_frames(frames), self._mixture_scoring(), threshold=self.dynamics_threshold,
+                _check_frames(frames), self._new_scoring(recurrent=False), threshold=self.dynamics_threshold,
                 gain=self.gain_compensation, gain_clip=self.gain_clip, gain_saturate=self.gain_saturate,
             )
         if self.needs_dynamics:
@@ -633,25 +633,19 @@ class GMMMethod(_PixelGMMMethod):
         self._feedback = None
         self._ghost = None
 
-    def _mixture_scoring(self) -> Any:
+    def _new_scoring(self, recurrent: bool = True) -> Any:
+        """The scoring arrays; ``recurrent=False`` leaves out the components ``recurrent_episodes`` admits."""
         model = self._fitted()
+        episodes = None
+        if recurrent and self.recurrent_episodes is not None:
+            if self.episodes_ is None:
+                raise RuntimeError("recurrent_episodes needs the training episodes (episodes_): fit()")
+            episodes = self.episodes_
         return scoring_model(
             model.weights_, model.means_, model.covariances_, model.covariance_type,
             background_ratio=self.background_ratio, rank_by=self.rank_by,
-            var_min=self.var_min, var_max=self.var_max,
+            var_min=self.var_min, var_max=self.var_max, episodes=episodes, min_episodes=self.recurrent_episodes,
         )
-
-    def _new_scoring(self) -> Any:
-        scoring = self._mixture_scoring()
-        if self.recurrent_episodes is not None:
-            if self.episodes_ is None:
-                raise RuntimeError("recurrent_episodes needs the training episodes (episodes_): fit()")
-            model = self._fitted()
-            scoring.is_background |= recurrent_background(
-                model.weights_, model.means_, model.covariances_, model.covariance_type, self.episodes_,
-                self.recurrent_episodes, self.var_max,
-            )
-        return scoring
 
     def calibrate(self, frames: NDArray, max_frames: int = _DYNAMICS_FRAMES) -> GMMMethod:
         """Measure how dynamic each pixel's background is on training frames ``(T, H, W, C)``; return self.

@@ -134,6 +134,8 @@ def scoring_model(
     rank_by: str,
     var_min: float | None = None,
     var_max: float | None = None,
+    episodes: NDArray | None = None,
+    min_episodes: int | None = None,
 ) -> ScoringModel:
     """Build the scoring arrays from a fitted mixture.
 
@@ -149,6 +151,10 @@ def scoring_model(
         Ranking of :func:`bgsub.ranking.rank_components`, which decides the background components.
     var_min, var_max : float or None
         Bounds on the covariance eigenvalues (None = unbounded).
+    episodes : ndarray of shape (H, W, K), int, or None
+        Runs of training frames per component (:func:`training_episodes`); with ``min_episodes``, the
+        components that recur are background too (:func:`recurrent_background`). None = ``background_ratio`` alone.
+    min_episodes : int or None
 
     Returns
     -------
@@ -157,7 +163,8 @@ def scoring_model(
     means = np.array(means, dtype=np.float32, copy=True)  # adaptation updates these in place
     n_channels = means.shape[-1]
     cov = _full_covariances(covariances, covariance_type, n_channels)
-    lam, vec = np.linalg.eigh(cov)  # (H, W, K, C), (H, W, K, C, C)
+    lam, vec = np.linalg.eigh(cov)  # (H, W, K, C), (H, W, K, C, C), eigenvalues ascending
+    largest_variance = lam[..., -1]
     lam = np.clip(lam, 1e-12 if var_min is None else var_min, np.inf if var_max is None else var_max)
     whiten = (np.swapaxes(vec, -1, -2) / np.sqrt(lam)[..., :, None]).astype(np.float32)
     # the ranking uses the bounded covariances too, so a near-constant component is not over-ranked
@@ -166,6 +173,8 @@ def scoring_model(
     ranked = background_mask(np.take_along_axis(np.asarray(weights), order, axis=-1), background_ratio)
     is_background = np.zeros(ranked.shape, bool)
     np.put_along_axis(is_background, order, ranked, axis=-1)
+    if episodes is not None and min_episodes is not None:
+        is_background |= recurrent_background(weights, largest_variance, episodes, min_episodes, var_max)
     return ScoringModel(
         means=np.ascontiguousarray(means),
         whiten=np.ascontiguousarray(whiten),
@@ -473,13 +482,13 @@ def training_episodes(
     return episodes
 
 
-def recurrent_background(weights: NDArray, means: NDArray, covariances: NDArray, covariance_type: str,
-                         episodes: NDArray, min_episodes: int, var_max: float | None) -> NDArray[np.bool_]:
+def recurrent_background(weights: NDArray, largest_variance: NDArray, episodes: NDArray, min_episodes: int,
+                         var_max: float | None) -> NDArray[np.bool_]:
     """The components that recur in the training frames: weight at least :data:`RECURRENT_MIN_WEIGHT`, at least
-    ``min_episodes`` episodes (:func:`training_episodes`), and no fitted variance above ``var_max`` (a compact
-    colour, not the broad component of many cars' colours), ``(H, W, K)`` bool."""
-    lam = np.linalg.eigvalsh(_full_covariances(covariances, covariance_type, np.asarray(means).shape[-1]))
-    compact = np.ones(lam.shape[:-1], np.bool_) if var_max is None else lam.max(axis=-1) <= var_max
+    ``min_episodes`` episodes (:func:`training_episodes`), and a ``largest_variance`` (the fitted covariance's
+    largest eigenvalue, ``(H, W, K)``) not above ``var_max`` (a compact colour, not the broad component of many
+    cars' colours), ``(H, W, K)`` bool."""
+    compact = np.ones(np.shape(largest_variance), np.bool_) if var_max is None else largest_variance <= var_max
     return (np.asarray(weights) >= RECURRENT_MIN_WEIGHT) & (np.asarray(episodes) >= min_episodes) & compact
 
 
