@@ -95,6 +95,12 @@ the background (false-positive bands along their edges). The bound 2 was read of
 3 or more; every moved ``foliage`` and ``dynamic`` frame has 0 or 1. The run: the default and ``+still_blocks`` on
 each kind's 16th-25th validation seeds and highway 470-899, by the unchanged rule.
 
+Tenth run, declared in its commit (f298ac3) before any F of it (2026-12-06): ``+recurrent``, a compact component
+(weight at least 0.1, no fitted variance above ``var_max``) that the training frames came back to in at least 8
+separate runs is background too, whatever ``background_ratio`` (``recurrent_episodes`` 8). Read on before, as a
+prototype: the 16th-25th validation seeds of 8 kinds (5 and 8 runs). The run: the default and ``+recurrent`` on
+each kind's 36th-45th validation seeds (never read with the lever) and highway 470-899, by the unchanged rule.
+
 Seeds: ``--seeds N`` scores each synthetic kind on ``N`` seeds of the split (:func:`bgsub.synth.scene_seeds`: the
 declared seed, then further ones) and takes their mean as the kind's F; the rule is otherwise the same. The
 further seeds and the rule's re-run on 3 validation seeds were declared in commit 4ef0aae before any F on them;
