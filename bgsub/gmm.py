@@ -389,6 +389,11 @@ class GMMMethod(_PixelGMMMethod):
         is dynamic, i.e. where at least this fraction of the training frames was called
         foreground by the pixel's own components and explained by a neighbour's
         (:func:`bgsub.spatial.training_dynamics`). None = at every pixel.
+    spatial_blob_fraction : float or None
+        With ``spatial_gate``: in each frame, a gated pixel uses its own components only where at least this
+        fraction of the 5x5 window around it is foreground under its own components
+        (:func:`bgsub.spatial.blob_gate`): a swaying leaf's own foreground is an edge, a mover in front of the
+        leaves is a solid blob, whose colour a neighbour's leaf or sky component would explain. None = off.
     adaptive_threshold : float or None
         Per-pixel thresholds: each pixel's score is divided by
         ``clip(q / dynamics_threshold, 1, adaptive_threshold)``, with ``q`` the
@@ -481,6 +486,7 @@ class GMMMethod(_PixelGMMMethod):
         "shadow_texture_mixture": [BOOLEAN],
         "shadow_max": [Interval(Real, 0, None, closed="neither")],
         "spatial_gate": [None, Interval(Real, 0, 1)],
+        "spatial_blob_fraction": [None, Interval(Real, 0, 1, closed="right")],
         "adaptive_threshold": [None, Interval(Real, 1, None)],
         "adaptive_quantile": [Interval(Real, 0, 1, closed="neither")],
         "dynamics_threshold": [Interval(Real, None, None)],
@@ -512,6 +518,7 @@ class GMMMethod(_PixelGMMMethod):
         shadow_texture_mixture: bool = False,
         shadow_max: float = 1.0,
         spatial_gate: float | None = None,
+        spatial_blob_fraction: float | None = None,
         adaptive_threshold: float | None = None,
         adaptive_quantile: float = 0.9,
         dynamics_threshold: float = 7.81,
@@ -549,6 +556,7 @@ class GMMMethod(_PixelGMMMethod):
         self.shadow_texture_mixture = bool(shadow_texture_mixture)
         self.shadow_max = float(shadow_max)
         self.spatial_gate = None if spatial_gate is None else float(spatial_gate)
+        self.spatial_blob_fraction = None if spatial_blob_fraction is None else float(spatial_blob_fraction)
         self.adaptive_threshold = None if adaptive_threshold is None else float(adaptive_threshold)
         self.adaptive_quantile = float(adaptive_quantile)
         self.dynamics_threshold = float(dynamics_threshold)
@@ -750,6 +758,7 @@ class GMMMethod(_PixelGMMMethod):
                                           max_farther=self.align_max_farther)
         scores = score_frames(
             frames, self._scoring, radius=self.spatial_radius_, spatial_gate=self._spatial_gate(),
+            blob_fraction=self.spatial_blob_fraction,
             gain=self.gain_compensation, gain_clip=self.gain_clip, gain_saturate=self.gain_saturate,
             shadow_tau=self.shadow_tau,
             shadow_var_threshold=self.shadow_var_threshold, shadow_texture=self.shadow_texture,

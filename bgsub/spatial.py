@@ -492,6 +492,41 @@ def recurrent_background(weights: NDArray, largest_variance: NDArray, episodes: 
     return (np.asarray(weights) >= RECURRENT_MIN_WEIGHT) & (np.asarray(episodes) >= min_episodes) & compact
 
 
+#: Side of the window in which :func:`blob_gate` counts a pixel's foreground neighbours.
+BLOB_WINDOW = 5
+
+
+def blob_gate(frame: NDArray[np.float32], model: ScoringModel, gate: NDArray[np.bool_], threshold: float,
+              fraction: float) -> NDArray[np.bool_]:
+    """The spatial ``gate`` without the pixels that lie inside a solid blob of foreground.
+
+    A gated pixel keeps its neighbours' components only where less than ``fraction`` of the
+    :data:`BLOB_WINDOW` square around it scores above ``threshold`` under the pixel's own background components:
+    a swaying leaf leaves most of the window explained (its own foreground is an edge), a mover in front of the
+    leaves covers the window, and a neighbour's leaf or sky component would explain its colour.
+
+    Examples
+    --------
+    >>> model = scoring_model(np.ones((7, 7, 1)), np.zeros((7, 7, 1, 3)), np.ones((7, 7, 1)), "spherical",
+    ...                       background_ratio=0.9, rank_by="weight")
+    >>> frame = np.zeros((7, 7, 3), np.float32)
+    >>> frame[1:6, 1:6] = 50.0                             # a 5x5 blob far from the model
+    >>> gate = np.ones((7, 7), bool)
+    >>> blob_gate(frame, model, gate, 7.81, 0.9)[3, 3], blob_gate(frame, model, gate, 7.81, 0.9)[0, 0]
+    (np.False_, np.True_)
+    """
+    height, width = gate.shape
+    own_d2 = np.empty((height, width), np.float32)
+    unused_out = np.empty((height, width), np.float32)
+    own_k = np.empty((height, width), np.int64)
+    shadow = np.empty((height, width), np.bool_)
+    score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, 0, gate,
+                0.0, 1.0, 0.0, True, unused_out, own_d2, own_k, shadow)
+    count = ndimage.correlate((own_d2 > threshold).astype(np.int32), np.ones((BLOB_WINDOW, BLOB_WINDOW), np.int32),
+                              mode="nearest")
+    return gate & (count < fraction * BLOB_WINDOW * BLOB_WINDOW)
+
+
 def impute_clipped(frame: NDArray, compensated: NDArray[np.float32], background: NDArray) -> NDArray[np.float32]:
     """The gain-compensated ``compensated`` frame where every channel the sensor clipped in ``frame`` (at 255 or above)
     reads at least the ``background`` image's value.
@@ -542,6 +577,7 @@ def score_frames(
     *,
     radius: int = 0,
     spatial_gate: NDArray[np.bool_] | None = None,
+    blob_fraction: float | None = None,
     gain: bool = False,
     gain_clip: bool = False,
     gain_saturate: bool = False,
@@ -573,6 +609,10 @@ def score_frames(
         Neighbourhood radius (0 = the pixel's own components only).
     spatial_gate : ndarray of shape (H, W), bool, or None
         Pixels that use the neighbourhood; the others use their own components only. None = all.
+    blob_fraction : float or None
+        With ``spatial_gate``: each frame, the gated pixels inside a solid blob of foreground (at least this
+        fraction of their 5x5 window above ``decision_threshold`` under the own components) use their own
+        components only (:func:`blob_gate`). None = off.
     gain : bool
         Divide each frame by its robust illumination gain first.
     gain_clip : bool
@@ -641,17 +681,19 @@ def score_frames(
 
     if (resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window)
             and feedback is None and lbsp_pixels is None):  # feedback and LBSP run on the reference only
-        def compiled(block: NDArray, gains: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        def compiled(block: NDArray, gains: NDArray[np.float32] | None = None,
+                     gate: NDArray[np.bool_] | None = spatial_gate) -> NDArray[np.float32]:
             return default_path.score_frames(
                 block, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
-                spatial_gate=spatial_gate, gain=gain, shadow_tau=shadow_tau,
+                spatial_gate=gate, gain=gain, shadow_tau=shadow_tau,
                 shadow_var_threshold=shadow_var_threshold, shadow_max=shadow_max, shadow_texture=shadow_texture,
                 shadow_texture_masked=shadow_texture_masked, shadow_texture_mixture=shadow_texture_mixture,
                 shadow_window=shadow_window, shadow_min_score=shadow_min_score, score_scale=score_scale,
                 learning_rate=learning_rate, update_threshold=update_threshold, gains=gains, gain_clip=gain_clip,
                 gain_saturate=gain_saturate,
             )
-        if ghost is None:
+        blobs = blob_fraction is not None and spatial_gate is not None and radius > 0
+        if ghost is None and not blobs:
             return compiled(frames)
         # ghost absorption changes the model between frames: one frame per call, the ghost test in between.
         # The reference absorbs before the frame's update and tests against the background image before it;
@@ -661,7 +703,13 @@ def score_frames(
         gains = np.empty(1, np.float32)
         for t in range(len(frames)):
             background = model.background_image()
-            out[t] = compiled(frames[t: t + 1], gains)[0]
+            gate = spatial_gate
+            if blobs:  # the frame as the reference reads it, before this frame's update
+                gate = blob_gate(_compensated(frames[t], model, gain, gain_clip, gain_saturate), model, spatial_gate,
+                                 decision_threshold, blob_fraction)
+            out[t] = compiled(frames[t: t + 1], gains, gate)[0]
+            if ghost is None:
+                continue
             frame = np.divide(frames[t], gains[0], dtype=np.float32)  # the float32 frame the kernel saw
             if gain:
                 frame = _read_as_trained(frames[t], frame, background, gain_clip, gain_saturate)
@@ -682,7 +730,10 @@ def score_frames(
     for t in range(n_frames):
         frame = _compensated(frames[t], model, gain, gain_clip, gain_saturate)
         background = model.background_image() if needs_background else None  # the image before this frame's update
-        score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), gate,
+        frame_gate = gate
+        if blob_fraction is not None and spatial_gate is not None and radius > 0:
+            frame_gate = blob_gate(frame, model, gate, decision_threshold, blob_fraction)
+        score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), frame_gate,
                      tau, float(shadow_max), float(shadow_var_threshold), shadow_texture is None,
                      out[t], own_d2, own_k, shadow)
         if tau > 0.0:
