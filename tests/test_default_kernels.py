@@ -110,6 +110,19 @@ def test_masked_texture_test_matches_reference(monkeypatch: pytest.MonkeyPatch, 
     assert (out["numba"][0] != plain["numba"][0]).any()  # the masked test changed scores: it was compared
 
 
+@pytest.mark.parametrize("name", ["foliage", "trees"])
+def test_blob_gate_matches_reference(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """``spatial_blob_fraction`` (the gate read frame by frame from the own components' foreground) on both paths
+    alike."""
+    train, test = scene(name, seed=3, n_train=40, n_test=24)
+    test = test.copy()
+    test[:, 6:24, 8:32] = test[:, 4:22, 6:30]  # a block moved by 2 px: solid own foreground, explained nearby
+    out, threshold = run_both(monkeypatch, train, test, spatial_blob_fraction=0.5)
+    assert_agree(out, threshold)
+    plain, _ = run_both(monkeypatch, train, test)
+    assert (out["numba"][0] != plain["numba"][0]).any()  # the blob gate changed scores: it was compared
+
+
 def test_highlight_band_matches_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """``shadow_max`` above 1 (brighter copies pass the shadow tests) on both paths alike, on a scene with a
     patch lit 30 % more in the test frames."""

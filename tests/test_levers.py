@@ -174,7 +174,8 @@ def test_adaptive_flag_and_state_round_trip() -> None:
 @pytest.mark.parametrize("bad", [{"spatial_radius": -1}, {"learning_rate": 2.0}, {"shadow_tau": 1.5},
                                  {"var_min": 10.0, "var_max": 5.0}, {"spatial_radius": True},
                                  {"max_spatial_radius": 2.5}, {"max_spatial_radius": -1},
-                                 {"spatial_radius": 2, "max_spatial_radius": 1}])
+                                 {"spatial_radius": 2, "max_spatial_radius": 1}, {"spatial_blob_fraction": 0.0},
+                                 {"spatial_blob_fraction": 1.5}])
 def test_bad_lever_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
         GMMMethod(**bad)
@@ -240,6 +241,41 @@ def test_gated_spatial_context_keeps_recall_on_still_pixels() -> None:
     g, e = gated.foreground_scores(frame[None])[0], everywhere.foreground_scores(frame[None])[0]
     assert (g[:, 8] > 16.27).mean() > 0.5 and (e[:, 8] < 1.0).all()  # ungated context hides the change
     assert (g[:, 3] < 1.0).all() and (e[:, 3] < 1.0).all()
+
+
+def _leaf_grid(h: int = 16, w: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """A grey background with a leaf-green pixel every 4 px, and where a mover could hide: ``(H, W, 3)`` each."""
+    background = np.full((h, w, 3), 150.0, np.float32)
+    leaves = np.zeros((h, w), bool)
+    leaves[1::4, 1::4] = True
+    background[leaves] = [40.0, 110.0, 40.0]
+    return background, leaves
+
+
+def test_a_mover_in_the_leaves_colour_stays_foreground_with_spatial_blob_fraction() -> None:
+    background, leaves = _leaf_grid()
+    model = _model(background, 16.0)
+    frame = background.copy()
+    frame[3:13, 3:13] = [40.0, 110.0, 40.0]  # a mover in the leaves' colour, in front of them
+    gate = np.ones(background.shape[:2], bool)
+    plain = score_frames(frame[None], model, radius=1, spatial_gate=gate)[0]
+    blob = score_frames(frame[None], model, radius=1, spatial_gate=gate, blob_fraction=0.8)[0]
+    inside = (slice(5, 11), slice(5, 11))  # where the whole 5x5 window is the mover
+    assert (plain[inside] < 1.0).mean() > 0.5  # the leaves next to most of its pixels explain them
+    assert (blob[inside][~leaves[inside]] > 100).all()  # inside a solid blob: own components only
+    assert (blob[inside][leaves[inside]] == 0).all()  # (where a leaf is, its own model explains the colour)
+
+
+def test_a_swaying_leaf_stays_background_with_spatial_blob_fraction() -> None:
+    background, leaves = _leaf_grid()
+    model = _model(background, 16.0)
+    frame = np.full_like(background, 150.0)
+    frame[np.roll(leaves, 1, axis=1)] = [40.0, 110.0, 40.0]  # every leaf one pixel to the right
+    gate = np.ones(background.shape[:2], bool)
+    own = score_frames(frame[None], model)[0]
+    blob = score_frames(frame[None], model, radius=1, spatial_gate=gate, blob_fraction=0.8)[0]
+    assert (own > 100).sum() == 2 * leaves.sum()  # a leaf's old and new pixel: an edge, not a blob
+    np.testing.assert_allclose(blob, 0.0, atol=1e-3)
 
 
 def test_dynamics_survive_get_state_and_are_required() -> None:
