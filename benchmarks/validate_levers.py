@@ -108,7 +108,8 @@ components (a mover in front of swaying leaves covers its window; a leaf's own f
 ``trees``' validation seeds 112 and 1092, whose misses lie inside the gate. Read on before, as a prototype, on the
 first 5 validation seeds of ``trees``, ``dynamic``, ``foliage``, ``water``, ``jitter`` and highway 470-899 (fractions
 0.5, 0.7, 0.8, 0.9; no other kind was read). The run: the default, ``+blob80`` and ``+blob90`` on each kind's
-36th-45th validation seeds (never read with the lever) and highway 470-899, by the unchanged rule.
+36th-45th validation seeds (never read with the lever) and highway 470-899, by the unchanged rule. It kept the
+default: +blob80 +0.0004, +blob90 +0.0002, no scene up by 0.01 (``benchmarks/levers_validation.txt``).
 
 Seeds: ``--seeds N`` scores each synthetic kind on ``N`` seeds of the split (:func:`bgsub.synth.scene_seeds`: the
 declared seed, then further ones) and takes their mean as the kind's F; the rule is otherwise the same. The
