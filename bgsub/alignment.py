@@ -45,11 +45,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+
+from bgsub.kernels import num_threads
 
 __all__ = ["estimate_shift", "align_frames", "shift_frame", "camera_motion", "shake_distances",
            "moves_most_blocks_closer"]
@@ -342,6 +347,22 @@ def shake_distances(shifts: NDArray) -> NDArray:
     return np.abs(shifts - np.median(shifts, axis=0)).max(axis=1)
 
 
+_T = TypeVar("_T")
+
+
+def _per_frame(work: Callable[[int], _T], n_frames: int) -> list[_T]:
+    """``[work(t) for t in range(n_frames)]``, over :func:`~bgsub.kernels.num_threads` threads.
+
+    Each frame's estimate is independent of the others' and numpy's FFT, median and SciPy's filters release the
+    GIL, so the frames run side by side and every result is the serial one, bit for bit.
+    """
+    n_workers = min(num_threads(), n_frames)
+    if n_workers <= 1:
+        return [work(t) for t in range(n_frames)]
+    with ThreadPoolExecutor(n_workers) as pool:
+        return list(pool.map(work, range(n_frames)))
+
+
 def camera_motion(frames: NDArray, *, quantile: float = 0.95, max_shift: float = 8.0) -> float:
     """How far a camera shakes: a high quantile of the frames' shifts from their usual position.
 
@@ -376,7 +397,7 @@ def camera_motion(frames: NDArray, *, quantile: float = 0.95, max_shift: float =
     if len(frames) == 0:
         return 0.0
     ref = _prepare_reference(np.median(frames, axis=0))
-    shifts = np.array([_estimate(_grey(frame), ref, max_shift, 20, 5) for frame in frames])
+    shifts = np.array(_per_frame(lambda t: _estimate(_grey(frames[t]), ref, max_shift, 20, 5), len(frames)))
     return float(np.quantile(shake_distances(shifts), quantile))
 
 
@@ -510,7 +531,9 @@ def align_frames(
     fill_image = reference if fill == "reference" else None
     ref = _prepare_reference(reference)
     ref_smooth = _smooth(ref.grey) if only_if_closer else None  # once: every frame's vote compares with it
-    for t, frame in enumerate(frames):
+
+    def align(t: int) -> None:
+        frame = frames[t]
         grey = _grey(frame)
         dy, dx = _estimate(grey, ref, max_shift, upsample, refine)
         if (dy, dx) != (0.0, 0.0) and ref_smooth is not None and not _moves_most_blocks_closer(
@@ -518,4 +541,6 @@ def align_frames(
             dy, dx = 0.0, 0.0
         shifts[t] = dy, dx
         aligned[t] = frame if dy == 0.0 and dx == 0.0 else shift_frame(frame, (-dy, -dx), fill=fill_image)
+
+    _per_frame(align, len(frames))  # each frame writes its own rows of shifts and aligned
     return aligned, shifts

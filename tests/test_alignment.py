@@ -190,3 +190,23 @@ def test_camera_motion_is_a_quantile_of_the_shifts_from_the_median_shift() -> No
     assert camera_motion(np.full((4, 16, 16, 3), 90, np.uint8)) == 0.0  # no texture: no shift, no NaN
     with pytest.raises(ValueError, match="quantile"):
         camera_motion(frames, quantile=1.5)
+
+
+@pytest.mark.parametrize("n_threads", [2, 4])
+def test_frames_aligned_side_by_side_equal_the_serial_ones(monkeypatch: pytest.MonkeyPatch, n_threads: int) -> None:
+    from bgsub import alignment
+
+    rng = np.random.default_rng(3)
+    reference = _texture()
+    frames = np.stack([_moved(reference, tuple(rng.uniform(-2, 2, 2))) for _ in range(7)]).astype(np.float32)
+    frames[2, 10:30, 20:40] = 250.0  # a mover: its frame takes the outlier passes
+    results = {}
+    for threads in (1, n_threads):
+        monkeypatch.setattr(alignment, "num_threads", lambda threads=threads: threads)
+        aligned, shifts = align_frames(frames, reference, max_farther=2)
+        results[threads] = (aligned, shifts, camera_motion(frames))
+    (aligned1, shifts1, motion1), (aligned_n, shifts_n, motion_n) = results[1], results[n_threads]
+    assert np.abs(shifts1).max() > 0.5  # the frames were moved, so the moves were compared
+    np.testing.assert_array_equal(shifts_n, shifts1)
+    np.testing.assert_array_equal(aligned_n, aligned1)
+    assert motion_n == motion1

@@ -26,7 +26,8 @@ import logging
 import os
 from typing import Literal
 
-__all__ = ["BACKENDS", "THREADING_LAYER_PRIORITY", "Backend", "numba_available", "resolve_backend", "set_num_threads"]
+__all__ = ["BACKENDS", "THREADING_LAYER_PRIORITY", "Backend", "numba_available", "num_threads", "resolve_backend",
+           "set_num_threads"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +123,16 @@ def set_num_threads(n_threads: int | None) -> None:
 
     limit = numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(limit if not n_threads else max(1, min(int(n_threads), limit)))
+
+
+def num_threads() -> int:
+    """The threads the compiled kernels may use (:func:`set_num_threads`); without numba, the machine's cores.
+
+    Frame-parallel numpy work (the alignment's per-frame estimates) uses as many, so a rule's ``threads:`` bounds it
+    too.
+    """
+    if not numba_available():
+        return os.cpu_count() or 1
+    import numba
+
+    return int(numba.get_num_threads())
