@@ -390,7 +390,8 @@ class GMMMethod(_PixelGMMMethod):
         foreground by the pixel's own components and explained by a neighbour's
         (:func:`bgsub.spatial.training_dynamics`). None = at every pixel.
     spatial_blob_fraction : float or None
-        With ``spatial_gate``: in each frame, a gated pixel uses its own components only where at least this
+        With ``spatial_radius``: in each frame, a pixel that would read its neighbours' components (every pixel, or
+        the gated ones with ``spatial_gate``) uses its own components only where at least this
         fraction of the 5x5 window around it is foreground under its own components
         (:func:`bgsub.spatial.blob_gate`): a swaying leaf's own foreground is an edge, a mover in front of the
         leaves is a solid blob, whose colour a neighbour's leaf or sky component would explain. None = off.

@@ -610,9 +610,9 @@ def score_frames(
     spatial_gate : ndarray of shape (H, W), bool, or None
         Pixels that use the neighbourhood; the others use their own components only. None = all.
     blob_fraction : float or None
-        With ``spatial_gate``: each frame, the gated pixels inside a solid blob of foreground (at least this
-        fraction of their 5x5 window above ``decision_threshold`` under the own components) use their own
-        components only (:func:`blob_gate`). None = off.
+        With ``radius``: each frame, the pixels that would use the neighbourhood (all, or ``spatial_gate``'s) and lie
+        inside a solid blob of foreground (at least this fraction of their 5x5 window above ``decision_threshold``
+        under the own components) use their own components only (:func:`blob_gate`). None = off.
     gain : bool
         Divide each frame by its robust illumination gain first.
     gain_clip : bool
@@ -692,7 +692,8 @@ def score_frames(
                 learning_rate=learning_rate, update_threshold=update_threshold, gains=gains, gain_clip=gain_clip,
                 gain_saturate=gain_saturate,
             )
-        blobs = blob_fraction is not None and spatial_gate is not None and radius > 0
+        blobs = blob_fraction is not None and radius > 0
+        whole = np.ones(frames.shape[1:3], np.bool_)
         if ghost is None and not blobs:
             return compiled(frames)
         # ghost absorption changes the model between frames: one frame per call, the ghost test in between.
@@ -705,8 +706,8 @@ def score_frames(
             background = model.background_image()
             gate = spatial_gate
             if blobs:  # the frame as the reference reads it, before this frame's update
-                gate = blob_gate(_compensated(frames[t], model, gain, gain_clip, gain_saturate), model, spatial_gate,
-                                 decision_threshold, blob_fraction)
+                gate = blob_gate(_compensated(frames[t], model, gain, gain_clip, gain_saturate), model,
+                                 whole if spatial_gate is None else spatial_gate, decision_threshold, blob_fraction)
             out[t] = compiled(frames[t: t + 1], gains, gate)[0]
             if ghost is None:
                 continue
@@ -731,7 +732,7 @@ def score_frames(
         frame = _compensated(frames[t], model, gain, gain_clip, gain_saturate)
         background = model.background_image() if needs_background else None  # the image before this frame's update
         frame_gate = gate
-        if blob_fraction is not None and spatial_gate is not None and radius > 0:
+        if blob_fraction is not None and radius > 0:
             frame_gate = blob_gate(frame, model, gate, decision_threshold, blob_fraction)
         score_frame(frame, model.means, model.whiten, model.mean_var, model.is_background, int(radius), frame_gate,
                      tau, float(shadow_max), float(shadow_var_threshold), shadow_texture is None,

@@ -252,12 +252,13 @@ def _leaf_grid(h: int = 16, w: int = 16) -> tuple[np.ndarray, np.ndarray]:
     return background, leaves
 
 
-def test_a_mover_in_the_leaves_colour_stays_foreground_with_spatial_blob_fraction() -> None:
+@pytest.mark.parametrize("gated", [True, False])
+def test_a_mover_in_the_leaves_colour_stays_foreground_with_spatial_blob_fraction(gated: bool) -> None:
     background, leaves = _leaf_grid()
     model = _model(background, 16.0)
     frame = background.copy()
     frame[3:13, 3:13] = [40.0, 110.0, 40.0]  # a mover in the leaves' colour, in front of them
-    gate = np.ones(background.shape[:2], bool)
+    gate = np.ones(background.shape[:2], bool) if gated else None  # None: the neighbourhood at every pixel
     plain = score_frames(frame[None], model, radius=1, spatial_gate=gate)[0]
     blob = score_frames(frame[None], model, radius=1, spatial_gate=gate, blob_fraction=0.8)[0]
     inside = (slice(5, 11), slice(5, 11))  # where the whole 5x5 window is the mover
