@@ -693,24 +693,26 @@ def score_frames(
                 gain_saturate=gain_saturate,
             )
         blobs = blob_fraction is not None and radius > 0
-        whole = np.ones(frames.shape[1:3], np.bool_)
         if ghost is None and not blobs:
             return compiled(frames)
-        # ghost absorption changes the model between frames: one frame per call, the ghost test in between.
-        # The reference absorbs before the frame's update and tests against the background image before it;
-        # the kernel updates first, so the image is taken before the call. At an absorbed pixel the update
-        # of its first-ranked mean is overwritten by the frame either way, so the means agree.
+        # ghost absorption changes the model between frames, and the blob gate is read from each frame: one frame
+        # per call, the ghost test in between. The reference absorbs before the frame's update and tests against
+        # the background image before it; the kernel updates first, so the image is taken before the call. At an
+        # absorbed pixel the update of its first-ranked mean is overwritten by the frame either way, so the means
+        # agree.
+        neighbourhood = np.ones(frames.shape[1:3], np.bool_) if blobs and spatial_gate is None else spatial_gate
         out = np.empty(frames.shape[:3], np.float32)
         gains = np.empty(1, np.float32)
         for t in range(len(frames)):
-            background = model.background_image()
             gate = spatial_gate
             if blobs:  # the frame as the reference reads it, before this frame's update
                 gate = blob_gate(_compensated(frames[t], model, gain, gain_clip, gain_saturate), model,
-                                 whole if spatial_gate is None else spatial_gate, decision_threshold, blob_fraction)
-            out[t] = compiled(frames[t: t + 1], gains, gate)[0]
+                                 neighbourhood, decision_threshold, blob_fraction)
             if ghost is None:
+                out[t] = compiled(frames[t: t + 1], gains, gate)[0]
                 continue
+            background = model.background_image()
+            out[t] = compiled(frames[t: t + 1], gains, gate)[0]
             frame = np.divide(frames[t], gains[0], dtype=np.float32)  # the float32 frame the kernel saw
             if gain:
                 frame = _read_as_trained(frames[t], frame, background, gain_clip, gain_saturate)
