@@ -708,11 +708,10 @@ def score_frames(
             if blobs:  # the frame as the reference reads it, before this frame's update
                 gate = blob_gate(_compensated(frames[t], model, gain, gain_clip, gain_saturate), model,
                                  neighbourhood, decision_threshold, blob_fraction)
-            if ghost is None:
-                out[t] = compiled(frames[t: t + 1], gains, gate)[0]
-                continue
-            background = model.background_image()
+            background = None if ghost is None else model.background_image()
             out[t] = compiled(frames[t: t + 1], gains, gate)[0]
+            if ghost is None:
+                continue
             frame = np.divide(frames[t], gains[0], dtype=np.float32)  # the float32 frame the kernel saw
             if gain:
                 frame = _read_as_trained(frames[t], frame, background, gain_clip, gain_saturate)
