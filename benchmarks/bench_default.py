@@ -52,6 +52,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from bgsub import spatial  # noqa: E402
 from bgsub.datasets import open_sequence  # noqa: E402
 from bgsub.io import read_image, write_image  # noqa: E402
+from bgsub.kernels.spatial import adapt_means, score_frame  # noqa: E402
 from bgsub.methods import make_method  # noqa: E402
 from bgsub.postprocess import area_opening, postprocess_masks, postprocess_scores  # noqa: E402
 from bgsub.presets import preset_settings  # noqa: E402
@@ -232,7 +233,7 @@ def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
 
     def kernel(g: np.ndarray, tau: float) -> None:
         for f in f32:
-            spatial._score_frame(f, sm.means, sm.whiten, sm.mean_var, sm.is_background, 1, g, tau, 1.0, 16.0,
+            score_frame(f, sm.means, sm.whiten, sm.mean_var, sm.is_background, 1, g, tau, 1.0, 16.0,
                                  False, out, own, own_k, shadow)
 
     def texture() -> None:
@@ -242,7 +243,7 @@ def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     def update() -> None:
         means = sm.means.copy()
         for f in f32:
-            spatial._adapt_means(f, means, own, own_k, 7.81, 0.01)
+            adapt_means(f, means, own, own_k, 7.81, 0.01)
 
     def gains() -> None:
         for f in frames:
@@ -275,9 +276,11 @@ def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     full = {"radius": meth.spatial_radius_, "spatial_gate": meth._spatial_gate(), "gain": meth.gain_compensation,
             "shadow_tau": meth.shadow_tau, "shadow_var_threshold": meth.shadow_var_threshold,
             "shadow_max": meth.shadow_max, "shadow_texture": meth.shadow_texture,
-            "shadow_texture_masked": meth.shadow_texture_masked, "shadow_window": 3,
+            "shadow_texture_masked": meth.shadow_texture_masked,
+            "shadow_texture_mixture": meth.shadow_texture_mixture, "shadow_window": 3,
             "shadow_min_score": meth.dynamics_threshold, "score_scale": meth._score_scale(),
-            "learning_rate": meth.learning_rate, "update_threshold": meth.update_threshold}
+            "learning_rate": meth.learning_rate, "update_threshold": meth.update_threshold,
+            "gain_clip": meth.gain_clip, "gain_saturate": meth.gain_saturate}
 
     def score(**off: Any) -> None:
         means = sm.means.copy()

@@ -681,41 +681,41 @@ def score_frames(
 
     if (resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window)
             and feedback is None and lbsp_pixels is None):  # feedback and LBSP run on the reference only
-        def compiled(block: NDArray, gains: NDArray[np.float32] | None = None,
-                     gate: NDArray[np.bool_] | None = spatial_gate) -> NDArray[np.float32]:
+        def compiled(block: NDArray, gate: NDArray[np.bool_] | None = spatial_gate,
+                     seen: NDArray[np.float32] | None = None,
+                     backgrounds: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
             return default_path.score_frames(
                 block, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
                 spatial_gate=gate, gain=gain, shadow_tau=shadow_tau,
                 shadow_var_threshold=shadow_var_threshold, shadow_max=shadow_max, shadow_texture=shadow_texture,
                 shadow_texture_masked=shadow_texture_masked, shadow_texture_mixture=shadow_texture_mixture,
                 shadow_window=shadow_window, shadow_min_score=shadow_min_score, score_scale=score_scale,
-                learning_rate=learning_rate, update_threshold=update_threshold, gains=gains, gain_clip=gain_clip,
-                gain_saturate=gain_saturate,
+                learning_rate=learning_rate, update_threshold=update_threshold, gain_clip=gain_clip,
+                gain_saturate=gain_saturate, seen=seen, backgrounds=backgrounds,
             )
         blobs = blob_fraction is not None and radius > 0
         if ghost is None and not blobs:
             return compiled(frames)
         # ghost absorption changes the model between frames, and the blob gate is read from each frame: one frame
         # per call, the ghost test in between. The reference absorbs before the frame's update and tests against
-        # the background image before it; the kernel updates first, so the image is taken before the call. At an
-        # absorbed pixel the update of its first-ranked mean is overwritten by the frame either way, so the means
-        # agree.
+        # the background image before it; the kernel updates first, so it hands back that image with the frame it
+        # scored. At an absorbed pixel the update of its first-ranked mean is overwritten by the frame either way,
+        # so the means agree.
         neighbourhood = np.ones(frames.shape[1:3], np.bool_) if blobs and spatial_gate is None else spatial_gate
         out = np.empty(frames.shape[:3], np.float32)
-        gains = np.empty(1, np.float32)
+        seen = backgrounds = None
+        if ghost is not None:
+            seen = np.empty((1,) + frames.shape[1:], np.float32)
+            backgrounds = np.empty_like(seen)
         for t in range(len(frames)):
             gate = spatial_gate
             if blobs:  # the frame as the reference reads it, before this frame's update
                 gate = blob_gate(_compensated(frames[t], model, gain, gain_clip, gain_saturate), model,
                                  neighbourhood, decision_threshold, blob_fraction)
-            background = None if ghost is None else model.background_image()
-            out[t] = compiled(frames[t: t + 1], gains, gate)[0]
+            out[t] = compiled(frames[t: t + 1], gate, seen, backgrounds)[0]
             if ghost is None:
                 continue
-            frame = np.divide(frames[t], gains[0], dtype=np.float32)  # the float32 frame the kernel saw
-            if gain:
-                frame = _read_as_trained(frames[t], frame, background, gain_clip, gain_saturate)
-            absorbed = absorb_ghosts(ghost, frame, model, _decision(out[t], decision_threshold), background)
+            absorbed = absorb_ghosts(ghost, seen[0], model, _decision(out[t], decision_threshold), backgrounds[0])
             if absorbed.any():
                 out[t][absorbed] = 0.0
         return out

@@ -182,6 +182,42 @@ def test_ghost_absorption_matches_reference(monkeypatch: pytest.MonkeyPatch) -> 
     assert absorbed[-1].sum() > 100  # the ghost was absorbed, so the paths were compared on it
 
 
+@pytest.mark.parametrize("clip", [True, False])
+def test_kernel_hands_back_the_frame_it_scored_and_the_background_before_its_update(
+        monkeypatch: pytest.MonkeyPatch, clip: bool) -> None:
+    """What ghost absorption reads between frames comes from the kernel: each frame as the reference's
+    ``_compensated`` reads it (divided by its gain, clipped channels imputed), and the background image before the
+    frame's update, on frames lit 60 % more (they clip) while the model learns."""
+    from bgsub.kernels import default_path
+    from bgsub.spatial import _compensated
+
+    train, test = scene("shadows", seed=3)
+    test = np.clip(np.rint(1.6 * test.astype(np.float32)), 0, 255).astype(np.uint8)
+    settings, _, _ = default_settings(gain_clip=clip)
+    method = fit_default(monkeypatch, train, settings)
+    method.foreground_scores(train[:1])  # builds the scoring model
+    model = method._scoring
+    monkeypatch.setenv(kernels.ENV_VAR, "numba")
+    seen = np.empty((1,) + test.shape[1:], np.float32)
+    backgrounds = np.empty_like(seen)
+    for frame in test:
+        want_seen, want_background = _compensated(frame, model, True, clip), model.background_image()
+        default_path.score_frames(
+            frame[None], model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=1,
+            spatial_gate=None, gain=True, shadow_tau=0.5, shadow_var_threshold=16.0, shadow_max=2.0,
+            shadow_texture=1.0, shadow_window=3, shadow_min_score=7.81, score_scale=None, learning_rate=0.05,
+            update_threshold=16.0, gain_clip=clip, seen=seen, backgrounds=backgrounds)
+        np.testing.assert_array_equal(seen[0], want_seen)
+        np.testing.assert_array_equal(backgrounds[0], want_background)
+    assert not np.array_equal(model.background_image(), backgrounds[0])  # the last update moved it: read before
+    with pytest.raises(ValueError, match="together"):
+        default_path.score_frames(
+            test[:1], model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=1,
+            spatial_gate=None, gain=True, shadow_tau=None, shadow_var_threshold=16.0, shadow_max=1.0,
+            shadow_texture=None, shadow_window=3, shadow_min_score=7.81, score_scale=None, learning_rate=0.0,
+            update_threshold=16.0, seen=seen)
+
+
 def test_uint8_frames_score_as_their_float32_values(monkeypatch: pytest.MonkeyPatch) -> None:
     """A uint8 frame takes tables (its quotients by the gain, its luma); the same values as float32 take the
     arithmetic. Scores and adapted means must be equal bit for bit, on a scene whose gain steps."""

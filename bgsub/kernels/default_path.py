@@ -379,7 +379,8 @@ def _score_rows(
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
     masked: bool, mixture: bool, candidate: NDArray[np.bool_],
     min_score: float, scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32],
-    own_d2: NDArray[np.float32], own_k: NDArray[np.int64], n_comp: int,
+    own_d2: NDArray[np.float32], own_k: NDArray[np.int64], n_comp: int, keep_seen: bool, seen: NDArray[np.float32],
+    background: NDArray[np.float32],
 ) -> None:
     height, width, _, n_ch = means.shape
     min_score32 = np.float32(min_score)
@@ -389,6 +390,10 @@ def _score_rows(
         for x in range(width):
             for c in range(n_ch):
                 xs[c] = _sample(frame, y, x, c, g, divide, lut)
+            if keep_seen:  # the sample as scored, and the background image before this frame's update
+                for c in range(n_ch):
+                    seen[y, x, c] = xs[c]
+                    background[y, x, c] = means[y, x, first[y, x], c]
             best = np.inf
             own_idx = -1
             # the pixel's own components first: the minimum is the same in any order, the own distance read off
@@ -507,11 +512,14 @@ def _frame_pass(
     scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32], own: NDArray[np.float32],
     own_k: NDArray[np.int64], texture_c: np.float32, rate: float, update_threshold: float, next_frame: NDArray,
     want_ratios: bool, lookup: bool, row_ratio: NDArray[np.float32], row_count: NDArray[np.int64], n_comp: int,
+    keep_seen: bool, seen: NDArray[np.float32], background: NDArray[np.float32],
 ) -> None:
-    """One frame: its scores, the masked texture test, the selective update and the next frame's gain ratios."""
+    """One frame: its scores, the masked texture test, the selective update and the next frame's gain ratios;
+    with ``keep_seen``, the frame as scored into ``seen`` and the background image before the update into
+    ``background``."""
     _score_rows(frame, g, divide, lut, means, whiten, mean_var, is_bg, first, gate, radius, shadow_tau, shadow_max,
                 shadow_var_threshold, texture, texture_half, masked, mixture, candidate, min_score, scale, use_scale,
-                out, own, own_k, n_comp)
+                out, own, own_k, n_comp, keep_seen, seen, background)
     if masked:
         _masked_texture_rows(frame, g, divide, lut, means, first, is_bg, mixture, mean_var, candidate, texture_half,
                              texture_c, out)
@@ -538,7 +546,8 @@ def _score_block_kernel(n_components: int) -> object:
             masked: bool, mixture: bool, min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float,
             update_threshold: float,
             out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
-            lookup: bool, clip: bool, saturate: bool,
+            lookup: bool, clip: bool, saturate: bool, seen_out: NDArray[np.float32],
+            background_out: NDArray[np.float32], keep_seen: bool,
         ) -> None:
             n_frames = frames.shape[0]
             height, width = first.shape
@@ -567,6 +576,8 @@ def _score_block_kernel(n_components: int) -> object:
                             lut[i] = np.float32(np.float32(i) / g)
                 gains_out[t] = g if divide else np.float32(1.0)
                 own = own_out[t] if keep_own else own_d2
+                seen = seen_out[t if keep_seen else 0]
+                background = background_out[t if keep_seen else 0]
                 want = gain and t + 1 < n_frames
                 next_frame = frames[min(t + 1, n_frames - 1)]
                 if (clip or saturate) and divide:  # the compensated frame (saturated, clipped channels imputed)
@@ -574,12 +585,14 @@ def _score_block_kernel(n_components: int) -> object:
                     _frame_pass(compensated, np.float32(1.0), False, lut, means, whiten, mean_var, is_bg, first, gate,
                                 radius, shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked,
                                 mixture, candidate, min_score, scale, use_scale, out[t], own, own_k, texture_c, rate,
-                                update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components)
+                                update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components,
+                                keep_seen, seen, background)
                 else:
                     _frame_pass(frames[t], g, divide, lut, means, whiten, mean_var, is_bg, first, gate, radius,
                                 shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked, mixture,
                                 candidate, min_score, scale, use_scale, out[t], own, own_k, texture_c, rate,
-                                update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components)
+                                update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components,
+                                keep_seen, seen, background)
 
         _BLOCK_KERNELS[n_components] = score_block
     return _BLOCK_KERNELS[n_components]
@@ -591,15 +604,18 @@ def score_frames(
     gain: bool, shadow_tau: float | None, shadow_var_threshold: float, shadow_max: float,
     shadow_texture: float | None, shadow_window: int, shadow_min_score: float,
     score_scale: NDArray | None, learning_rate: float, update_threshold: float,
-    gains: NDArray[np.float32] | None = None, shadow_texture_masked: bool = False,
+    shadow_texture_masked: bool = False,
     shadow_texture_mixture: bool = False, gain_clip: bool = False, gain_saturate: bool = False,
+    seen: NDArray[np.float32] | None = None, backgrounds: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """Scores ``(T, H, W)`` float32 of :func:`bgsub.spatial.score_frames`, with the model's arrays given
     one by one (``means`` is updated in place when ``learning_rate > 0``).
 
     ``frames`` ``(T, H, W, C)``: uint8 is read as it comes; any other dtype is converted to float32 first
-    (as the reference does). ``gains``, when given (``(T,)`` float32), receives each frame's divisor: its
-    illumination gain, or 1 where none was applied, so that ``frame / gains[t]`` is the frame the model saw.
+    (as the reference does). ``seen`` and ``backgrounds``, given together (``(T, H, W, C)`` float32), receive
+    each frame as the model saw it (divided by its gain, saturated and with clipped channels imputed as the
+    options say) and the background image (the first-ranked means) before the frame's update: what ghost
+    absorption reads between frames.
     """
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
@@ -621,10 +637,26 @@ def score_frames(
         bool(shadow_texture_masked and shadow_tau is not None and shadow_texture is not None),
         bool(shadow_texture_mixture), float(shadow_min_score), scale, use_scale, float(learning_rate),
         float(update_threshold), out,
-        np.empty((1, 1, 1), np.float32), False, np.empty(n_frames, np.float32) if gains is None else gains,
+        np.empty((1, 1, 1), np.float32), False, np.empty(n_frames, np.float32),
         frames.dtype == np.uint8, bool(gain and gain_clip), bool(gain and gain_saturate),
+        *_seen_buffers(seen, backgrounds, frames.shape),
     )
     return out
+
+
+def _seen_buffers(seen: NDArray[np.float32] | None, backgrounds: NDArray[np.float32] | None,
+                  shape: tuple[int, ...]) -> tuple[NDArray[np.float32], NDArray[np.float32], bool]:
+    """The kernel's ``seen_out``, ``background_out`` and ``keep_seen``: the caller's arrays, or placeholders."""
+    if seen is None and backgrounds is None:
+        placeholder = np.empty((1, 1, 1, 1), np.float32)
+        return placeholder, placeholder, False
+    if seen is None or backgrounds is None:
+        raise ValueError("seen and backgrounds go together")
+    for name, array in (("seen", seen), ("backgrounds", backgrounds)):
+        if array.shape != shape or array.dtype != np.float32 or not array.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous float32 array of shape {shape}, got {array.dtype} "
+                             f"{array.shape}")
+    return seen, backgrounds, True
 
 
 def training_dynamics(
@@ -644,7 +676,7 @@ def training_dynamics(
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
         0.0, 1.0, 0.0, -1.0, 1, False, False, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own,
         True, np.empty(n_frames, np.float32), frames.dtype == np.uint8, bool(gain and gain_clip),
-        bool(gain and gain_saturate),
+        bool(gain and gain_saturate), *_seen_buffers(None, None, frames.shape),
     )
     t32 = np.float32(threshold)
     rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)
