@@ -46,6 +46,8 @@ from bgsub.spatial import score_frames, scoring_model, training_dynamics, traini
 
 __all__ = [
     "ALIGN_MAX_SHIFT",
+    "ALIGN_MAX_SHIFT_FRACTION",
+    "align_max_shift",
     "DEFAULT_THRESHOLD",
     "GMMBackgroundMethod",
     "GMMMethod",
@@ -58,6 +60,18 @@ __all__ = [
 DEFAULT_THRESHOLD = chi2_threshold(3, 0.999)
 
 
+def align_max_shift(height: int, width: int) -> float:
+    """Largest camera shake that ``align`` searches on frames of ``height`` x ``width``, pixels per axis:
+    :data:`ALIGN_MAX_SHIFT_FRACTION` of the shorter side, at least :data:`ALIGN_MAX_SHIFT`.
+
+    Examples
+    --------
+    >>> align_max_shift(120, 160), align_max_shift(240, 320), align_max_shift(480, 640)
+    (8.0, 16.0, 32.0)
+    """
+    return max(ALIGN_MAX_SHIFT, ALIGN_MAX_SHIFT_FRACTION * min(height, width))
+
+
 # ----------------------------------------------------------------------------------------------
 # Methods of the registry
 # ----------------------------------------------------------------------------------------------
@@ -65,8 +79,11 @@ DEFAULT_THRESHOLD = chi2_threshold(3, 0.999)
 #: Training frames (taken evenly) that :meth:`GMMMethod.calibrate` scores to measure the dynamics.
 _DYNAMICS_FRAMES = 150
 
-#: Largest camera shake that ``align`` searches, pixels per axis.
+#: Largest camera shake that ``align`` searches, pixels per axis, on frames whose shorter side is at most 120 px ...
 ALIGN_MAX_SHIFT = 8.0
+#: ... and on larger frames this fraction of the shorter side (:func:`align_max_shift`): a shake in pixels grows with
+#: the resolution, so the same shaking scene filmed at 4x the size shakes 4x as far.
+ALIGN_MAX_SHIFT_FRACTION = 1.0 / 15.0
 #: ``align``: test shifts are searched within the training frames' largest shake plus this margin, pixels
 #: (a static camera's training frames bound it near 1 px, so a large object cannot pull the frame away).
 _ALIGN_SHIFT_MARGIN = 1.0
@@ -415,7 +432,7 @@ class GMMMethod(_PixelGMMMethod):
         translation against the current background image (the first-ranked means, taken at the
         start of each block of frames) is found by sub-pixel phase correlation (at most
         ``align_shift_bound_`` px per axis: the largest shake of the training frames plus 1 px, at
-        most :data:`ALIGN_MAX_SHIFT`) and the frame is moved back before it is scored, if that
+        most :func:`align_max_shift` of the frame size) and the frame is moved back before it is scored, if that
         brings it closer to the background image (``only_if_closer`` of :func:`~bgsub.alignment.align_frames`);
         the uncovered border repeats the frame's nearest edge pixels. Its scores are then moved onto the
         frame's own pixels (nearest pixel), where its ground truth is drawn. The training frames are aligned the
@@ -613,10 +630,10 @@ class GMMMethod(_PixelGMMMethod):
         if self.align and motion >= ALIGN_MIN_SHAKE:
             frames = _check_frames(frames)
             reference = np.median(frames[_evenly(len(frames), _ALIGN_REFERENCE_FRAMES)], axis=0)
-            frames, shifts = align_frames(frames, reference, max_shift=ALIGN_MAX_SHIFT,
-                                          max_farther=self.align_max_farther)
+            ceiling = align_max_shift(*frames.shape[1:3])
+            frames, shifts = align_frames(frames, reference, max_shift=ceiling, max_farther=self.align_max_farther)
             spread = float(shake_distances(shifts).max()) if len(shifts) else 0.0
-            self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ALIGN_MAX_SHIFT)
+            self.align_shift_bound_ = min(spread + _ALIGN_SHIFT_MARGIN, ceiling)
             motion = self._camera_motion(frames) if sized else 0.0
         self.spatial_radius_ = self.spatial_radius
         if sized:
@@ -635,7 +652,7 @@ class GMMMethod(_PixelGMMMethod):
     def _camera_motion(frames: NDArray) -> float:
         frames = _check_frames(frames)
         return camera_motion(frames[_evenly(len(frames), _MOTION_FRAMES)], quantile=_MOTION_QUANTILE,
-                             max_shift=ALIGN_MAX_SHIFT)
+                             max_shift=align_max_shift(*frames.shape[1:3]))
 
     def _reset_scoring(self) -> None:
         self._scoring = None

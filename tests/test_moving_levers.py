@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from bgsub import gmm
 from bgsub.alignment import shift_frame
 from bgsub.gmm import GMMMethod
 from bgsub.lbsp import texture_distance
@@ -188,6 +189,33 @@ def test_the_alignment_bound_is_fitted_state() -> None:
     assert restored.align_shift_bound_ == fitted.align_shift_bound_
     test = _frames([shift_frame(road, (1.0, 0.5))], rng)
     np.testing.assert_allclose(restored.foreground_scores(test), fitted.foreground_scores(test), rtol=1e-5)
+
+
+@pytest.mark.parametrize("fraction", [gmm.ALIGN_MAX_SHIFT_FRACTION, 0.0])
+def test_a_larger_frame_is_aligned_as_far_as_it_shakes(monkeypatch: pytest.MonkeyPatch, fraction: float) -> None:
+    """A shake in pixels grows with the frame: a 200 x 240 camera shaking by up to 12 px is aligned back, as its
+    search reaches a fifteenth of the shorter side (13.3 px); with the 8 px of small frames (``fraction`` 0) it
+    is not, and the shake flags the edges."""
+    monkeypatch.setattr(gmm, "ALIGN_MAX_SHIFT_FRACTION", fraction)
+    rng = np.random.default_rng(12)
+    grey = ndimage.gaussian_filter(rng.normal(0, 1, (200, 240)), 2.0)
+    grey = 110 + 25 * grey / grey.std()
+    road = np.stack([grey, 0.95 * grey, 0.85 * grey], axis=-1)
+
+    def frames(shifts: np.ndarray) -> np.ndarray:
+        images = np.stack([shift_frame(road, tuple(shift)) for shift in shifts])
+        return np.clip(np.rint(images + rng.normal(0, 2.0, images.shape)), 0, 255).astype(np.uint8)
+
+    method = GMMMethod(**SMALL, align=True).fit(frames(rng.uniform(-12, 12, (30, 2))))
+    scores = method.foreground_scores(frames(np.array([[11.5, -11.0]])))[0]
+    inner = (slice(14, -14), slice(14, -14))
+    flagged = (scores[inner] > THRESHOLD).mean()
+    if fraction:
+        assert method.camera_motion_ > 8.0 and method.align_shift_bound_ > 10.0
+        assert flagged < 0.05
+    else:
+        assert method.align_shift_bound_ == 8.0
+        assert flagged > 0.15, flagged  # 0.25: moved back by 8 px at most, the rest beyond the 3 px neighbourhood
 
 
 def test_a_still_camera_is_not_aligned() -> None:
