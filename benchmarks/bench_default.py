@@ -22,6 +22,9 @@ resized to 480x640 (bilinear, the same frames upscaled; fitted again at that siz
    test, the texture test, the selective update, the median filter, the area opening; then the
    score job's other stages: JPEG decode of the frames, ground-truth decode, sweep histograms and
    confusion counts (``bgsub.tally.ScoreTally.add``), PNG encode of the masks (``bgsub.io.write_image``).
+3. With ``--lever-costs``: the masks alone on 1 thread, of the default and of the default with one lever
+   switched off (ghost absorption, the shadow and highlight test, highlights, the mixture texture test),
+   each fitted on its own, in turns; the difference of medians is the lever's cost.
 
 The machine is shared (2 cores, several users): compare ratios, not absolute numbers; the load
 average is printed at the start and the end.
@@ -120,10 +123,11 @@ def set_backend(backend: str) -> None:
 
 
 class Default:
-    """The fitted default method on one frame size, restartable from its fitted state."""
+    """The fitted default method (with ``overrides`` of its settings) on one frame size, restartable from its
+    fitted state."""
 
-    def __init__(self, train: np.ndarray) -> None:
-        self.method, self.post, self.threshold = default_method()
+    def __init__(self, train: np.ndarray, **overrides: Any) -> None:
+        self.method, self.post, self.threshold = default_method(**overrides)
         with threadpool_limits(limits=1):
             numba.set_num_threads(ALL)
             start = time.perf_counter()
@@ -368,6 +372,42 @@ def stage_table(sizes: dict[str, dict[str, Any]], repeats: int, skip_numpy: bool
                 print(f"     {k:40} {1e3 * v / n:8.3f} {1e3 * cpu[k] / n:8.3f}")
 
 
+#: ``--lever-costs``: the default's levers whose cost shows in its masks, each switched off alone.
+LEVERS_OFF: dict[str, dict[str, Any]] = {
+    "ghost absorption": {"ghost_frames": None},
+    "shadow and highlight test": {"shadow_tau": None},
+    "highlights (shadow_max 1)": {"shadow_max": 1.0},
+    "mixture texture test": {"shadow_texture_mixture": False},
+}
+
+
+def lever_cost_table(sizes: dict[str, dict[str, Any]], repeats: int) -> None:
+    """Masks only, 1 thread, the default and the default with each of :data:`LEVERS_OFF` switched off, in turns."""
+    print()
+    print(f"== 3. what each lever costs the masks, 1 thread, ms per frame (medians and minima of {repeats}, in turns)")
+    for name, case in sizes.items():
+        n = len(case["test"])
+        models = {"default": case["model"]}
+        models.update({f"without {lever}": Default(case["train"], **off) for lever, off in LEVERS_OFF.items()})
+        test = case["test"]
+        runs = {label: (lambda d=d, test=test: d.masks_only(test, 1)) for label, d in models.items()}
+        times: dict[str, list[float]] = {label: [] for label in runs}
+        with threadpool_limits(limits=1):
+            for run in runs.values():
+                run()
+            for _ in range(repeats):
+                for label, run in runs.items():
+                    start = time.perf_counter()
+                    run()
+                    times[label].append(1e3 * (time.perf_counter() - start) / n)
+        numba.set_num_threads(ALL)
+        base = statistics.median(times["default"])
+        print(f"   {name} ({n} frames)                     median ms   min ms   lever's cost (median)")
+        for label, t in times.items():
+            cost = "" if label == "default" else f"{base - statistics.median(t):+8.3f}"
+            print(f"     {label:38} {statistics.median(t):8.3f} {min(t):8.3f}   {cost}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
@@ -377,6 +417,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="240x320,480x640")
     parser.add_argument("--no-stages", action="store_true")
     parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) numpy reference path")
+    parser.add_argument("--lever-costs", action="store_true",
+                        help="also: the masks with each lever switched off alone (section 3)")
     args = parser.parse_args()
     print(f"numpy {np.__version__}, numba {numba.__version__}, OpenCV {cv2.__version__}, {ALL} cores,"
           f" load average {os.getloadavg()}")
@@ -396,6 +438,8 @@ def main() -> None:
     end_to_end_table(sizes, args.repeats, args.no_numpy)
     if not args.no_stages:
         stage_table(sizes, args.repeats, args.no_numpy)
+    if args.lever_costs:
+        lever_cost_table(sizes, args.repeats)
     print(f"load average at the end {os.getloadavg()}")
 
 
