@@ -384,28 +384,22 @@ LEVERS_OFF: dict[str, dict[str, Any]] = {
 def lever_cost_table(sizes: dict[str, dict[str, Any]], repeats: int) -> None:
     """Masks only, 1 thread, the default and the default with each of :data:`LEVERS_OFF` switched off, in turns."""
     print()
-    print(f"== 3. what each lever costs the masks, 1 thread, ms per frame (medians and minima of {repeats}, in turns)")
+    print(f"== 3. what each lever costs the masks, 1 thread, ms per frame (medians of {repeats}, in turns)")
     for name, case in sizes.items():
         n = len(case["test"])
+        numba.set_num_threads(1)
         models = {"default": case["model"]}
         models.update({f"without {lever}": Default(case["train"], **off) for lever, off in LEVERS_OFF.items()})
         test = case["test"]
         runs = {label: (lambda d=d, test=test: d.masks_only(test, 1)) for label, d in models.items()}
-        times: dict[str, list[float]] = {label: [] for label in runs}
         with threadpool_limits(limits=1):
-            for run in runs.values():
-                run()
-            for _ in range(repeats):
-                for label, run in runs.items():
-                    start = time.perf_counter()
-                    run()
-                    times[label].append(1e3 * (time.perf_counter() - start) / n)
+            sec = interleaved(runs, repeats)
         numba.set_num_threads(ALL)
-        base = statistics.median(times["default"])
-        print(f"   {name} ({n} frames)                     median ms   min ms   lever's cost (median)")
-        for label, t in times.items():
-            cost = "" if label == "default" else f"{base - statistics.median(t):+8.3f}"
-            print(f"     {label:38} {statistics.median(t):8.3f} {min(t):8.3f}   {cost}")
+        cpu = dict(CPU)
+        print(f"   {name} ({n} frames)                    wall ms    CPU ms   the lever's cost (wall)")
+        for label, v in sec.items():
+            cost = "" if label == "default" else f"{1e3 * (sec['default'] - v) / n:+8.3f}"
+            print(f"     {label:38} {1e3 * v / n:8.3f} {1e3 * cpu[label] / n:8.3f}   {cost}")
 
 
 def main() -> None:

@@ -545,8 +545,8 @@ def _score_block_kernel(n_components: int) -> object:
             shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
             masked: bool, mixture: bool, min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float,
             update_threshold: float,
-            out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, gains_out: NDArray[np.float32],
-            lookup: bool, clip: bool, saturate: bool, seen_out: NDArray[np.float32],
+            out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, lookup: bool, clip: bool,
+            saturate: bool, seen_out: NDArray[np.float32],
             background_out: NDArray[np.float32], keep_seen: bool,
         ) -> None:
             n_frames = frames.shape[0]
@@ -574,7 +574,6 @@ def _score_block_kernel(n_components: int) -> object:
                     if divide:
                         for i in range(lut.shape[0]):
                             lut[i] = np.float32(np.float32(i) / g)
-                gains_out[t] = g if divide else np.float32(1.0)
                 own = own_out[t] if keep_own else own_d2
                 seen = seen_out[t if keep_seen else 0]
                 background = background_out[t if keep_seen else 0]
@@ -637,8 +636,8 @@ def score_frames(
         bool(shadow_texture_masked and shadow_tau is not None and shadow_texture is not None),
         bool(shadow_texture_mixture), float(shadow_min_score), scale, use_scale, float(learning_rate),
         float(update_threshold), out,
-        np.empty((1, 1, 1), np.float32), False, np.empty(n_frames, np.float32),
-        frames.dtype == np.uint8, bool(gain and gain_clip), bool(gain and gain_saturate),
+        np.empty((1, 1, 1), np.float32), False, frames.dtype == np.uint8, bool(gain and gain_clip),
+        bool(gain and gain_saturate),
         *_seen_buffers(seen, backgrounds, frames.shape),
     )
     return out
@@ -675,7 +674,7 @@ def training_dynamics(
         frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
         0.0, 1.0, 0.0, -1.0, 1, False, False, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own,
-        True, np.empty(n_frames, np.float32), frames.dtype == np.uint8, bool(gain and gain_clip),
+        True, frames.dtype == np.uint8, bool(gain and gain_clip),
         bool(gain and gain_saturate), *_seen_buffers(None, None, frames.shape),
     )
     t32 = np.float32(threshold)
