@@ -118,6 +118,15 @@ def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str
 CPU: dict[str, float] = {}
 
 
+def one_thread(runs: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """:func:`interleaved` with numba and BLAS on one thread (all threads again after): wall and CPU medians."""
+    numba.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        sec = interleaved(runs, repeats)
+    numba.set_num_threads(ALL)
+    return sec, dict(CPU)
+
+
 def set_backend(backend: str) -> None:
     os.environ["BGSUB_BACKEND"] = backend
 
@@ -363,10 +372,7 @@ def stage_table(sizes: dict[str, dict[str, Any]], repeats: int, skip_numpy: bool
                 rows.update({f"numpy: {k}": v for k, v in reference_stages(case).items()})
             rows.update({f"compiled: {k}": v for k, v in compiled_stages(case).items()})
             rows.update({f"job: {k}": v for k, v in pipeline_stages(case, Path(tmpdir)).items()})
-            with threadpool_limits(limits=1):
-                sec = interleaved(rows, repeats)
-            numba.set_num_threads(ALL)
-            cpu = dict(CPU)
+            sec, cpu = one_thread(rows, repeats)
             print(f"   {name} ({n} frames)                        wall ms    CPU ms")
             for k, v in sec.items():
                 print(f"     {k:40} {1e3 * v / n:8.3f} {1e3 * cpu[k] / n:8.3f}")
@@ -387,15 +393,11 @@ def lever_cost_table(sizes: dict[str, dict[str, Any]], repeats: int) -> None:
     print(f"== 3. what each lever costs the masks, 1 thread, ms per frame (medians of {repeats}, in turns)")
     for name, case in sizes.items():
         n = len(case["test"])
-        numba.set_num_threads(1)
         models = {"default": case["model"]}
         models.update({f"without {lever}": Default(case["train"], **off) for lever, off in LEVERS_OFF.items()})
         test = case["test"]
         runs = {label: (lambda d=d, test=test: d.masks_only(test, 1)) for label, d in models.items()}
-        with threadpool_limits(limits=1):
-            sec = interleaved(runs, repeats)
-        numba.set_num_threads(ALL)
-        cpu = dict(CPU)
+        sec, cpu = one_thread(runs, repeats)
         print(f"   {name} ({n} frames)                    wall ms    CPU ms   the lever's cost (wall)")
         for label, v in sec.items():
             cost = "" if label == "default" else f"{1e3 * (sec['default'] - v) / n:+8.3f}"
