@@ -246,8 +246,8 @@ def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
 
     def kernel(g: np.ndarray, tau: float) -> None:
         for f in f32:
-            score_frame(f, sm.means, sm.whiten, sm.mean_var, sm.is_background, 1, g, tau, 1.0, 16.0,
-                                 False, out, own, own_k, shadow)
+            score_frame(f, sm.means, sm.whiten, sm.mean_var, sm.is_background, 1, g, tau, 1.0, 16.0, False, out, own,
+                        own_k, shadow)
 
     def texture() -> None:
         for f in f32:

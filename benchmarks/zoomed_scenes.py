@@ -34,13 +34,17 @@ from bgsub.tally import ScoreTally
 
 
 def zoomed(scene: Scene, k: int) -> Scene:
-    """``scene`` with every frame enlarged ``k`` times (bilinear, rounded to uint8) and its labels repeated."""
+    """``scene`` with every frame and its true background enlarged ``k`` times (bilinear, rounded to uint8) and its
+    labels repeated."""
     if k == 1:
         return scene
-    frames = np.stack([np.clip(np.rint(ndimage.zoom(f.astype(np.float32), (k, k, 1), order=1)), 0, 255)
-                       for f in scene.frames]).astype(np.uint8)
+
+    def enlarged(image: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(ndimage.zoom(image.astype(np.float32), (k, k, 1), order=1)), 0, 255).astype(np.uint8)
+
     labels = np.repeat(np.repeat(scene.labels, k, axis=1), k, axis=2)
-    return dataclasses.replace(scene, frames=frames, labels=labels, background=frames[0])
+    return dataclasses.replace(scene, frames=np.stack([enlarged(f) for f in scene.frames]), labels=labels,
+                               background=enlarged(scene.background))
 
 
 def run(scene: Scene) -> tuple[float, object]:
