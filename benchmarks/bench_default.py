@@ -299,7 +299,7 @@ def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
         means = sm.means.copy()
         for s in range(0, len(frames), BLOCK):
             default_path.score_frames(frames[s : s + BLOCK], means, sm.whiten, sm.mean_var, sm.is_background,
-                                      sm.first, **{**full, **off})
+                                      sm.first, rows=sm.row_layout(), **{**full, **off})
 
     set_backend("numba")
     model.restart()

@@ -167,6 +167,9 @@ class GhostDetector:
         Consecutive frames each pixel has been part of a ghost-like blob.
     stable_count_ : ndarray of shape (H, W), int32
         Consecutive frames each pixel's colour has been stable.
+    last_frame_ : ndarray of shape (H, W, C) or (H, W), or None
+        The previous frame (None before the first); the compiled scoring loop
+        (:func:`bgsub.kernels.default_path.score_frames`) advances it and the counters in place.
 
     Examples
     --------
@@ -196,7 +199,7 @@ class GhostDetector:
         self.window = int(window)
         self.ghost_count_ = np.zeros(self.shape, np.int32)
         self.stable_count_ = np.zeros(self.shape, np.int32)
-        self._last_frame: NDArray | None = None
+        self.last_frame_: NDArray | None = None
 
     def ghost_candidates(self, frame: NDArray, background: NDArray, mask: NDArray[np.bool_],
                          stopped: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -258,27 +261,27 @@ class GhostDetector:
         if img.shape[:2] != self.shape or bg.shape != img.shape or mask.shape != self.shape:
             raise ValueError(f"frame {img.shape}, background {bg.shape} and mask {mask.shape} "
                              f"do not match the detector's {self.shape}")
-        first = self._last_frame is None  # the first frame has no previous one: nothing is stable yet
+        first = self.last_frame_ is None  # the first frame has no previous one: nothing is stable yet
         if resolve_backend() == "numba":  # the same counts and decisions, at the stopped pixels only
             if first:
                 self.stable_count_[:] = 0
                 stopped, pixels = np.zeros(self.shape, bool), np.empty(0, np.int64)
             else:
-                stopped, pixels = count_stable(img, self._last_frame, self.stable_count_, mask,
+                stopped, pixels = count_stable(img, self.last_frame_, self.stable_count_, mask,
                                                tolerance=self.stable_tolerance, stable_frames=self.stable_frames)
-            self._last_frame = img.copy()
+            self.last_frame_ = img.copy()
             return ghost_pixels(img, bg, mask, stopped, pixels, window=self.window, edge_ratio=self.edge_ratio,
                                 min_step=self.min_step, ghost_count=self.ghost_count_,
                                 ghost_frames=self.ghost_frames)[1]
         if first:
             stable = np.zeros(self.shape, bool)
         else:
-            diff = np.abs(np.subtract(img, self._last_frame, dtype=np.float64))
+            diff = np.abs(np.subtract(img, self.last_frame_, dtype=np.float64))
             change = diff[..., 0].copy()
             for c in range(1, diff.shape[-1]):  # the channels' maximum, 5x faster than .max(axis=-1)
                 np.maximum(change, diff[..., c], out=change)
             stable = ndimage.uniform_filter(change, 3, mode="nearest") <= self.stable_tolerance
-        self._last_frame = img.copy()
+        self.last_frame_ = img.copy()
         self.stable_count_ = np.where(stable, self.stable_count_ + 1, 0).astype(np.int32)
         stopped = mask & (self.stable_count_ >= self.stable_frames)
         ghost = self.ghost_candidates(img, bg, mask, stopped)

@@ -53,7 +53,7 @@ Every option off gives the same scores as :func:`bgsub.ranking.min_background_ma
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -101,6 +101,15 @@ class ScoringModel:
     mean_var: NDArray[np.float32]
     is_background: NDArray[np.bool_]
     first: NDArray[np.intp]
+    _rows: tuple[NDArray[np.float32], NDArray[np.bool_]] | None = field(default=None, init=False, repr=False,
+                                                                           compare=False)
+
+    def row_layout(self) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+        """``whiten`` and ``is_background`` laid out along each row (:func:`bgsub.kernels.default_path.row_layout`),
+        made on first use and kept: scoring never changes them (it adapts ``means`` only)."""
+        if self._rows is None:
+            self._rows = default_path.row_layout(self.whiten, self.is_background)
+        return self._rows
 
     def background_image(self) -> NDArray[np.float32]:
         """Means of the first-ranked components, ``(H, W, C)`` float32 (a copy)."""
@@ -681,9 +690,7 @@ def score_frames(
 
     if (resolve_backend() == "numba" and default_path.supported(frames.shape[-1], shadow_window)
             and feedback is None and lbsp_pixels is None):  # feedback and LBSP run on the reference only
-        def compiled(block: NDArray, gate: NDArray[np.bool_] | None = spatial_gate,
-                     seen: NDArray[np.float32] | None = None,
-                     backgrounds: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        def compiled(block: NDArray, gate: NDArray[np.bool_] | None = spatial_gate) -> NDArray[np.float32]:
             return default_path.score_frames(
                 block, model.means, model.whiten, model.mean_var, model.is_background, model.first, radius=radius,
                 spatial_gate=gate, gain=gain, shadow_tau=shadow_tau,
@@ -691,33 +698,19 @@ def score_frames(
                 shadow_texture_masked=shadow_texture_masked, shadow_texture_mixture=shadow_texture_mixture,
                 shadow_window=shadow_window, shadow_min_score=shadow_min_score, score_scale=score_scale,
                 learning_rate=learning_rate, update_threshold=update_threshold, gain_clip=gain_clip,
-                gain_saturate=gain_saturate, seen=seen, backgrounds=backgrounds,
+                gain_saturate=gain_saturate, ghost=ghost, decision_threshold=decision_threshold,
+                rows=model.row_layout(),
             )
-        blobs = blob_fraction is not None and radius > 0
-        if ghost is None and not blobs:
-            return compiled(frames)
-        # ghost absorption changes the model between frames, and the blob gate is read from each frame: one frame
-        # per call, the ghost test in between. The reference absorbs before the frame's update and tests against
-        # the background image before it; the kernel updates first, so it hands back that image with the frame it
-        # scored. At an absorbed pixel the update of its first-ranked mean is overwritten by the frame either way,
-        # so the means agree.
-        neighbourhood = np.ones(frames.shape[1:3], np.bool_) if blobs and spatial_gate is None else spatial_gate
+        if blob_fraction is None or radius == 0:
+            return compiled(frames)  # ghost absorption, if on, runs inside the kernel between frames
+        # the blob gate is read from each frame as the reference reads it, before this frame's update: one frame
+        # per call
+        neighbourhood = np.ones(frames.shape[1:3], np.bool_) if spatial_gate is None else spatial_gate
         out = np.empty(frames.shape[:3], np.float32)
-        seen = backgrounds = None
-        if ghost is not None:
-            seen = np.empty((1,) + frames.shape[1:], np.float32)
-            backgrounds = np.empty_like(seen)
         for t in range(len(frames)):
-            gate = spatial_gate
-            if blobs:  # the frame as the reference reads it, before this frame's update
-                gate = blob_gate(_compensated(frames[t], model, gain, gain_clip, gain_saturate), model,
-                                 neighbourhood, decision_threshold, blob_fraction)
-            out[t] = compiled(frames[t: t + 1], gate, seen, backgrounds)[0]
-            if ghost is None:
-                continue
-            absorbed = absorb_ghosts(ghost, seen[0], model, _decision(out[t], decision_threshold), backgrounds[0])
-            if absorbed.any():
-                out[t][absorbed] = 0.0
+            gate = blob_gate(_compensated(frames[t], model, gain, gain_clip, gain_saturate), model, neighbourhood,
+                             decision_threshold, blob_fraction)
+            out[t] = compiled(frames[t: t + 1], gate)[0]
         return out
     # -- end of the compiled path
     n_frames, height, width = frames.shape[:3]

@@ -1,37 +1,43 @@
 """Compiled scoring path of the default method: gain, distances, spatial context, shadow and texture tests, update.
 
 :func:`score_frames` computes what :func:`bgsub.spatial.score_frames` computes (the numpy/scipy
-reference) in one compiled call per block of frames. Per frame, two passes over the pixels:
+reference) in one compiled call per block of frames. Per frame, rows in parallel (``numba.prange``):
 
-1. rows in parallel (``numba.prange``): the compensated sample ``x = frame / gain`` (float32, as
-   the reference divides), its squared Mahalanobis distance to each background component of its
-   own pixel and, where the spatial gate is on, of its neighbours' (float32 products summed in
-   float64, in the reference's order, so the distances are the reference's bits); MOG2's shadow
-   test; for a shadow candidate scoring above ``shadow_min_score``, the texture test over its
-   ``shadow_window`` square, computed from the window's 9 pixels directly instead of three
-   whole-frame ``uniform_filter`` passes (with ``shadow_texture_masked`` the candidates are only
-   marked here, and a pass of their own tests them, since the masked window reads its neighbours'
-   candidacy; its sums are the reference's, in its order, so its decisions are the reference's; with
-   ``shadow_texture_mixture`` the window is explained by any of its pixels' background components);
-2. rows in parallel: the selective update of each pixel's matched background mean (float64
-   arithmetic rounded to float32, as the reference), and, once a row is updated, its pixels'
-   ``luma(frame) / luma(background)`` ratios of the *next* frame's gain (the background image
-   being the first-ranked means after this frame's update, as the reference recomputes it), as
-   plain loops over the row's gathered channels, which the compiler vectorises.
+1. the compensated sample ``x = frame / gain`` (float32, as the reference divides), its squared
+   Mahalanobis distance to each background component of its own pixel (the row's pixels as vector
+   lanes, component by component, reading the whitening matrices laid out along the row: see
+   :func:`row_layout` and :func:`_own_distances`) and, where the spatial gate is on, of its
+   neighbours' (float32 products summed in float64, in the reference's order, so the distances are
+   the reference's bits); MOG2's shadow test; for a shadow candidate scoring above
+   ``shadow_min_score``, the texture test over its ``shadow_window`` square, computed from the
+   window's 9 pixels directly instead of three whole-frame ``uniform_filter`` passes (with
+   ``shadow_texture_masked`` the candidates are only marked here, and a pass of their own tests them,
+   since the masked window reads its neighbours' candidacy; its sums are the reference's, in its
+   order, so its decisions are the reference's; with ``shadow_texture_mixture`` the window is
+   explained by any of its pixels' background components);
+2. with a ghost detector, one serial step (:func:`_absorb_ghosts`, :func:`bgsub.kernels.ghost.absorb_frame`):
+   the decision the detector watches, its counters, the ghost test, and the frame written into the
+   model where a ghost is ripe, before the update, as the reference absorbs;
+3. the selective update of each pixel's matched background mean (float64 arithmetic rounded to
+   float32, as the reference), and, once a row is updated, its pixels' ``luma(frame) / luma(background)``
+   ratios of the *next* frame's gain (the background image being the first-ranked means after this
+   frame's update, as the reference recomputes it), as plain loops over the row's gathered channels,
+   which the compiler vectorises.
 
 A uint8 frame has 256 values, so its quotients by the frame's gain (``x = frame / gain``) are a
 table of the same float32 divisions, made once per frame, and its luma three table reads (the
 products the luma rounds, precomputed exactly); scores and means are those of the same frame in
 float32, bit for bit (``tests/test_default_kernels.py``).
 
-The gain is the median of those ratios, selected exactly by two histograms of their float32 bits
-(the top 16 bits, then the low 16 of the bucket holding the middle rank; ~0.1 ms where
-``np.partition`` took ~0.9 ms at 240x320), the mean of the two middle values in float32 when their
+The gain is the median of those ratios, selected exactly by two histograms of their float32 bits (the top 16
+bits, then the low 16 of the bucket holding the middle ranks, each cleared over the range the values reach;
+0.14 ms a frame with the copy of the ratios, where ``np.partition`` took ~0.9 ms at 240x320, and histograms
+cleared whole, one pair per middle rank, 0.23 ms), the mean of the two middle values in float32 when their
 count is even, as ``np.median``. The luma is the reference's elementwise chain (``bgsub.spatial._luma``):
-``r w0`` rounded to float32, then ``+ g w1``, then ``+ b w2``, each product exact in float64 and each sum
-rounded to float32. (It first emulated the BLAS ``(N, 3) @ (3,)`` product the reference used, an FMA chain
-on the CPU it was written on; OpenBLAS's Haswell kernel on another CPU summed otherwise, a gain moved by an
-ulp and scores by up to 2e-5 relative, so the reference now spells its arithmetic out.)
+``r w0`` rounded to float32, then ``+ g w1``, then ``+ b w2``, each product exact in float64 and each sum rounded
+to float32. (It first emulated the BLAS ``(N, 3) @ (3,)`` product the reference used, an FMA chain on the CPU
+it was written on; OpenBLAS's Haswell kernel on another CPU summed otherwise, a gain moved by an ulp and
+scores by up to 2e-5 relative, so the reference now spells its arithmetic out.)
 
 What may differ from the reference, and how much (``tests/test_default_kernels.py``): the texture
 test's window sums are 9-term float64 sums, where SciPy's ``uniform_filter`` runs a float64 running
@@ -43,12 +49,16 @@ bit in the tests.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 from numba import prange
 from numpy.typing import NDArray
 
-__all__ = ["background_image", "score_frames", "supported", "training_dynamics"]
+from bgsub.kernels import ghost as ghost_kernels
+
+__all__ = ["background_image", "row_layout", "score_frames", "supported", "training_dynamics"]
 
 #: Backgrounds darker than this luma are left out of the gain estimate (``bgsub.spatial._GAIN_MIN_LUMA``).
 GAIN_MIN_LUMA = 16.0
@@ -95,45 +105,77 @@ def _luma_frame(frame: NDArray, y: int, x: int) -> np.float32:
 
 
 @numba.njit(cache=True)
-def _select_positive(values: NDArray[np.float32], n: int, rank: int, work: NDArray[np.float32],
-                     count: NDArray[np.int64]) -> np.float32:
-    """The ``rank``-th smallest of ``values[:n]`` (non-negative float32, so their bits sort as integers):
-    a histogram of the top 16 bits finds the bucket, a second one of the bucket's low 16 bits the value."""
-    bits = values[:n].view(np.uint32)
-    count[:] = 0
-    for i in range(n):
-        count[bits[i] >> np.uint32(16)] += 1
-    below = 0
-    top = 0
-    while below + count[top] <= rank:
-        below += count[top]
-        top += 1
-    m = 0
-    wbits = work.view(np.uint32)
-    for i in range(n):
-        if bits[i] >> np.uint32(16) == np.uint32(top):
-            wbits[m] = bits[i]
-            m += 1
-    count[:] = 0
-    for i in range(m):
-        count[wbits[i] & np.uint32(0xFFFF)] += 1
-    low = 0
-    while below + count[low] <= rank:
-        below += count[low]
-        low += 1
-    return np.array([(np.uint32(top) << np.uint32(16)) | np.uint32(low)], np.uint32).view(np.float32)[0]
+def _as_float32(bits: np.uint32) -> np.float32:
+    return np.array([bits], np.uint32).view(np.float32)[0]
 
 
 @numba.njit(cache=True)
-def _median32(values: NDArray[np.float32], n: int, work: NDArray[np.float32], count: NDArray[np.int64]) -> np.float32:
-    """``np.median(values[:n])`` for non-negative float32 (n > 0): the middle value, or the float32 mean of
-    the two middle values."""
-    half = n // 2
-    upper = _select_positive(values, n, half, work, count)
-    if n % 2 == 1:
-        return upper
-    lower = _select_positive(values, n, half - 1, work, count)
+def _median32(values: NDArray[np.float32], n: int, count: NDArray[np.int64]) -> np.float32:
+    """``np.median(values[:n])`` for non-negative finite float32 (n > 0): the middle value, or the float32 mean
+    of the two middle values.
+
+    Such floats sort as their bits do, as unsigned integers: a histogram of the top 16 bits finds the bucket of
+    each middle rank, and a histogram of the low 16 bits of that bucket's values the value. ``count`` (``2 ** 16``
+    int64) must be all zero on entry, and is left so: only the range of buckets the values reach is cleared
+    (ratios near 1 reach a few hundred of the 65536).
+    """
+    bits = values[:n].view(np.uint32)
+    first_top = np.int64(0xFFFF)
+    last_top = np.int64(0)
+    for i in range(n):
+        top = np.int64(bits[i] >> np.uint32(16))
+        count[top] += 1
+        first_top = min(first_top, top)
+        last_top = max(last_top, top)
+    upper_rank = n // 2
+    lower_rank = upper_rank if n % 2 else upper_rank - 1
+    below = 0
+    top = first_top
+    while below + count[top] <= lower_rank:
+        below += count[top]
+        top += 1
+    # the upper middle value is in the same bucket, or it is the smallest value of the next non-empty one
+    same_bucket = below + count[top] > upper_rank
+    next_top = top + 1
+    while not same_bucket and count[next_top] == 0:
+        next_top += 1
+    count[first_top: last_top + 1] = 0
+    lower, upper = _select_in_bucket(bits, top, lower_rank - below, upper_rank - below if same_bucket else -1, count)
+    if not same_bucket:
+        upper, _ = _select_in_bucket(bits, next_top, 0, -1, count)
+    if n % 2:
+        return lower
     return np.float32(np.float32(lower + upper) / np.float32(2.0))
+
+
+@numba.njit(cache=True)
+def _select_in_bucket(bits: NDArray[np.uint32], top: int, rank: int, second_rank: int,
+                      count: NDArray[np.int64]) -> tuple[np.float32, np.float32]:
+    """The ``rank``-th (and, if >= 0, the ``second_rank``-th) smallest of the values whose top 16 bits are
+    ``top``, by a histogram of their low 16 bits (``count`` all zero on entry and on return)."""
+    first_low = np.int64(0xFFFF)
+    last_low = np.int64(0)
+    top32 = np.uint32(top)
+    for i in range(bits.shape[0]):
+        if bits[i] >> np.uint32(16) == top32:
+            low = np.int64(bits[i] & np.uint32(0xFFFF))
+            count[low] += 1
+            first_low = min(first_low, low)
+            last_low = max(last_low, low)
+    below = 0
+    low = first_low
+    while below + count[low] <= rank:
+        below += count[low]
+        low += 1
+    value = _as_float32((top32 << np.uint32(16)) | np.uint32(low))
+    second = value
+    if second_rank >= 0:
+        while below + count[low] <= second_rank:
+            below += count[low]
+            low += 1
+        second = _as_float32((top32 << np.uint32(16)) | np.uint32(low))
+    count[first_low: last_low + 1] = 0
+    return value, second
 
 
 # the luma of a uint8 RGB sample in three table reads: the first product rounded to float32, and the other
@@ -196,20 +238,24 @@ def _ratios(frame: NDArray, means: NDArray, first: NDArray, lookup: bool, row_ra
 
 @numba.njit(cache=True)
 def _gain(row_ratio: NDArray[np.float32], row_count: NDArray[np.int64], work: NDArray[np.float32],
-          work2: NDArray[np.float32], count: NDArray[np.int64]) -> np.float32:
+          count: NDArray[np.int64]) -> np.float32:
+    """The frame's gain: the median of the rows' ratios (``count``: see :func:`_median32`)."""
     n = 0
+    usual = True  # all non-negative and finite
     for y in range(row_ratio.shape[0]):
         for i in range(row_count[y]):
-            work[n] = row_ratio[y, i]
+            r = row_ratio[y, i]
+            work[n] = r
+            usual &= r >= 0 and r < np.inf
             n += 1
     if n == 0:
         return np.float32(1.0)
-    if work[:n].min() < 0 or not np.isfinite(work[:n].max()):  # not non-negative finite: the general way
+    if not usual:  # the general way
         part = np.sort(work[:n])
         if n % 2:
             return part[n // 2]
         return np.float32(np.float32(part[n // 2 - 1] + part[n // 2]) / np.float32(2.0))
-    return _median32(work, n, work2, count)
+    return _median32(work, n, count)
 
 
 @numba.njit(cache=True, inline="always")
@@ -371,38 +417,92 @@ def _d2(xs: NDArray[np.float32], means: NDArray[np.float32], whiten: NDArray[np.
     return total
 
 
+@numba.njit(cache=True)
+def _own_distances(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray[np.float32],
+                   whiten: NDArray[np.float32], whiten_rows: NDArray[np.float32], is_bg: NDArray[np.bool_],
+                   background_rows: NDArray[np.bool_], y: int, n_comp: int, samples: NDArray[np.float32],
+                   distances: NDArray[np.float64], best: NDArray[np.float64], own_k: NDArray[np.int64]) -> None:
+    """Row ``y``'s squared distances to the nearest of each pixel's own background components (``best``) and that
+    component (``own_k``, -1 if none).
+
+    Three channels run component by component over the whole row, the pixels as the compiler's vector lanes:
+    the row's samples and means gathered into channel rows (``samples``, ``(6, W)``: three of the frame, three
+    of the component's means), the whitening matrices read from ``whiten_rows`` (``(H, K, 9, W)``, the same values
+    laid out along the row). Each lane does :func:`_d2`'s arithmetic in its order, so the distances are its bits
+    (1.5x faster than pixel by pixel at 240x320, where this is a third of the scoring)."""
+    width = best.shape[0]
+    n_ch = means.shape[-1]
+    if n_ch != 3:
+        xs = np.empty(n_ch, np.float32)
+        for x in range(width):
+            for c in range(n_ch):
+                xs[c] = _sample(frame, y, x, c, g, divide, lut)
+            best[x] = np.inf
+            own_k[x] = -1
+            for k in range(n_comp):
+                if is_bg[y, x, k]:
+                    d2 = _d2(xs, means, whiten, y, x, k)
+                    if d2 < best[x]:
+                        best[x] = d2
+                        own_k[x] = k
+        return
+    f0, f1, f2 = samples[0], samples[1], samples[2]
+    m0, m1, m2 = samples[3], samples[4], samples[5]
+    for x in range(width):
+        f0[x] = _sample(frame, y, x, 0, g, divide, lut)
+        f1[x] = _sample(frame, y, x, 1, g, divide, lut)
+        f2[x] = _sample(frame, y, x, 2, g, divide, lut)
+        best[x] = np.inf
+        own_k[x] = -1
+    for k in range(n_comp):
+        for x in range(width):
+            m0[x] = means[y, x, k, 0]
+            m1[x] = means[y, x, k, 1]
+            m2[x] = means[y, x, k, 2]
+        w = whiten_rows[y, k]
+        for x in range(width):
+            d0 = f0[x] - m0[x]
+            d1 = f1[x] - m1[x]
+            d2 = f2[x] - m2[x]
+            z0 = np.float64(w[0, x] * d0) + np.float64(w[1, x] * d1)
+            z0 = z0 + np.float64(w[2, x] * d2)
+            z1 = np.float64(w[3, x] * d0) + np.float64(w[4, x] * d1)
+            z1 = z1 + np.float64(w[5, x] * d2)
+            z2 = np.float64(w[6, x] * d0) + np.float64(w[7, x] * d1)
+            z2 = z2 + np.float64(w[8, x] * d2)
+            distances[x] = (z0 * z0 + z1 * z1) + z2 * z2
+        background = background_rows[y, k]
+        for x in range(width):
+            if background[x] and distances[x] < best[x]:
+                best[x] = distances[x]
+                own_k[x] = k
+
+
 @numba.njit(cache=True, parallel=True)
 def _score_rows(
     frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray[np.float32],
-    whiten: NDArray[np.float32], mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray,
+    whiten: NDArray[np.float32], whiten_rows: NDArray[np.float32], background_rows: NDArray[np.bool_],
+    mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray,
     gate: NDArray[np.bool_], radius: int,
     shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
     masked: bool, mixture: bool, candidate: NDArray[np.bool_],
     min_score: float, scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32],
-    own_d2: NDArray[np.float32], own_k: NDArray[np.int64], n_comp: int, keep_seen: bool, seen: NDArray[np.float32],
-    background: NDArray[np.float32],
+    own_d2: NDArray[np.float32], own_k: NDArray[np.int64], n_comp: int,
 ) -> None:
     height, width, _, n_ch = means.shape
     min_score32 = np.float32(min_score)
     texture_c = np.float32(texture * n_ch)
     for y in prange(height):
         xs = np.empty(n_ch, np.float32)
+        samples = np.empty((6, width), np.float32)
+        row = np.empty((2, width))
+        # the pixel's own components first: the minimum is the same in any order, the own distance read off
+        _own_distances(frame, g, divide, lut, means, whiten, whiten_rows, is_bg, background_rows, y, n_comp, samples,
+                       row[0], row[1], own_k[y])
         for x in range(width):
             for c in range(n_ch):
                 xs[c] = _sample(frame, y, x, c, g, divide, lut)
-            if keep_seen:  # the sample as scored, and the background image before this frame's update
-                for c in range(n_ch):
-                    seen[y, x, c] = xs[c]
-                    background[y, x, c] = means[y, x, first[y, x], c]
-            best = np.inf
-            own_idx = -1
-            # the pixel's own components first: the minimum is the same in any order, the own distance read off
-            for k in range(n_comp):
-                if is_bg[y, x, k]:
-                    d2 = _d2(xs, means, whiten, y, x, k)
-                    if d2 < best:
-                        best = d2
-                        own_idx = k
+            best = row[1, x]
             own_best = best
             if radius > 0 and gate[y, x]:
                 for ny in range(max(y - radius, 0), min(y + radius + 1, height)):
@@ -460,7 +560,6 @@ def _score_rows(
                 score = np.float32(score / scale[y, x])
             out[y, x] = score
             own_d2[y, x] = own_best
-            own_k[y, x] = own_idx
 
 
 @numba.njit(cache=True, parallel=True)
@@ -486,16 +585,17 @@ def _update_rows(
 
 
 @numba.njit(cache=True, parallel=True)
-def _clipped_quotients(frame: NDArray, g: np.float32, lut: NDArray[np.float32], means: NDArray[np.float32],
-                       first: NDArray, out: NDArray[np.float32], clip: bool, saturate: bool) -> None:
-    """``frame / g`` into ``out``: with ``saturate`` at most 255, then with ``clip`` a channel the sensor clipped (at
-    255 or above) reads at least the background image's value (:func:`bgsub.spatial.impute_clipped`)."""
+def _compensate(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray[np.float32],
+                first: NDArray, out: NDArray[np.float32], clip: bool, saturate: bool) -> None:
+    """The frame as scored into ``out``: ``frame / g`` (with ``divide``; else the frame as float32), with ``saturate``
+    at most 255, then with ``clip`` a channel the sensor clipped (at 255 or above) reads at least the background
+    image's value (:func:`bgsub.spatial.impute_clipped`)."""
     height, width, n_ch = out.shape
     for y in prange(height):
         for x in range(width):
             k = first[y, x]
             for c in range(n_ch):
-                q = _sample(frame, y, x, c, g, True, lut)
+                q = _sample(frame, y, x, c, g, divide, lut)
                 if saturate:
                     q = min(q, SATURATION)
                 if clip and frame[y, x, c] >= 255:
@@ -506,26 +606,55 @@ def _clipped_quotients(frame: NDArray, g: np.float32, lut: NDArray[np.float32], 
 @numba.njit(cache=True)
 def _frame_pass(
     frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray[np.float32],
-    whiten: NDArray[np.float32], mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray,
+    whiten: NDArray[np.float32], whiten_rows: NDArray[np.float32], background_rows: NDArray[np.bool_],
+    mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray,
     gate: NDArray[np.bool_], radius: int, shadow_tau: float, shadow_max: float, shadow_var_threshold: float,
     texture: float, texture_half: int, masked: bool, mixture: bool, candidate: NDArray[np.bool_], min_score: float,
     scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32], own: NDArray[np.float32],
     own_k: NDArray[np.int64], texture_c: np.float32, rate: float, update_threshold: float, next_frame: NDArray,
     want_ratios: bool, lookup: bool, row_ratio: NDArray[np.float32], row_count: NDArray[np.int64], n_comp: int,
-    keep_seen: bool, seen: NDArray[np.float32], background: NDArray[np.float32],
+    ghost: bool, previous: NDArray[np.float32], has_previous: bool, ghost_args: tuple,
 ) -> None:
-    """One frame: its scores, the masked texture test, the selective update and the next frame's gain ratios;
-    with ``keep_seen``, the frame as scored into ``seen`` and the background image before the update into
-    ``background``."""
-    _score_rows(frame, g, divide, lut, means, whiten, mean_var, is_bg, first, gate, radius, shadow_tau, shadow_max,
+    """One frame: its scores, the masked texture test, with ``ghost`` ghost absorption (see :func:`_absorb_ghosts`;
+    ``frame`` is then the frame as scored, and ``previous`` the one before it), then the selective update and the
+    next frame's gain ratios."""
+    _score_rows(frame, g, divide, lut, means, whiten, whiten_rows, background_rows, mean_var, is_bg, first, gate,
+                radius, shadow_tau, shadow_max,
                 shadow_var_threshold, texture, texture_half, masked, mixture, candidate, min_score, scale, use_scale,
-                out, own, own_k, n_comp, keep_seen, seen, background)
+                out, own, own_k, n_comp)
     if masked:
         _masked_texture_rows(frame, g, divide, lut, means, first, is_bg, mixture, mean_var, candidate, texture_half,
                              texture_c, out)
+    if ghost:
+        _absorb_ghosts(frame, previous, has_previous, out, means, first, ghost_args)
     if rate > 0 or want_ratios:
         _update_rows(frame, g, divide, lut, means, own, own_k, update_threshold, rate, rate > 0, next_frame, first,
                      want_ratios, lookup, row_ratio, row_count)
+
+
+@numba.njit(cache=True)
+def _absorb_ghosts(frame: NDArray, previous: NDArray[np.float32], has_previous: bool, out: NDArray[np.float32],
+                   means: NDArray[np.float32], first: NDArray, ghost_args: tuple) -> None:
+    """Ghost absorption between a frame's scores and its update (``bgsub.spatial.absorb_ghosts``): the detector's
+    step on the frame as scored and the background image before the update (the first-ranked means as they are
+    now), then, where it says absorb, the frame written into the first-ranked means and the score set to 0. The
+    reference absorbs before the update too, and the next frame's gain reads the absorbed means."""
+    (threshold, stable_count, ghost_count, tolerance, stable_frames, window, edge_ratio, min_step, ghost_frames,
+     above, decision, stopped, pixels, is_ghost, absorb, parent, blob) = ghost_args
+    stopped_pixels = ghost_kernels.absorb_frame(
+        frame, previous, has_previous, means, first, out, threshold, stable_count, ghost_count, tolerance,
+        stable_frames, window, edge_ratio, min_step, ghost_frames, above, decision, stopped, pixels, is_ghost, absorb,
+        parent, blob)
+    width = out.shape[1]
+    for p in stopped_pixels:
+        y, x = p // width, p % width
+        if absorb[y, x]:
+            k = first[y, x]
+            for c in range(frame.shape[2]):
+                means[y, x, k, c] = frame[y, x, c]
+            out[y, x] = np.float32(0.0)
+        is_ghost[y, x] = False
+        absorb[y, x] = False
 
 
 _BLOCK_KERNELS: dict[int, object] = {}
@@ -540,14 +669,14 @@ def _score_block_kernel(n_components: int) -> object:
 
         @numba.njit(cache=True)
         def score_block(
-            frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32], mean_var: NDArray[np.float32],
+            frames: NDArray, means: NDArray[np.float32], whiten: NDArray[np.float32],
+            whiten_rows: NDArray[np.float32], background_rows: NDArray[np.bool_], mean_var: NDArray[np.float32],
             is_bg: NDArray[np.bool_], first: NDArray, gate: NDArray[np.bool_], radius: int, gain: bool,
             shadow_tau: float, shadow_max: float, shadow_var_threshold: float, texture: float, texture_half: int,
             masked: bool, mixture: bool, min_score: float, scale: NDArray[np.float32], use_scale: bool, rate: float,
             update_threshold: float,
             out: NDArray[np.float32], own_out: NDArray[np.float32], keep_own: bool, lookup: bool, clip: bool,
-            saturate: bool, seen_out: NDArray[np.float32],
-            background_out: NDArray[np.float32], keep_seen: bool,
+            saturate: bool, ghost: bool, previous: NDArray[np.float32], has_previous: bool, ghost_args: tuple,
         ) -> None:
             n_frames = frames.shape[0]
             height, width = first.shape
@@ -556,42 +685,50 @@ def _score_block_kernel(n_components: int) -> object:
             row_ratio = np.empty((height, width), np.float32)
             row_count = np.zeros(height, np.int64)
             work = np.empty(height * width, np.float32)
-            work2 = np.empty(height * width, np.float32)
-            count = np.empty(1 << 16, np.int64)
+            count = np.zeros(1 << 16, np.int64)
             candidate = np.empty((height, width) if masked else (1, 1), np.bool_)
-            compensated = np.empty(frames.shape[1:] if clip or saturate else (1, 1, 1), np.float32)
+            compensated = np.empty(frames.shape[1:] if clip or saturate or ghost else (1, 1, 1), np.float32)
             texture_c = np.float32(texture * means.shape[-1])
             # a uint8 frame has 256 values: their quotients by the gain (the same float32 divisions) are a table
             lut = np.empty(256 if lookup else 0, np.float32)
+            # with ghost absorption each frame as scored is the next one's previous: ``previous`` (the caller's copy
+            # of the detector's) and ``compensated`` take turns, and the last frame ends in ``previous``
+            frame_buffer, previous_buffer = compensated, previous
             if gain and n_frames > 0:
                 _ratios(frames[0], means, first, lookup, row_ratio, row_count)
             for t in range(n_frames):
                 g = np.float32(1.0)
                 divide = False
                 if gain:
-                    g = _gain(row_ratio, row_count, work, work2, count)
+                    g = _gain(row_ratio, row_count, work, count)
                     divide = g > 0
                     if divide:
                         for i in range(lut.shape[0]):
                             lut[i] = np.float32(np.float32(i) / g)
                 own = own_out[t] if keep_own else own_d2
-                seen = seen_out[t if keep_seen else 0]
-                background = background_out[t if keep_seen else 0]
                 want = gain and t + 1 < n_frames
+                has_previous_t = has_previous or t > 0
                 next_frame = frames[min(t + 1, n_frames - 1)]
-                if (clip or saturate) and divide:  # the compensated frame (saturated, clipped channels imputed)
-                    _clipped_quotients(frames[t], g, lut, means, first, compensated, clip, saturate)
-                    _frame_pass(compensated, np.float32(1.0), False, lut, means, whiten, mean_var, is_bg, first, gate,
-                                radius, shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked,
-                                mixture, candidate, min_score, scale, use_scale, out[t], own, own_k, texture_c, rate,
-                                update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components,
-                                keep_seen, seen, background)
+                if ghost or ((clip or saturate) and divide):  # the frame as scored (saturated, clipped imputed)
+                    _compensate(frames[t], g, divide, lut, means, first, frame_buffer, clip and divide,
+                                saturate and divide)
+                    _frame_pass(frame_buffer, np.float32(1.0), False, lut, means, whiten, whiten_rows,
+                                background_rows, mean_var, is_bg, first, gate, radius, shadow_tau, shadow_max,
+                                shadow_var_threshold, texture, texture_half, masked, mixture, candidate, min_score,
+                                scale, use_scale, out[t], own, own_k, texture_c,
+                                rate, update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components,
+                                ghost, previous_buffer, has_previous_t, ghost_args)
+                    if ghost:
+                        frame_buffer, previous_buffer = previous_buffer, frame_buffer
                 else:
-                    _frame_pass(frames[t], g, divide, lut, means, whiten, mean_var, is_bg, first, gate, radius,
+                    _frame_pass(frames[t], g, divide, lut, means, whiten, whiten_rows, background_rows, mean_var,
+                                is_bg, first, gate, radius,
                                 shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked, mixture,
                                 candidate, min_score, scale, use_scale, out[t], own, own_k, texture_c, rate,
                                 update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components,
-                                keep_seen, seen, background)
+                                ghost, previous_buffer, has_previous_t, ghost_args)
+            if ghost and n_frames % 2 == 1:
+                previous[:] = previous_buffer
 
         _BLOCK_KERNELS[n_components] = score_block
     return _BLOCK_KERNELS[n_components]
@@ -605,16 +742,18 @@ def score_frames(
     score_scale: NDArray | None, learning_rate: float, update_threshold: float,
     shadow_texture_masked: bool = False,
     shadow_texture_mixture: bool = False, gain_clip: bool = False, gain_saturate: bool = False,
-    seen: NDArray[np.float32] | None = None, backgrounds: NDArray[np.float32] | None = None,
+    ghost: Any = None, decision_threshold: float = 7.81,
+    rows: tuple[NDArray[np.float32], NDArray[np.bool_]] | None = None,
 ) -> NDArray[np.float32]:
     """Scores ``(T, H, W)`` float32 of :func:`bgsub.spatial.score_frames`, with the model's arrays given
     one by one (``means`` is updated in place when ``learning_rate > 0``).
 
     ``frames`` ``(T, H, W, C)``: uint8 is read as it comes; any other dtype is converted to float32 first
-    (as the reference does). ``seen`` and ``backgrounds``, given together (``(T, H, W, C)`` float32), receive
-    each frame as the model saw it (divided by its gain, saturated and with clipped channels imputed as the
-    options say) and the background image (the first-ranked means) before the frame's update: what ghost
-    absorption reads between frames.
+    (as the reference does). ``ghost``, a :class:`bgsub.persistence.GhostDetector` (its counters and previous
+    frame are advanced in place), absorbs ghosts between each frame's scores and its update, watching
+    ``scores > decision_threshold`` after a 3 x 3 median (see :func:`_absorb_ghosts`). ``rows`` is
+    :func:`row_layout` of ``whiten`` and ``is_background`` (None = made here: a caller that scores the same model
+    block after block keeps it, see :meth:`bgsub.spatial.ScoringModel.row_layout`).
     """
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
@@ -628,8 +767,11 @@ def score_frames(
     if use_scale and scale.shape != (height, width):
         scale = np.ascontiguousarray(np.broadcast_to(scale, (height, width)))
     out = np.empty((n_frames, height, width), np.float32)
+    ghost_on, previous, has_previous, ghost_args = _ghost_arguments(ghost, decision_threshold, frames.shape)
+    if rows is None:
+        rows = row_layout(whiten, is_background)
     _score_block_kernel(means.shape[2])(  # type: ignore[operator]
-        frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
+        frames, means, whiten, *rows, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), gate, int(radius), bool(gain),
         0.0 if shadow_tau is None else float(shadow_tau), float(shadow_max), float(shadow_var_threshold),
         -1.0 if shadow_texture is None else float(shadow_texture), int(shadow_window) // 2,
@@ -637,25 +779,56 @@ def score_frames(
         bool(shadow_texture_mixture), float(shadow_min_score), scale, use_scale, float(learning_rate),
         float(update_threshold), out,
         np.empty((1, 1, 1), np.float32), False, frames.dtype == np.uint8, bool(gain and gain_clip),
-        bool(gain and gain_saturate),
-        *_seen_buffers(seen, backgrounds, frames.shape),
+        bool(gain and gain_saturate), ghost_on, previous, has_previous, ghost_args,
     )
+    if ghost is not None and n_frames:
+        ghost.last_frame_ = previous  # the last frame as scored
     return out
 
 
-def _seen_buffers(seen: NDArray[np.float32] | None, backgrounds: NDArray[np.float32] | None,
-                  shape: tuple[int, ...]) -> tuple[NDArray[np.float32], NDArray[np.float32], bool]:
-    """The kernel's ``seen_out``, ``background_out`` and ``keep_seen``: the caller's arrays, or placeholders."""
-    if seen is None and backgrounds is None:
-        placeholder = np.empty((1, 1, 1, 1), np.float32)
-        return placeholder, placeholder, False
-    if seen is None or backgrounds is None:
-        raise ValueError("seen and backgrounds go together")
-    for name, array in (("seen", seen), ("backgrounds", backgrounds)):
-        if array.shape != shape or array.dtype != np.float32 or not array.flags.c_contiguous:
-            raise ValueError(f"{name} must be a C-contiguous float32 array of shape {shape}, got {array.dtype} "
-                             f"{array.shape}")
-    return seen, backgrounds, True
+def row_layout(whiten: NDArray[np.float32],
+               is_background: NDArray[np.bool_]) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """The whitening matrices ``(H, W, K, C, C)`` as ``(H, K, C * C, W)`` and the background flags ``(H, W, K)`` as
+    ``(H, K, W)``: the same values laid out along each row, which the row-wise distances read
+    (:func:`_own_distances`)."""
+    height, width, n_comp = is_background.shape
+    whiten_rows = np.ascontiguousarray(np.asarray(whiten, np.float32).reshape(height, width, n_comp, -1)
+                                       .transpose(0, 2, 3, 1))
+    return whiten_rows, np.ascontiguousarray(np.asarray(is_background, np.bool_).transpose(0, 2, 1))
+
+
+def _ghost_arguments(ghost: Any, decision_threshold: float,
+                     shape: tuple[int, ...]) -> tuple[bool, NDArray[np.float32], bool, tuple]:
+    """The kernel's ``ghost``, ``previous``, ``has_previous`` and ``ghost_args`` for a detector (or None:
+    placeholders of the same types, so that one compiled kernel serves both)."""
+    if ghost is None:
+        one = np.zeros((1, 1), np.bool_)
+        return False, np.zeros((1, 1, 1), np.float32), False, (
+            np.float32(0.0), np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int32), 0.0, 0, 3, 0.0, 0.0, 1,
+            np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8), one, np.zeros(1, np.int64), one, one,
+            np.zeros(1, np.int64), np.zeros(1, np.int64))
+    height, width = shape[1:3]
+    if ghost.shape != (height, width):
+        raise ValueError(f"a ghost detector of shape {ghost.shape} cannot follow frames of {shape}")
+    has_previous = ghost.last_frame_ is not None
+    previous = (np.array(ghost.last_frame_, np.float32, order="C") if has_previous  # a copy: the kernel writes it
+                else np.zeros(shape[1:], np.float32))
+    args = (np.float32(decision_threshold), _int32_state(ghost, "stable_count_"), _int32_state(ghost, "ghost_count_"),
+            float(ghost.stable_tolerance), int(ghost.stable_frames), int(ghost.window), float(ghost.edge_ratio),
+            float(ghost.min_step), int(ghost.ghost_frames), np.empty((height, width), np.uint8),
+            np.empty((height, width), np.uint8), np.empty((height, width), np.bool_),
+            np.empty(height * width, np.int64), np.zeros((height, width), np.bool_),
+            np.zeros((height, width), np.bool_), np.empty(height * width, np.int64), np.empty(height * width, np.int64))
+    return True, previous, has_previous, args
+
+
+def _int32_state(ghost: Any, name: str) -> NDArray[np.int32]:
+    """The detector's counter ``name`` as a C-contiguous int32 array the kernel can advance in place."""
+    counter = getattr(ghost, name)
+    if counter.dtype != np.int32 or not counter.flags.c_contiguous:
+        counter = np.ascontiguousarray(counter, np.int32)
+        setattr(ghost, name, counter)
+    return counter
 
 
 def training_dynamics(
@@ -671,11 +844,11 @@ def training_dynamics(
     out = np.empty((n_frames, height, width), np.float32)
     own = np.empty((n_frames, height, width), np.float32)
     _score_block_kernel(means.shape[2])(  # type: ignore[operator]
-        frames, means, whiten, mean_var, np.ascontiguousarray(is_background, bool),
+        frames, means, whiten, *row_layout(whiten, is_background), mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
         0.0, 1.0, 0.0, -1.0, 1, False, False, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own,
         True, frames.dtype == np.uint8, bool(gain and gain_clip),
-        bool(gain and gain_saturate), *_seen_buffers(None, None, frames.shape),
+        bool(gain and gain_saturate), *_ghost_arguments(None, 0.0, frames.shape),
     )
     t32 = np.float32(threshold)
     rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)

@@ -31,8 +31,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bgsub.kernels.area_opening import _find
+from bgsub.kernels.binary import _median_mask
 
-__all__ = ["count_stable", "ghost_pixels"]
+__all__ = ["absorb_frame", "count_stable", "ghost_pixels"]
 
 
 @numba.njit(cache=True)
@@ -59,6 +60,8 @@ def _count_stable(frame: NDArray, last: NDArray, stable_count: NDArray[np.int32]
     # value minus the leaving one; each output is the sum divided by 3
     column = np.empty(width)
     row = np.empty(width + 2)
+    surely_below = 3.0 * tolerance * (1.0 - 1e-9)  # total / 3 rounds to at most ``tolerance`` below this ...
+    surely_above = 3.0 * tolerance * (1.0 + 1e-9)  # ... and above ``tolerance`` above this
     n_stopped = 0
     for y in range(height):
         if y == 0:
@@ -80,7 +83,8 @@ def _count_stable(frame: NDArray, last: NDArray, stable_count: NDArray[np.int32]
         for x in range(width):
             if x > 0:
                 total += row[x + 2] - row[x - 1]
-            if total / 3.0 <= tolerance:
+            # total / 3 <= tolerance, the division (the loop's slowest step) only where the sum is that close
+            if total < surely_below or (total <= surely_above and total / 3.0 <= tolerance):
                 stable_count[y, x] += 1
             else:
                 stable_count[y, x] = 0
@@ -110,15 +114,19 @@ def count_stable(frame: NDArray, last: NDArray, stable_count: NDArray[np.int32],
 
 
 @numba.njit(cache=True)
-def _ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_],
+def _ghost_pixels(frame: NDArray, means: NDArray, first: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_],
                   pixels: NDArray[np.int64], window: int, edge_ratio: float, min_step: float,
                   count: bool, ghost_count: NDArray[np.int32], ghost_frames: int,
-                  ghost: NDArray[np.bool_], absorb: NDArray[np.bool_]) -> None:
+                  ghost: NDArray[np.bool_], absorb: NDArray[np.bool_], parent: NDArray[np.int64],
+                  blob: NDArray[np.int64]) -> None:
+    """The ghost test; the background image is ``means[y, x, first[y, x]]`` (an image is ``(H, W, 1, C)`` means
+    with ``first`` 0). ``parent`` and ``blob`` (``H * W`` int64) are work arrays, read only at the stopped pixels:
+    a caller that tests frame after frame allocates them once (a fresh 0.6 MB array a frame, its pages faulted in
+    where stopped pixels fall, cost more than the test itself at 240x320)."""
     height, width, n_ch = frame.shape
     half = window // 2
     # 1. the stopped pixels' 8-connected blobs; a root is linked under the smaller one, so each blob's
     # root is its first pixel in raster order
-    parent = np.empty(height * width, np.int64)  # read only where stopped
     n_stopped = len(pixels)
     for p in pixels:
         y, x = p // width, p % width
@@ -132,7 +140,6 @@ def _ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], 
                 parent[max(a, b)] = min(a, b)
     # 2. blob numbers in raster order of their first pixels, and each blob's boundary steps, summed in raster
     # order (the order of ndimage.sum)
-    blob = np.empty(height * width, np.int64)  # read only where stopped
     n_boundary = np.zeros(n_stopped, np.int64)
     sum_frame = np.zeros(n_stopped)
     sum_bg = np.zeros(n_stopped)
@@ -170,16 +177,17 @@ def _ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], 
             yy = min(max(y + dy, 0), height - 1)
             for dx in range(-half, half + 1):
                 xx = min(max(x + dx, 0), width - 1)
+                k = first[yy, xx]
                 if mask[yy, xx]:
                     n_in += 1
                     for c in range(n_ch):
                         in_f[c] += np.float64(frame[yy, xx, c])
-                        in_b[c] += np.float64(background[yy, xx, c])
+                        in_b[c] += np.float64(means[yy, xx, k, c])
                 else:
                     n_out += 1
                     for c in range(n_ch):
                         out_f[c] += np.float64(frame[yy, xx, c])
-                        out_b[c] += np.float64(background[yy, xx, c])
+                        out_b[c] += np.float64(means[yy, xx, k, c])
         sq_f = 0.0
         sq_b = 0.0
         for c in range(n_ch):
@@ -237,7 +245,45 @@ def ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], s
     stopped = np.ascontiguousarray(stopped, np.bool_)
     pixels = np.flatnonzero(stopped) if pixels is None else np.asarray(pixels, np.int64)
     count = ghost_count is not None
-    _ghost_pixels(np.ascontiguousarray(frame), np.ascontiguousarray(background), np.ascontiguousarray(mask, np.bool_),
-                  stopped, pixels, int(window), float(edge_ratio), float(min_step), count,
-                  ghost_count if count else np.zeros((1, 1), np.int32), int(ghost_frames), ghost, absorb)
+    background = np.ascontiguousarray(background)
+    _ghost_pixels(np.ascontiguousarray(frame), background.reshape(height, width, 1, -1),
+                  np.zeros((height, width), np.int64), np.ascontiguousarray(mask, np.bool_), stopped, pixels,
+                  int(window), float(edge_ratio), float(min_step), count,
+                  ghost_count if count else np.zeros((1, 1), np.int32), int(ghost_frames), ghost, absorb,
+                  np.empty(height * width, np.int64), np.empty(height * width, np.int64))
     return ghost, absorb
+
+
+@numba.njit(cache=True)
+def absorb_frame(frame: NDArray[np.float32], previous: NDArray[np.float32], has_previous: bool,
+                 means: NDArray[np.float32], first: NDArray, scores: NDArray[np.float32], threshold: np.float32,
+                 stable_count: NDArray[np.int32], ghost_count: NDArray[np.int32], tolerance: float, stable_frames: int,
+                 window: int, edge_ratio: float, min_step: float, ghost_frames: int, above: NDArray[np.uint8],
+                 decision: NDArray[np.uint8], stopped: NDArray[np.bool_], pixels: NDArray[np.int64],
+                 ghost: NDArray[np.bool_], absorb: NDArray[np.bool_], parent: NDArray[np.int64],
+                 blob: NDArray[np.int64]) -> NDArray[np.int64]:
+    """One frame of :meth:`bgsub.persistence.GhostDetector.update` inside the compiled scoring loop.
+
+    ``frame`` is the frame as scored, ``previous`` the one before it (none when not ``has_previous``: every
+    stability counter restarts), the background image the model's first-ranked means before this frame's
+    update. The decision it watches is the reference's (``bgsub.spatial._decision``): ``scores > threshold``
+    (``threshold`` float32, as numpy compares a float32 map), then the 3 x 3 binary median. ``above``,
+    ``decision`` (uint8), ``stopped``, ``pixels``, ``parent``, ``blob`` are work arrays; ``ghost`` and ``absorb``
+    must be all False on entry. Returns the stopped pixels' flat indices: ``absorb`` is True at those to absorb
+    now; the caller writes the frame into the model there, then clears ``ghost`` and ``absorb`` at them.
+    """
+    height, width = scores.shape
+    for y in range(height):
+        for x in range(width):
+            above[y, x] = 1 if scores[y, x] > threshold else 0
+    _median_mask(above, 3, decision)
+    mask = decision.view(np.bool_)
+    if has_previous:
+        n_stopped = _count_stable(frame, previous, stable_count, mask, tolerance, stable_frames, stopped, pixels)
+    else:
+        stable_count[:] = 0
+        n_stopped = 0
+    stopped_pixels = pixels[:n_stopped]
+    _ghost_pixels(frame, means, first, mask, stopped, stopped_pixels, window, edge_ratio, min_step, True, ghost_count,
+                  ghost_frames, ghost, absorb, parent, blob)
+    return stopped_pixels
