@@ -336,7 +336,11 @@ def _texture_ok_mixture(frame: NDArray, g: np.float32, divide: bool, lut: NDArra
     """The texture test of ``bgsub.spatial._texture_preserved_mixture`` at one pixel: the gain against each of its
     background components in turn, each window pixel explained by the nearest darker copy of any of its own."""
     height, width, n_comp, n_ch = means.shape
-    best = np.inf
+    side = 2 * half + 1
+    # the test is whether any component's mean residual is within the bound: the first that is decides, and a
+    # component whose partial sum already exceeds the bound times the window's size cannot be (the sum only grows,
+    # and at most side**2 pixels divide it; the margin covers the division's rounding)
+    hopeless = side * side * bound * (1.0 + 1e-9)
     for k in range(n_comp):
         if not is_bg[y, x, k]:
             continue
@@ -363,10 +367,15 @@ def _texture_ok_mixture(frame: NDArray, g: np.float32, divide: bool, lut: NDArra
                     nearest = min(nearest, residual)
                 total += nearest
                 n += 1
-        if masked and n < ((2 * half + 1) * (2 * half + 1) + 1) // 2:
+                if total > hopeless:
+                    break
+            if total > hopeless:
+                break
+        if total > hopeless or (masked and n < (side * side + 1) // 2):
             continue
-        best = min(best, total / max(n, 1))
-    return best <= bound
+        if total / max(n, 1) <= bound:
+            return True
+    return False
 
 
 @numba.njit(cache=True, parallel=True)
