@@ -112,10 +112,21 @@ def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str
             cpu[name].append(time.process_time() - start_cpu)
     CPU.clear()
     CPU.update({name: statistics.median(t) for name, t in cpu.items()})
+    TURNS.clear()
+    TURNS.update({name: (times[name], cpu[name]) for name in runs})
     return {name: statistics.median(t) for name, t in times.items()}
 
 
 CPU: dict[str, float] = {}
+#: each run's wall and CPU seconds turn by turn, from the last :func:`interleaved`
+TURNS: dict[str, tuple[list[float], list[float]]] = {}
+
+
+def paired(run: str, reference: str) -> tuple[float, float]:
+    """Median over the last :func:`interleaved`'s turns of ``reference``'s time over ``run``'s within a turn (wall,
+    CPU): ``run``'s speed as a fraction of ``reference``'s, robust to a burst of load that slows a whole turn."""
+    return tuple(statistics.median(r / x for x, r in zip(TURNS[run][i], TURNS[reference][i]))  # type: ignore[return-value]
+                 for i in (0, 1))
 
 
 def one_thread(runs: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, float], dict[str, float]]:
@@ -211,6 +222,9 @@ def end_to_end_table(sizes: dict[str, dict[str, Any]], repeats: int, skip_numpy:
               f" ground truth and `bgsub segment` run): 1 thread {fps['masks 1']:.1f} fps ="
               f" {fps['masks 1'] / fps['MOG2 1']:.3f}x MOG2; all {fps['masks all']:.1f} fps ="
               f" {fps['masks all'] / fps['MOG2 all']:.3f}x")
+        wall, cpu_ratio = paired("masks 1", "MOG2 1")
+        print(f"   {'':8} paired (median over the {repeats} turns of the ratio within a turn), masks only, 1 thread:"
+              f" {wall:.3f}x MOG2 (CPU time {cpu_ratio:.3f}x)")
         print(f"   {'':8} CPU-time fps, 1 thread: MOG2 {len(frames) / cpu['MOG2 1']:.1f}, default compiled"
               f" {len(frames) / cpu['nb 1']:.1f}: {cpu['MOG2 1'] / cpu['nb 1']:.3f}x"
               + ("" if skip_numpy else f"; numpy path {len(frames) / cpu['numpy 1']:.1f}:"
