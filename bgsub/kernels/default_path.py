@@ -509,8 +509,8 @@ def _score_rows(
         _own_distances(frame, g, divide, lut, means, whiten, whiten_rows, is_bg, background_rows, y, n_comp, samples,
                        row[0], row[1], own_k[y])
         for x in range(width):
-            for c in range(n_ch):
-                xs[c] = _sample(frame, y, x, c, g, divide, lut)
+            for c in range(n_ch):  # three channels: the samples the row's distances gathered
+                xs[c] = samples[c, x] if n_ch == 3 else _sample(frame, y, x, c, g, divide, lut)
             best = row[1, x]
             own_best = best
             if radius > 0 and gate[y, x]:
