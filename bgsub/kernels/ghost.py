@@ -246,8 +246,11 @@ def ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], s
     pixels = np.flatnonzero(stopped) if pixels is None else np.asarray(pixels, np.int64)
     count = ghost_count is not None
     background = np.ascontiguousarray(background)
+    # the image as one-component means, every pixel's first component 0 (a zero-strided view: no 0.6 MB array whose
+    # pages fault in a frame)
+    first = np.broadcast_to(np.int64(0), (height, width))
     _ghost_pixels(np.ascontiguousarray(frame), background.reshape(height, width, 1, -1),
-                  np.zeros((height, width), np.int64), np.ascontiguousarray(mask, np.bool_), stopped, pixels,
+                  first, np.ascontiguousarray(mask, np.bool_), stopped, pixels,
                   int(window), float(edge_ratio), float(min_step), count,
                   ghost_count if count else np.zeros((1, 1), np.int32), int(ghost_frames), ghost, absorb,
                   np.empty(height * width, np.int64), np.empty(height * width, np.int64))
