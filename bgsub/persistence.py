@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bgsub.kernels import resolve_backend
-from bgsub.kernels.ghost import count_stable, ghost_pixels
+from bgsub.kernels.ghost import detector_step, ghost_pixels
 
 __all__ = ["GhostDetector", "boundary_step"]
 
@@ -263,16 +263,12 @@ class GhostDetector:
                              f"do not match the detector's {self.shape}")
         first = self.last_frame_ is None  # the first frame has no previous one: nothing is stable yet
         if resolve_backend() == "numba":  # the same counts and decisions, at the stopped pixels only
-            if first:
-                self.stable_count_[:] = 0
-                stopped, pixels = np.zeros(self.shape, bool), np.empty(0, np.int64)
-            else:
-                stopped, pixels = count_stable(img, self.last_frame_, self.stable_count_, mask,
-                                               tolerance=self.stable_tolerance, stable_frames=self.stable_frames)
+            absorb = detector_step(img, self.last_frame_, bg, mask, self.stable_count_, self.ghost_count_,
+                                   tolerance=self.stable_tolerance, stable_frames=self.stable_frames,
+                                   window=self.window, edge_ratio=self.edge_ratio, min_step=self.min_step,
+                                   ghost_frames=self.ghost_frames)
             self.last_frame_ = img.copy()
-            return ghost_pixels(img, bg, mask, stopped, pixels, window=self.window, edge_ratio=self.edge_ratio,
-                                min_step=self.min_step, ghost_count=self.ghost_count_,
-                                ghost_frames=self.ghost_frames)[1]
+            return absorb
         if first:
             stable = np.zeros(self.shape, bool)
         else:

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from bgsub.kernels.area_opening import _find
 from bgsub.kernels.binary import _median_mask
 
-__all__ = ["absorb_frame", "count_stable", "ghost_pixels"]
+__all__ = ["absorb_frame", "count_stable", "detector_step", "ghost_pixels"]
 
 
 @numba.njit(cache=True)
@@ -258,6 +258,53 @@ def ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], s
 
 
 @numba.njit(cache=True)
+def _detector_step(frame: NDArray, previous: NDArray, has_previous: bool, means: NDArray, first: NDArray,
+                   mask: NDArray[np.bool_], stable_count: NDArray[np.int32], ghost_count: NDArray[np.int32],
+                   tolerance: float, stable_frames: int, window: int, edge_ratio: float, min_step: float,
+                   ghost_frames: int, stopped: NDArray[np.bool_], pixels: NDArray[np.int64], ghost: NDArray[np.bool_],
+                   absorb: NDArray[np.bool_], parent: NDArray[np.int64], blob: NDArray[np.int64]) -> NDArray[np.int64]:
+    """One frame of the detector, its one compiled home: the stability counters (every one restarts when there is
+    no ``previous`` frame), then the ghost test and counters of the stopped blobs (:func:`_ghost_pixels`, background
+    image ``means[y, x, first[y, x]]``). ``ghost`` and ``absorb`` must be all False on entry; ``stopped``,
+    ``pixels``, ``parent``, ``blob`` are work arrays. Returns the stopped pixels' flat indices, the only places
+    where ``ghost`` and ``absorb`` can be True."""
+    if has_previous:
+        n_stopped = _count_stable(frame, previous, stable_count, mask, tolerance, stable_frames, stopped, pixels)
+    else:
+        stable_count[:] = 0
+        n_stopped = 0
+    stopped_pixels = pixels[:n_stopped]
+    _ghost_pixels(frame, means, first, mask, stopped, stopped_pixels, window, edge_ratio, min_step, True, ghost_count,
+                  ghost_frames, ghost, absorb, parent, blob)
+    return stopped_pixels
+
+
+def detector_step(frame: NDArray, previous: NDArray | None, background: NDArray, mask: NDArray[np.bool_],
+                  stable_count: NDArray[np.int32], ghost_count: NDArray[np.int32], *, tolerance: float,
+                  stable_frames: int, window: int, edge_ratio: float, min_step: float,
+                  ghost_frames: int) -> NDArray[np.bool_]:
+    """One frame of :meth:`bgsub.persistence.GhostDetector.update`; the pixels to absorb now.
+
+    ``frame``, ``previous`` (the frame before it, or None for the first) and ``background`` ``(H, W, C)`` of any
+    real dtype; ``mask`` the foreground ``(H, W)``; ``stable_count`` and ``ghost_count`` ``(H, W)`` int32, updated
+    in place.
+    """
+    height, width = mask.shape
+    frame = np.ascontiguousarray(frame)
+    has_previous = previous is not None
+    absorb = np.zeros((height, width), np.bool_)
+    _detector_step(frame, np.ascontiguousarray(previous) if has_previous else frame, has_previous,
+                   np.ascontiguousarray(background).reshape(height, width, 1, -1),
+                   np.broadcast_to(np.int64(0), (height, width)),  # the image's one component, as in ghost_pixels
+                   np.ascontiguousarray(mask, np.bool_), stable_count, ghost_count, float(tolerance),
+                   int(stable_frames), int(window), float(edge_ratio), float(min_step), int(ghost_frames),
+                   np.empty((height, width), np.bool_), np.empty(height * width, np.int64),
+                   np.zeros((height, width), np.bool_), absorb, np.empty(height * width, np.int64),
+                   np.empty(height * width, np.int64))
+    return absorb
+
+
+@numba.njit(cache=True)
 def absorb_frame(frame: NDArray[np.float32], previous: NDArray[np.float32], has_previous: bool,
                  means: NDArray[np.float32], first: NDArray, scores: NDArray[np.float32], threshold: np.float32,
                  stable_count: NDArray[np.int32], ghost_count: NDArray[np.int32], tolerance: float, stable_frames: int,
@@ -270,23 +317,17 @@ def absorb_frame(frame: NDArray[np.float32], previous: NDArray[np.float32], has_
     ``frame`` is the frame as scored, ``previous`` the one before it (none when not ``has_previous``: every
     stability counter restarts), the background image the model's first-ranked means before this frame's
     update. The decision it watches is the reference's (``bgsub.spatial._decision``): ``scores > threshold``
-    (``threshold`` float32, as numpy compares a float32 map), then the 3 x 3 binary median. ``above``,
-    ``decision`` (uint8), ``stopped``, ``pixels``, ``parent``, ``blob`` are work arrays; ``ghost`` and ``absorb``
-    must be all False on entry. Returns the stopped pixels' flat indices: ``absorb`` is True at those to absorb
-    now; the caller writes the frame into the model there, then clears ``ghost`` and ``absorb`` at them.
+    (``threshold`` float32, as numpy compares a float32 map), then the 3 x 3 binary median; then
+    :func:`_detector_step`. ``above``, ``decision`` (uint8), ``stopped``, ``pixels``, ``parent``, ``blob`` are work
+    arrays; ``ghost`` and ``absorb`` must be all False on entry. Returns the stopped pixels' flat indices: ``absorb``
+    is True at those to absorb now; the caller writes the frame into the model there, then clears ``ghost`` and
+    ``absorb`` at them.
     """
     height, width = scores.shape
     for y in range(height):
         for x in range(width):
             above[y, x] = 1 if scores[y, x] > threshold else 0
     _median_mask(above, 3, decision)
-    mask = decision.view(np.bool_)
-    if has_previous:
-        n_stopped = _count_stable(frame, previous, stable_count, mask, tolerance, stable_frames, stopped, pixels)
-    else:
-        stable_count[:] = 0
-        n_stopped = 0
-    stopped_pixels = pixels[:n_stopped]
-    _ghost_pixels(frame, means, first, mask, stopped, stopped_pixels, window, edge_ratio, min_step, True, ghost_count,
-                  ghost_frames, ghost, absorb, parent, blob)
-    return stopped_pixels
+    return _detector_step(frame, previous, has_previous, means, first, decision.view(np.bool_), stable_count,
+                          ghost_count, tolerance, stable_frames, window, edge_ratio, min_step, ghost_frames, stopped,
+                          pixels, ghost, absorb, parent, blob)
