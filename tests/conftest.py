@@ -22,11 +22,13 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 # (Hypothesis loads a built-in "ci" profile of its own when it sees CI; both are set here from its plain
 # "default" so the choice below is the only one.)
 # CI's machine is shared and slow: like Hypothesis's own CI profile, no deadline and no too_slow health check.
+# Locally no deadline either: a test's first example loads (or compiles) its numba kernels, 0.3 s or more, and
+# Hypothesis then reports the test as flaky; speed is measured in benchmarks/, not by a unit test's clock.
 settings.register_profile(
     "ci", settings.get_profile("default"), derandomize=True, database=None, print_blob=True, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", settings.get_profile("default"), derandomize=False, print_blob=True)
+settings.register_profile("dev", settings.get_profile("default"), derandomize=False, print_blob=True, deadline=None)
 
 
 #: Test files that ``make test`` keeps on one pytest-xdist worker: those that compile the EM kernels for the same

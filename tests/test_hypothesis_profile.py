@@ -22,6 +22,7 @@ def test_ci_profile_draws_the_same_examples_every_run_and_dev_does_not():
     ci = settings.get_profile("ci")
     assert ci.derandomize and ci.database is None and ci.deadline is None  # a slow shared CI machine: no deadline
     assert not settings.get_profile("dev").derandomize
+    assert settings.get_profile("dev").deadline is None  # a first example loads numba kernels: no clock in tests
     assert settings.default.derandomize == (hypothesis_profile(os.environ) == "ci")
 
     def draws(profile: str) -> list[int]:
