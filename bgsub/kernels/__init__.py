@@ -12,7 +12,7 @@ with pixels as SIMD lanes, C = 3), ``em_pixel`` (EM one pixel per thread, any C)
 k-means initialisation), ``vecmath`` (exp and log that vectorise), ``lanes`` (the lane layout),
 ``classify`` (distance to the nearest background component), ``online`` (the adaptive GMM's
 update), ``spatial`` (the scoring levers of :mod:`bgsub.spatial`), ``area_opening`` (the
-post-processing's area opening).
+post-processing's area opening), ``cache`` (the on-disk cache dropped when any kernel's source changes).
 
 Backend choice (:func:`resolve_backend`): ``"numpy"`` always uses the reference,
 ``"numba"`` requires numba, ``"auto"`` uses numba when it can be imported and falls back to numpy
@@ -51,6 +51,10 @@ def _prefer_threading_layers() -> None:
 
 
 _prefer_threading_layers()
+
+from bgsub.kernels.cache import drop_stale_cache  # noqa: E402 - after the threading layers are set
+
+drop_stale_cache()  # before any kernel loads from numba's cache: it does not see a change in another file
 
 Backend = Literal["auto", "numpy", "numba"]
 BACKENDS: tuple[str, ...] = ("auto", "numpy", "numba")
