@@ -7,7 +7,7 @@ different file"; numba issue 1833). So after ``git pull`` changes ``ghost.py`` a
 kernel of ``default_path.py``, which calls it, would keep running the old ghost test from its cache.
 
 :func:`drop_stale_cache` runs when :mod:`bgsub.kernels` is imported, before any kernel is loaded:
-it hashes the sources of every module of this package (the kernels import nothing else of
+it hashes the sources of every module of this package (the compiled code imports nothing else of
 ``bgsub``) and, when the hash differs from the one recorded beside the cache, deletes the cached
 kernels (``*.nbi``, ``*.nbc``) so each is compiled afresh from the current sources. The cache folder
 is the one numba uses for this package: ``__pycache__`` beside the sources, or the folder under
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 __all__ = ["STAMP_NAME", "drop_stale_cache", "sources_digest"]
@@ -70,9 +69,10 @@ def drop_stale_cache() -> None:
         stale = [path for pattern in ("*.nbi", "*.nbc") for path in folder.glob(pattern)]
         for path in stale:
             path.unlink(missing_ok=True)
-        partial = folder / f"{STAMP_NAME}.{os.getpid()}.tmp"
-        partial.write_text(digest)
-        os.replace(partial, stamp)
+        from bgsub.io import atomic_write  # only here: the usual import finds the stamp and needs no more
+
+        with atomic_write(stamp) as tmp:
+            tmp.write_text(digest)
     except OSError as error:
         logger.warning("could not clear numba's cache of bgsub's kernels in %s (%s): delete it by hand after an update",
                        folder, error)
