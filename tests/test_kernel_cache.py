@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bgsub.kernels.cache import STAMP_NAME, sources_digest
+from bgsub.kernels.cache import STAMP_NAME, module_digests, sources_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,14 +36,25 @@ def call():
     return value()
 """
 
+OTHER = """
+import numba
+
+
+@numba.njit(cache=True)
+def other():
+    return 7
+"""
+
 RUN = """
 import json
 
 import bgsub
 from bgsub.kernels._probe_caller import call
+from bgsub.kernels._probe_other import other
 
-result = call()
-print(json.dumps({"file": bgsub.__file__, "value": result, "hits": sum(call.stats.cache_hits.values())}))
+result, unrelated = call(), other()
+print(json.dumps({"file": bgsub.__file__, "value": result, "hits": sum(call.stats.cache_hits.values()),
+                  "other_hits": sum(other.stats.cache_hits.values())}))
 """
 
 
@@ -53,6 +64,7 @@ def _copy_with_probe(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "bgsub", src / "bgsub", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (src / "bgsub" / "kernels" / "_probe_callee.py").write_text(CALLEE.format(value=1))
     (src / "bgsub" / "kernels" / "_probe_caller.py").write_text(CALLER)
+    (src / "bgsub" / "kernels" / "_probe_other.py").write_text(OTHER)
     return src
 
 
@@ -69,18 +81,30 @@ def _run(src: Path) -> dict:
 @pytest.mark.skipif(sys.platform == "win32", reason="file timestamps and the cache folder are POSIX-tested only")
 def test_a_change_in_a_called_kernels_file_is_compiled_afresh(tmp_path: Path) -> None:
     src = _copy_with_probe(tmp_path)
+    kernels = src / "bgsub" / "kernels"
     first = _run(src)
-    assert (first["value"], first["hits"]) == (1, 0)  # compiled, then ...
+    assert (first["value"], first["hits"], first["other_hits"]) == (1, 0, 0)  # compiled, then ...
     second = _run(src)
-    assert (second["value"], second["hits"]) == (1, 1)  # ... unchanged sources load from the cache
-    cache = src / "bgsub" / "kernels" / "__pycache__"
-    assert (cache / STAMP_NAME).read_text() == sources_digest(src / "bgsub" / "kernels")
+    assert (second["value"], second["hits"], second["other_hits"]) == (1, 1, 1)  # ... loaded from the cache
+    stamp = json.loads((kernels / "__pycache__" / STAMP_NAME).read_text())
+    assert stamp == {"package": sources_digest(kernels), "modules": module_digests(kernels)}
     # the callee's file changes, the caller's does not: numba alone would load the caller with the old callee
-    (src / "bgsub" / "kernels" / "_probe_callee.py").write_text(CALLEE.format(value=2))
+    (kernels / "_probe_callee.py").write_text(CALLEE.format(value=2))
     third = _run(src)
     assert (third["value"], third["hits"]) == (2, 0)
-    assert (cache / STAMP_NAME).read_text() == sources_digest(src / "bgsub" / "kernels")
+    assert third["other_hits"] == 1  # a module that imports neither keeps its cache
     assert _run(src)["hits"] == 1  # and the new code is cached in turn
+
+
+def test_a_modules_digest_follows_the_package_modules_it_imports(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("from pkg.a import x\n")
+    (tmp_path / "c.py").write_text("from pkg import b\n")
+    (tmp_path / "d.py").write_text("import numpy\n")
+    before = module_digests(tmp_path, "pkg")
+    (tmp_path / "a.py").write_text("x = 2\n")
+    after = module_digests(tmp_path, "pkg")
+    assert [m for m in sorted(before) if before[m] != after[m]] == ["a", "b", "c"]  # c through b
 
 
 def test_sources_digest_covers_every_module_by_name_and_content(tmp_path: Path) -> None:
