@@ -28,6 +28,8 @@ import json
 import logging
 from pathlib import Path
 
+from bgsub.io import atomic_write
+
 __all__ = ["STAMP_NAME", "drop_stale_cache", "module_digests", "sources_digest"]
 
 logger = logging.getLogger(__name__)
@@ -114,8 +116,6 @@ def drop_stale_cache(package: Path = PACKAGE) -> None:
         stale = [path for module in changed for kind in ("nbi", "nbc") for path in folder.glob(f"{module}.*.{kind}")]
         for path in stale:
             path.unlink(missing_ok=True)
-        from bgsub.io import atomic_write  # only here: the usual import finds the stamp and needs no more
-
         with atomic_write(stamp) as tmp:
             tmp.write_text(json.dumps({"package": whole, "modules": digests}, indent=1, sort_keys=True))
     except OSError as error:
