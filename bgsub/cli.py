@@ -42,6 +42,8 @@ from bgsub.datasets import Sequence, open_sequence
 from bgsub.errors import InputError
 from bgsub.gmm import ALIGN_MIN_SHAKE
 from bgsub.io import VIDEO_SUFFIXES, VideoWriter, list_images, replace_folder, write_image
+from bgsub.kernels import resolve_backend
+from bgsub.kernels.cache import cached_modules
 from bgsub.methods import METHOD_KINDS, make_method, method_class
 from bgsub.metrics import METRIC_NAMES
 from bgsub.pipeline import evaluate, write_background
@@ -387,7 +389,7 @@ def segment(
                 bar.update(len(numbers))
         method = make_method(run.kind, **run.params)
         if progress:
-            _note(f"fitting {_describe(run)} on {len(frames)} frames of {w}x{h}")
+            _note(f"fitting {_describe(run)} on {len(frames)} frames of {w}x{h}{compile_hint(run.kind)}")
         fit_start = time.monotonic()
         method.fit(frames)
         del frames
@@ -435,6 +437,20 @@ def segment(
         "scored": len(scored), "seconds": time.monotonic() - start, "fps": len(test_numbers) / max(seconds, 1e-9),
         "metrics": metrics,
     }
+
+
+#: The kernels module each kind's fit compiles first (the EM's, either layout; the adaptive GMM's update).
+FIT_KERNELS = {"gmm": {"em_lanes", "em_pixel"}, "gmm_background": {"em_lanes", "em_pixel"}, "online_gmm": {"online"}}
+
+
+def compile_hint(kind: str) -> str:
+    """A note for the fitting line when the kind's compiled kernels are not in numba's cache yet (a fresh install,
+    or an update that changed them): the fit then compiles them first, minutes in which nothing else is said."""
+    needed = FIT_KERNELS.get(kind)
+    if not needed or resolve_backend() != "numba" or needed & cached_modules():
+        return ""
+    return (" (first, numba compiles its kernels: a few minutes, once per machine and version; "
+            "`python -m bgsub.precompile` does it ahead)")
 
 
 def shake_hint(method: Any) -> str | None:

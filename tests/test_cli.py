@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bgsub.cli import main
+from bgsub.cli import compile_hint, main
+from bgsub.kernels import cache
 from bgsub.methods import METHOD_KINDS
 from bgsub.presets import PRESETS
 from bgsub.progress import Progress
@@ -278,3 +279,28 @@ def test_a_config_without_methods_runs_the_default_preset(tmp_path: Path) -> Non
     assert config["methods"] == {"gmm": {"preset": "default"}}
     (run,) = expand_runs(config["methods"])
     assert (run.name, run.threshold, run.postprocess) == ("gmm_k3", 7.81, {"median": 5, "min_area": 30})
+
+
+def test_the_fitting_line_says_when_numba_compiles_the_kernels_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cold cache (a fresh install, or an update that changed the kernels): the fit compiles for minutes, and the
+    fitting line says so; once the kind's fit kernels are cached, or on the numpy backend, it does not."""
+    folder = tmp_path / "numba-cache"
+    folder.mkdir()
+    monkeypatch.setattr(cache, "_cache_folder", lambda: folder)
+    monkeypatch.setenv("BGSUB_BACKEND", "numba")
+    (folder / "online.update_frame-12.py311.nbi").write_bytes(b"")  # another kind's kernel
+    assert "numba compiles its kernels" in compile_hint("gmm") and compile_hint("online_gmm") == ""
+    assert compile_hint("mean") == ""  # nothing compiled
+    video = tmp_path / "clip.mp4"
+    write_video(video, _moving_square(), fps=10)
+    code, _, stderr = _run(capsys, "segment", video, "-o", tmp_path / "cold", "--train", "24")
+    assert code == 0 and "bgsub: fitting default" in stderr and "numba compiles its kernels" in stderr
+    (folder / "em_lanes._fit3_lanes-391.py311.nbi").write_bytes(b"")
+    assert compile_hint("gmm") == ""
+    code, _, stderr = _run(capsys, "segment", video, "-o", tmp_path / "warm", "--train", "24")
+    assert code == 0 and "bgsub: fitting default" in stderr and "numba compiles" not in stderr
+    (folder / "em_lanes._fit3_lanes-391.py311.nbi").unlink()
+    monkeypatch.setenv("BGSUB_BACKEND", "numpy")
+    assert compile_hint("gmm") == ""  # no kernels on the reference path

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bgsub.io import atomic_write
 
-__all__ = ["STAMP_NAME", "drop_stale_cache", "module_digests", "sources_digest"]
+__all__ = ["STAMP_NAME", "cached_modules", "drop_stale_cache", "module_digests", "sources_digest"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,14 @@ def _cache_folder() -> Path | None:
     except Exception as error:  # noqa: BLE001 - numba found no writable folder: it will not cache either
         logger.debug("no numba cache folder for bgsub.kernels: %s", error)
         return None
+
+
+def cached_modules() -> set[str]:
+    """The modules of this package (file stems) with at least one kernel in numba's cache; empty without numba."""
+    folder = _cache_folder()
+    if folder is None:
+        return set()
+    return {path.name.split(".", 1)[0] for path in folder.glob("*.nbi")}
 
 
 def drop_stale_cache(package: Path = PACKAGE) -> None:
