@@ -221,7 +221,7 @@ class GhostDetector:
         mask, stopped = np.asarray(mask, bool), np.asarray(stopped, bool)
         if resolve_backend() == "numba":  # the same test at the stopped pixels only (bgsub.kernels.ghost)
             return ghost_pixels(img, bg, mask, stopped, window=self.window, edge_ratio=self.edge_ratio,
-                                min_step=self.min_step)[0]
+                                min_step=self.min_step)
         ghost = np.zeros(self.shape, bool)
         rows, cols = np.nonzero(stopped)
         if len(rows) == 0:

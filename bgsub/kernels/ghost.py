@@ -7,7 +7,9 @@ for operation (a running float64 sum along axis 0, then along axis 1, each divid
 output, edges repeated), so the stable pixels are the reference's exactly
 (``tests/test_persistence.py`` holds the counts equal, and the mean equal to the last bit).
 
-:func:`ghost_pixels` is the boundary test of the stopped blobs, and the ghost counters. The
+:func:`ghost_pixels` is the boundary test of the stopped blobs (``_ghost_pixels``, which also keeps the
+ghost counters and the whole-blob absorption). :func:`detector_step` is one frame of the detector (both
+tests and the counters, in ``_detector_step``, which the scoring kernel's :func:`absorb_frame` calls too). The
 reference (:func:`bgsub.persistence._ghost_blobs`) labels the stopped pixels over their bounding
 box (``ndimage.label``), computes the colour step across the mask's boundary with whole-image box
 filters (``uniform_filter`` of every channel times the mask and its complement, for the frame and
@@ -227,34 +229,28 @@ def _ghost_pixels(frame: NDArray, means: NDArray, first: NDArray, mask: NDArray[
             absorb[p // width, p % width] = ripe[blob[p]]
 
 
-def ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_],
-                 pixels: NDArray[np.int64] | None = None, *, window: int, edge_ratio: float, min_step: float,
-                 ghost_count: NDArray[np.int32] | None = None, ghost_frames: int = 1,
-                 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """The pixels of the stopped blobs that look like ghosts in this frame, and those to absorb now.
+def _image_as_means(background: NDArray, height: int, width: int) -> tuple[NDArray, NDArray[np.int64]]:
+    """A background image as ``(H, W, 1, C)`` means, and every pixel's first component 0 (a zero-strided view: no
+    0.6 MB array whose pages fault in a frame)."""
+    return (np.ascontiguousarray(background).reshape(height, width, 1, -1),
+            np.broadcast_to(np.int64(0), (height, width)))
+
+
+def ghost_pixels(frame: NDArray, background: NDArray, mask: NDArray[np.bool_], stopped: NDArray[np.bool_], *,
+                 window: int, edge_ratio: float, min_step: float) -> NDArray[np.bool_]:
+    """The pixels of the stopped blobs that look like ghosts in this frame.
 
     ``frame`` and ``background`` ``(H, W, C)`` of any real dtype, ``mask`` the foreground ``(H, W)``,
-    ``stopped`` its pixels stable long enough (``pixels``: their flat indices in raster order, as
-    :func:`count_stable` gives them; None = found here). With ``ghost_count`` (``(H, W)`` int32,
-    updated in place: +1 on a ghost pixel, 0 elsewhere) the second array holds the whole blobs of
-    which a pixel has been a ghost for ``ghost_frames`` frames; without it, nothing.
+    ``stopped`` its pixels stable long enough.
     """
     height, width = mask.shape
     ghost = np.zeros((height, width), np.bool_)
-    absorb = np.zeros((height, width), np.bool_)
     stopped = np.ascontiguousarray(stopped, np.bool_)
-    pixels = np.flatnonzero(stopped) if pixels is None else np.asarray(pixels, np.int64)
-    count = ghost_count is not None
-    background = np.ascontiguousarray(background)
-    # the image as one-component means, every pixel's first component 0 (a zero-strided view: no 0.6 MB array whose
-    # pages fault in a frame)
-    first = np.broadcast_to(np.int64(0), (height, width))
-    _ghost_pixels(np.ascontiguousarray(frame), background.reshape(height, width, 1, -1),
-                  first, np.ascontiguousarray(mask, np.bool_), stopped, pixels,
-                  int(window), float(edge_ratio), float(min_step), count,
-                  ghost_count if count else np.zeros((1, 1), np.int32), int(ghost_frames), ghost, absorb,
-                  np.empty(height * width, np.int64), np.empty(height * width, np.int64))
-    return ghost, absorb
+    _ghost_pixels(np.ascontiguousarray(frame), *_image_as_means(background, height, width),
+                  np.ascontiguousarray(mask, np.bool_), stopped, np.flatnonzero(stopped), int(window),
+                  float(edge_ratio), float(min_step), False, np.zeros((1, 1), np.int32), 1, ghost,
+                  np.zeros((1, 1), np.bool_), np.empty(height * width, np.int64), np.empty(height * width, np.int64))
+    return ghost
 
 
 @numba.njit(cache=True)
@@ -294,11 +290,9 @@ def detector_step(frame: NDArray, previous: NDArray | None, background: NDArray,
     has_previous = previous is not None
     absorb = np.zeros((height, width), np.bool_)
     _detector_step(frame, np.ascontiguousarray(previous) if has_previous else frame, has_previous,
-                   np.ascontiguousarray(background).reshape(height, width, 1, -1),
-                   np.broadcast_to(np.int64(0), (height, width)),  # the image's one component, as in ghost_pixels
-                   np.ascontiguousarray(mask, np.bool_), stable_count, ghost_count, float(tolerance),
-                   int(stable_frames), int(window), float(edge_ratio), float(min_step), int(ghost_frames),
-                   np.empty((height, width), np.bool_), np.empty(height * width, np.int64),
+                   *_image_as_means(background, height, width), np.ascontiguousarray(mask, np.bool_), stable_count,
+                   ghost_count, float(tolerance), int(stable_frames), int(window), float(edge_ratio), float(min_step),
+                   int(ghost_frames), np.empty((height, width), np.bool_), np.empty(height * width, np.int64),
                    np.zeros((height, width), np.bool_), absorb, np.empty(height * width, np.int64),
                    np.empty(height * width, np.int64))
     return absorb
