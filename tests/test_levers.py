@@ -11,6 +11,7 @@ import pytest
 from bgsub import kernels
 from bgsub.datasets import open_sequence
 from bgsub.gmm import GMMMethod
+from bgsub.kernels.shadow import is_shadow
 from bgsub.ranking import min_background_mahalanobis
 from bgsub.spatial import frame_gains, score_frames, scoring_model, training_episodes
 from bgsub.synth import make_scene
@@ -148,6 +149,33 @@ def test_shadow_suppression_scores_darker_copies_zero() -> None:
     assert scores[0, 0, 0] == 0.0
     assert scores[0, 1, 1] > 100
     assert score_frames(frame[None], _model(background, 16.0))[0, 0, 0] > 100  # off: it is foreground
+
+
+def test_shadow_test_is_mog2s_closed_form() -> None:
+    """The one shadow test both scoring paths run (``kernels.shadow.is_shadow``), against numbers worked by hand:
+    mean (100, 80, 60) with mean variance 4 and ``shadow_var_threshold`` 9 (bound 36, or 36 a^2 scaled)."""
+    means = np.zeros((1, 1, 2, 3), np.float32)
+    means[0, 0, 0] = [100.0, 80.0, 60.0]
+    means[0, 0, 1] = [20.0, 90.0, 200.0]
+    mean_var = np.full((1, 1, 2), 4.0, np.float32)
+    first_only = np.array([[[True, False]]])
+
+    def test(sample, is_bg=first_only, tau=0.4, top=1.0, scaled=False) -> bool:
+        return is_shadow(np.asarray(sample, np.float32), means, mean_var, is_bg, 0, 0, tau, top, 9.0, scaled)
+
+    # x = 0.5 mu + (3, -3, 0): a = 0.5 + 60 / 20000 = 0.503, residual (2.7, -3.24, -0.18), squared 17.82
+    off_copy = [53.0, 37.0, 30.0]
+    assert test(off_copy)  # 17.82 < 36
+    assert not test(off_copy, scaled=True)  # 17.82 > 36 * 0.503^2 = 9.11
+    assert not test(off_copy, tau=0.504) and not test(off_copy, top=0.503)  # a outside [tau, top)
+    exact = [50.0, 40.0, 30.0]  # a = 0.5 exactly: the band is closed below, open above
+    assert test(exact, tau=0.5) and not test(exact, top=0.5)
+    assert not test([53.0, 20.0, 30.0])  # another chromaticity: a = 0.435, residual (9.5, -14.8, 3.9), 324.5 > 36
+    assert not test(exact, is_bg=np.zeros((1, 1, 2), bool))  # no background component: no shadow
+    assert not test(exact, is_bg=np.array([[[False, True]]]))  # not a darker copy of the second
+    means[0, 0, 0] = 0.0  # a black mean gives no ratio (and no NaN): the second component decides
+    assert not test(exact, is_bg=np.ones((1, 1, 2), bool))
+    assert test([10.0, 45.0, 100.0], is_bg=np.ones((1, 1, 2), bool))  # half the second mean
 
 
 def test_adaptation_follows_a_slow_drift_and_is_deterministic() -> None:

@@ -8,7 +8,7 @@ reference) in one compiled call per block of frames. Per frame, rows in parallel
    lanes, component by component, reading the whitening matrices laid out along the row: see
    :func:`row_layout` and :func:`_own_distances`) and, where the spatial gate is on, of its
    neighbours' (float32 products summed in float64, in the reference's order, so the distances are
-   the reference's bits); MOG2's shadow test; for a shadow candidate scoring above
+   the reference's bits); MOG2's shadow test (:mod:`bgsub.kernels.shadow`); for a shadow candidate scoring above
    ``shadow_min_score``, the texture test over its ``shadow_window`` square, computed from the
    window's 9 pixels directly instead of three whole-frame ``uniform_filter`` passes (with
    ``shadow_texture_masked`` the candidates are only marked here, and a pass of their own tests them,
@@ -57,6 +57,7 @@ from numba import prange
 from numpy.typing import NDArray
 
 from bgsub.kernels import ghost as ghost_kernels
+from bgsub.kernels.shadow import is_shadow
 
 __all__ = ["background_image", "row_layout", "score_frames", "supported", "training_dynamics"]
 
@@ -528,42 +529,20 @@ def _score_rows(
                 candidate[y, x] = False
             # with the texture test a shadow must also score above min_score: below, the test cannot change it
             if shadow_tau > 0.0 and best > 0.0 and (texture <= 0.0 or score > min_score32):
-                is_shadow = False
-                for k in range(n_comp):
-                    if not is_bg[y, x, k]:
-                        continue
-                    num = 0.0
-                    den = 0.0
-                    for c in range(n_ch):
-                        num += xs[c] * means[y, x, k, c]
-                        den += means[y, x, k, c] * means[y, x, k, c]
-                    if den <= 0.0:
-                        continue
-                    a = num / den
-                    if a < shadow_tau or a >= shadow_max:
-                        continue
-                    dist = 0.0
-                    for c in range(n_ch):
-                        e = xs[c] - a * means[y, x, k, c]
-                        dist += e * e
-                    bound = shadow_var_threshold * mean_var[y, x, k]
-                    if texture <= 0.0:
-                        bound *= a * a
-                    if dist < bound:
-                        is_shadow = True
-                        break
-                if is_shadow and masked:
+                shadow = is_shadow(xs, means, mean_var, is_bg, y, x, shadow_tau, shadow_max, shadow_var_threshold,
+                                   texture <= 0.0)
+                if shadow and masked:
                     candidate[y, x] = True  # the masked texture test follows, once every pixel's candidacy is known
-                    is_shadow = False
-                elif is_shadow and texture > 0.0:
+                    shadow = False
+                elif shadow and texture > 0.0:
                     bound = np.float32(texture_c * mean_var[y, x, first[y, x]])
                     if mixture:
-                        is_shadow = _texture_ok_mixture(frame, g, divide, lut, means, is_bg, y, x, texture_half,
-                                                        bound, candidate, False)
+                        shadow = _texture_ok_mixture(frame, g, divide, lut, means, is_bg, y, x, texture_half,
+                                                     bound, candidate, False)
                     else:
-                        is_shadow = _texture_ok(frame, g, divide, lut, means, first, y, x, texture_half, bound,
-                                                candidate, False)
-                if is_shadow:
+                        shadow = _texture_ok(frame, g, divide, lut, means, first, y, x, texture_half, bound,
+                                             candidate, False)
+                if shadow:
                     score = np.float32(0.0)
             if use_scale:
                 score = np.float32(score / scale[y, x])

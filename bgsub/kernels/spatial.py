@@ -2,8 +2,8 @@
 
 :func:`score_frame` gives every pixel its smallest squared Mahalanobis distance to the background
 components of its ``(2r+1) x (2r+1)`` neighbourhood (or its own only, where the gate is off), its own
-nearest background component and distance, and MOG2's shadow test; :func:`adapt_means` moves the
-matched background means towards the frame. Threads over image rows (``numba.prange``).
+nearest background component and distance, and MOG2's shadow test (:mod:`bgsub.kernels.shadow`);
+:func:`adapt_means` moves the matched background means towards the frame. Threads over image rows (``numba.prange``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from bgsub.kernels.shadow import is_shadow
 
 __all__ = ["adapt_means", "score_frame"]
 
@@ -55,32 +57,9 @@ def score_frame(
                         if dy == 0 and dx == 0 and d2 < own_best:
                             own_best = d2
                             own_idx = k
-            is_shadow = False
-            if shadow_tau > 0.0 and best > 0.0:
-                for k in range(n_comp):
-                    if not is_bg[y, x, k]:
-                        continue
-                    num = 0.0
-                    den = 0.0
-                    for c in range(n_ch):
-                        num += frame[y, x, c] * means[y, x, k, c]
-                        den += means[y, x, k, c] * means[y, x, k, c]
-                    if den <= 0.0:
-                        continue
-                    a = num / den
-                    if a < shadow_tau or a >= shadow_max:
-                        continue
-                    dist = 0.0
-                    for c in range(n_ch):
-                        e = frame[y, x, c] - a * means[y, x, k, c]
-                        dist += e * e
-                    bound = shadow_var_threshold * mean_var[y, x, k]
-                    if scale_distortion:
-                        bound *= a * a
-                    if dist < bound:
-                        is_shadow = True
-                        break
-            shadow[y, x] = is_shadow
+            shadow[y, x] = (shadow_tau > 0.0 and best > 0.0
+                            and is_shadow(frame[y, x], means, mean_var, is_bg, y, x, shadow_tau, shadow_max,
+                                          shadow_var_threshold, scale_distortion))
             out[y, x] = best
             own_d2[y, x] = own_best
             own_k[y, x] = own_idx
