@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, settings
+from scipy import ndimage
 
 from bgsub.synth import make_scene, write_cdnet
 
@@ -151,6 +152,22 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 10) -> None:
     for frame in frames:
         writer.send(np.ascontiguousarray(frame))
     writer.close()
+
+
+def textured_road(height: int, width: int, seed: int = 0, smoothing: float = 1.0) -> np.ndarray:
+    """A textured grey-brown road, ``(height, width, 3)`` float64 on the 0-255 scale (grain of ``smoothing`` px)."""
+    rng = np.random.default_rng(seed)
+    grey = ndimage.gaussian_filter(rng.normal(0, 1, (height, width)), smoothing)
+    grey = 110 + 25 * grey / grey.std()
+    return np.stack([grey, 0.95 * grey, 0.85 * grey], axis=-1)
+
+
+def textured_car(size: int = 14, seed: int = 1) -> np.ndarray:
+    """A textured red object, ``(size, size, 3)`` float64."""
+    rng = np.random.default_rng(seed)
+    body = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 1.0)
+    body = 150 + 30 * body / body.std()
+    return np.stack([body + 40, 0.4 * body, 0.4 * body], axis=-1)
 
 
 def mixture_clip(

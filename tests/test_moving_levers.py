@@ -10,6 +10,7 @@ from bgsub import gmm
 from bgsub.alignment import shift_frame
 from bgsub.gmm import GMMMethod
 from bgsub.lbsp import texture_distance
+from tests.conftest import textured_car, textured_road
 
 H, W = 48, 64
 THRESHOLD = 7.81
@@ -18,18 +19,7 @@ SMALL = {"n_components": 1, "covariance_type": "full", "reg_covar": 4.0, "var_mi
 
 
 def _road(seed: int = 0) -> np.ndarray:
-    """A textured grey-brown road, ``(H, W, 3)`` float64 on the 0-255 scale."""
-    rng = np.random.default_rng(seed)
-    grey = ndimage.gaussian_filter(rng.normal(0, 1, (H, W)), 1.5)
-    grey = 110 + 25 * grey / grey.std()
-    return np.stack([grey, 0.95 * grey, 0.85 * grey], axis=-1)
-
-
-def _car(size: int = 14, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    body = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 1.0)
-    body = 150 + 30 * body / body.std()
-    return np.stack([body + 40, 0.4 * body, 0.4 * body], axis=-1)
+    return textured_road(H, W, seed, smoothing=1.5)
 
 
 def _frames(images: list[np.ndarray], rng: np.random.Generator, noise: float = 2.0) -> np.ndarray:
@@ -65,7 +55,7 @@ def test_an_aligned_frame_is_scored_on_its_own_pixels() -> None:
     """The ground truth of a shaken frame is drawn on that frame: the foreground must be where the car is in
     it, not where the car would be had the camera been at rest (3 px away)."""
     rng = np.random.default_rng(9)
-    road, car = _road(), _car()
+    road, car = _road(), textured_car()
     shakes = rng.uniform(-2.5, 2.5, (30, 2))
     method = GMMMethod(**SMALL, align=True).fit(_frames([shift_frame(road, tuple(s)) for s in shakes], rng))
     scene = road.copy()
@@ -137,7 +127,7 @@ def test_feedback_scores_are_divided_by_the_threshold_factor() -> None:
 
 def test_a_stopped_object_stays_foreground_while_a_ghost_is_absorbed() -> None:
     rng = np.random.default_rng(7)
-    road, car = _road(), _car()
+    road, car = _road(), textured_car()
     parked = road.copy()
     parked[5:19, 5:19] = car  # this car is in every training frame, then leaves: a ghost
     method = GMMMethod(**SMALL, learning_rate=0.01, ghost_frames=10).fit(_frames([parked] * 30, rng))
@@ -160,7 +150,7 @@ def test_a_stopped_object_stays_foreground_while_a_ghost_is_absorbed() -> None:
 
 def test_a_ghost_is_absorbed_ghost_stable_frames_plus_ghost_frames_after_it_appears() -> None:
     rng = np.random.default_rng(9)
-    road, car = _road(), _car()
+    road, car = _road(), textured_car()
     parked = road.copy()
     parked[5:19, 5:19] = car  # in every training frame, gone from the first test frame
     train, test = _frames([parked] * 30, rng), _frames([road] * 30, rng)

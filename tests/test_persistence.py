@@ -8,25 +8,14 @@ from scipy import ndimage
 
 from bgsub.kernels.ghost import count_stable
 from bgsub.persistence import GhostDetector, _ghost_blobs, boundary_step
+from tests.conftest import textured_car, textured_road
 
 H, W = 48, 64
 THRESHOLD = 30.0  # colour distance of the stand-in model's decision
 
 
 def _road(seed: int = 0) -> np.ndarray:
-    """A textured grey-brown road, ``(H, W, 3)`` float64 on the 0-255 scale."""
-    rng = np.random.default_rng(seed)
-    grey = ndimage.gaussian_filter(rng.normal(0, 1, (H, W)), 1.0)
-    grey = 110 + 25 * grey / grey.std()
-    return np.stack([grey, 0.95 * grey, 0.85 * grey], axis=-1)
-
-
-def _car(size: int = 14, seed: int = 1) -> np.ndarray:
-    """A textured red object, ``(size, size, 3)``."""
-    rng = np.random.default_rng(seed)
-    body = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 1.0)
-    body = 150 + 30 * body / body.std()
-    return np.stack([body + 40, 0.4 * body, 0.4 * body], axis=-1)
+    return textured_road(H, W, seed, smoothing=1.0)
 
 
 def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -41,7 +30,7 @@ def _mask(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
 
 def test_a_stopped_object_stays_foreground() -> None:
     rng = np.random.default_rng(2)
-    road, car = _road(), _car()
+    road, car = _road(), textured_car()
     background = road.copy()
     det = GhostDetector((H, W), ghost_frames=30)
     y0, stop_x = 17, 30
@@ -63,7 +52,7 @@ def test_a_stopped_object_stays_foreground() -> None:
 @pytest.mark.parametrize("stable_frames", [1, 10])
 def test_a_ghost_is_absorbed_whole_after_stable_frames_plus_ghost_frames(stable_frames: int) -> None:
     rng = np.random.default_rng(3)
-    road, car = _road(seed=4), _car(seed=5)
+    road, car = _road(seed=4), textured_car(seed=5)
     background = road.copy()
     background[10:24, 20:34] = car  # the model learnt a parked car that has now left
     ghost_frames = 25
@@ -86,7 +75,7 @@ def test_movers_passing_a_ghost_do_not_hold_it_back() -> None:
     """Plain vehicles stream past the ghost's lower edge at 3 px per frame: each pixel of theirs keeps its
     colour for 7 frames. With ``stable_frames=1`` their interiors join the ghost's blob and lend it their
     boundary; with 10 they never count as stopped."""
-    road, car = _road(seed=14), _car(seed=15)
+    road, car = _road(seed=14), textured_car(seed=15)
     background = road.copy()
     background[10:24, 20:34] = car  # a ghost
     absorbed_at = {}
@@ -110,11 +99,11 @@ def test_movers_passing_a_ghost_do_not_hold_it_back() -> None:
 
 def test_a_ghost_beside_a_stopped_object_leaves_the_object_alone() -> None:
     rng = np.random.default_rng(6)
-    road, car = _road(seed=7), _car(seed=8)
+    road, car = _road(seed=7), textured_car(seed=8)
     background = road.copy()
     background[5:19, 5:19] = car  # a ghost at the top left
     scene = road.copy()
-    scene[25:39, 40:54] = _car(seed=9)  # a stopped object at the bottom right
+    scene[25:39, 40:54] = textured_car(seed=9)  # a stopped object at the bottom right
     det = GhostDetector((H, W), ghost_frames=20)
     for _t in range(40):
         frame = _noisy(scene, rng)
@@ -130,7 +119,7 @@ def test_moving_objects_are_never_candidates() -> None:
     det = GhostDetector((H, W), ghost_frames=2)
     for t in range(30):
         scene = road.copy()
-        scene[15:29, 2 + t:16 + t] = _car()  # moves 1 px per frame: its edges change every frame
+        scene[15:29, 2 + t:16 + t] = textured_car()  # moves 1 px per frame: its edges change every frame
         frame = _noisy(scene, rng)
         assert not det.update(frame, road, _mask(frame, road)).any()
 
@@ -163,9 +152,9 @@ def test_cropped_candidates_equal_the_whole_frame_test() -> None:
         road = _road(seed=seed)
         background = road.copy()
         frame = road.copy()
-        background[5:15, 8:20] = _car(size=10, seed=seed)[:, :10].repeat(2, axis=1)[:, :12]  # a ghost
+        background[5:15, 8:20] = textured_car(size=10, seed=seed)[:, :10].repeat(2, axis=1)[:, :12]  # a ghost
         y, x = rng.integers(18, 34), rng.integers(20, 50)
-        frame[y:y + 12, x:x + 12] = _car(size=12, seed=seed + 20)  # an object
+        frame[y:y + 12, x:x + 12] = textured_car(size=12, seed=seed + 20)  # an object
         frame = _noisy(frame, rng)
         mask = _mask(frame, background)
         stopped = mask & (rng.uniform(size=mask.shape) < 0.97)
@@ -204,7 +193,7 @@ def test_compiled_stability_counts_equal_the_reference(monkeypatch: pytest.Monke
     """A sequence whose pixels drift by fractional steps around the tolerance, both backends: the same
     stable counts, frame after frame, and the same absorbed ghost (bgsub.kernels.ghost.count_stable)."""
     rng = np.random.default_rng(5)
-    road, car = _road(), _car()
+    road, car = _road(), textured_car()
     background = road.copy()
     background[10:24, 20:34] = car  # a ghost ...
     # ... and, per 8 x 8 tile, a change per frame near the tolerance (15): some tiles stable, some not
