@@ -43,9 +43,17 @@ class _CompileRecorder(event.Listener):
         self.depth -= 1
         if self.depth == 0:
             function = getattr(ev.data.get("dispatcher"), "py_func", None)
-            name = f"{function.__module__}.{function.__qualname__}" if function else "?"
+            name = f"{function.__module__}.{function.__qualname__}{_closure(function)}" if function else "?"
             types = ", ".join(str(t) for t in ev.data.get("args", ()))
             self.compiles.append((self.test, name, types, time.perf_counter() - self.started))
+
+
+def _closure(function: Any) -> str:
+    """A kernel made per value by a closure (``_score_block_kernel(K)``), the values it closes over:
+    ``[n_components=3]``; else nothing."""
+    cells = zip(function.__code__.co_freevars, function.__closure__ or ())
+    values = [f"{name}={cell.cell_contents}" for name, cell in cells if isinstance(cell.cell_contents, (int, str))]
+    return f"[{', '.join(values)}]" if values else ""
 
 
 _recorder = _CompileRecorder()
