@@ -82,6 +82,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.config.workeroutput["suite_compiles"] = _report()
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: without it, one process and no workers
 def pytest_testnodedown(node: Any, error: Any) -> None:
     report = getattr(node, "workeroutput", {}).get("suite_compiles")
     if report is not None:
