@@ -70,7 +70,8 @@ def _decreasing_order(image: NDArray[np.float32], order: NDArray[np.int32], tmp:
         src_o, dst_o = dst_o, src_o
         src_k, dst_k = dst_k, src_k
     if src_o is not order:
-        order[:] = src_o
+        for i in range(n):  # a loop: the slice assignment's shape-mismatch error alone took ~3 s to compile
+            order[i] = src_o[i]
 
 
 @numba.njit(cache=True)

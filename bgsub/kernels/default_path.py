@@ -592,20 +592,16 @@ def _compensate(frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.flo
 
 
 @numba.njit(cache=True)
-def _frame_pass(
+def _frame_scores(
     frame: NDArray, g: np.float32, divide: bool, lut: NDArray[np.float32], means: NDArray[np.float32],
     whiten: NDArray[np.float32], whiten_rows: NDArray[np.float32], background_rows: NDArray[np.bool_],
     mean_var: NDArray[np.float32], is_bg: NDArray[np.bool_], first: NDArray,
     gate: NDArray[np.bool_], radius: int, shadow_tau: float, shadow_max: float, shadow_var_threshold: float,
     texture: float, texture_half: int, masked: bool, mixture: bool, candidate: NDArray[np.bool_], min_score: float,
     scale: NDArray[np.float32], use_scale: bool, out: NDArray[np.float32], own: NDArray[np.float32],
-    own_k: NDArray[np.int64], texture_c: np.float32, rate: float, update_threshold: float, next_frame: NDArray,
-    want_ratios: bool, lookup: bool, row_ratio: NDArray[np.float32], row_count: NDArray[np.int64], n_comp: int,
-    ghost: bool, previous: NDArray[np.float32], has_previous: bool, ghost_args: tuple,
+    own_k: NDArray[np.int64], texture_c: np.float32, n_comp: int,
 ) -> None:
-    """One frame: its scores, the masked texture test, with ``ghost`` ghost absorption (see :func:`_absorb_ghosts`;
-    ``frame`` is then the frame as scored, and ``previous`` the one before it), then the selective update and the
-    next frame's gain ratios."""
+    """One frame's scores, then the masked texture test of its shadow candidates."""
     _score_rows(frame, g, divide, lut, means, whiten, whiten_rows, background_rows, mean_var, is_bg, first, gate,
                 radius, shadow_tau, shadow_max,
                 shadow_var_threshold, texture, texture_half, masked, mixture, candidate, min_score, scale, use_scale,
@@ -613,11 +609,6 @@ def _frame_pass(
     if masked:
         _masked_texture_rows(frame, g, divide, lut, means, first, is_bg, mixture, mean_var, candidate, texture_half,
                              texture_c, out)
-    if ghost:
-        _absorb_ghosts(frame, previous, has_previous, out, means, first, ghost_args)
-    if rate > 0 or want_ratios:
-        _update_rows(frame, g, divide, lut, means, own, own_k, update_threshold, rate, rate > 0, next_frame, first,
-                     want_ratios, lookup, row_ratio, row_count)
 
 
 @numba.njit(cache=True)
@@ -645,15 +636,22 @@ def _absorb_ghosts(frame: NDArray, previous: NDArray[np.float32], has_previous: 
         absorb[y, x] = False
 
 
-_BLOCK_KERNELS: dict[int, object] = {}
+_BLOCK_KERNELS: dict[tuple[int, bool], object] = {}
 
 
-def _score_block_kernel(n_components: int) -> object:
+def _score_block_kernel(n_components: int, compensated: bool) -> object:
     """The block scoring kernel for ``n_components`` components, compiled (or loaded from the disk cache, whose key
-    includes the closure's K) on first use: K reaches :func:`_score_rows` as a literal, so its loops over components
-    unroll (side by side on highway, 1 thread: the distances 1.3x, the whole scoring ~1.1x faster than with K read
-    from the array's shape, or passed as a plain argument)."""
-    if n_components not in _BLOCK_KERNELS:
+    includes the closure's values) on first use: K reaches :func:`_score_rows` as a literal, so its loops over
+    components unroll (side by side on highway, 1 thread: the distances 1.3x, the whole scoring ~1.1x faster than
+    with K read from the array's shape, or passed as a plain argument).
+
+    ``compensated`` (ghost absorption, or clipped or saturated channels under the gain: the default preset) scores
+    each frame as compensated into a float32 buffer (:func:`_compensate`); else the frame is read as it comes, its
+    quotients by the gain made on the fly. Each kernel types one frame pass, and only the compensated one a ghost
+    detector: one kernel holding both paths typed a uint8 frame's pass beside the float32 one and compiled in 93 s,
+    where the compensated kernel alone takes 56 s (K = 3, uint8 frames)."""
+    key = (n_components, compensated)
+    if key not in _BLOCK_KERNELS:
 
         @numba.njit(cache=True)
         def score_block(
@@ -675,13 +673,13 @@ def _score_block_kernel(n_components: int) -> object:
             work = np.empty(height * width, np.float32)
             count = np.zeros(1 << 16, np.int64)
             candidate = np.empty((height, width) if masked else (1, 1), np.bool_)
-            compensated = np.empty(frames.shape[1:] if clip or saturate or ghost else (1, 1, 1), np.float32)
+            as_scored = np.empty(frames.shape[1:] if compensated else (1, 1, 1), np.float32)
             texture_c = np.float32(texture * means.shape[-1])
             # a uint8 frame has 256 values: their quotients by the gain (the same float32 divisions) are a table
             lut = np.empty(256 if lookup else 0, np.float32)
             # with ghost absorption each frame as scored is the next one's previous: ``previous`` (the caller's copy
-            # of the detector's) and ``compensated`` take turns, and the last frame ends in ``previous``
-            frame_buffer, previous_buffer = compensated, previous
+            # of the detector's) and ``as_scored`` take turns, and the last frame ends in ``previous``
+            frame_buffer, previous_buffer = as_scored, previous
             if gain and n_frames > 0:
                 _ratios(frames[0], means, first, lookup, row_ratio, row_count)
             for t in range(n_frames):
@@ -695,31 +693,45 @@ def _score_block_kernel(n_components: int) -> object:
                             lut[i] = np.float32(np.float32(i) / g)
                 own = own_out[t] if keep_own else own_d2
                 want = gain and t + 1 < n_frames
-                has_previous_t = has_previous or t > 0
                 next_frame = frames[min(t + 1, n_frames - 1)]
-                if ghost or ((clip or saturate) and divide):  # the frame as scored (saturated, clipped imputed)
+                if compensated:  # the frame as scored (divided, saturated, clipped channels imputed)
                     _compensate(frames[t], g, divide, lut, means, first, frame_buffer, clip and divide,
                                 saturate and divide)
-                    _frame_pass(frame_buffer, np.float32(1.0), False, lut, means, whiten, whiten_rows,
-                                background_rows, mean_var, is_bg, first, gate, radius, shadow_tau, shadow_max,
-                                shadow_var_threshold, texture, texture_half, masked, mixture, candidate, min_score,
-                                scale, use_scale, out[t], own, own_k, texture_c,
-                                rate, update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components,
-                                ghost, previous_buffer, has_previous_t, ghost_args)
+                    _frame_scores(frame_buffer, np.float32(1.0), False, lut, means, whiten, whiten_rows,
+                                  background_rows, mean_var, is_bg, first, gate, radius, shadow_tau, shadow_max,
+                                  shadow_var_threshold, texture, texture_half, masked, mixture, candidate, min_score,
+                                  scale, use_scale, out[t], own, own_k, texture_c, n_components)
+                    if ghost:  # between the frame's scores and its update, as the reference absorbs
+                        _absorb_ghosts(frame_buffer, previous_buffer, has_previous or t > 0, out[t], means, first,
+                                       ghost_args)
+                    if rate > 0 or want:
+                        _update_rows(frame_buffer, np.float32(1.0), False, lut, means, own, own_k, update_threshold,
+                                     rate, rate > 0, next_frame, first, want, lookup, row_ratio, row_count)
                     if ghost:
                         frame_buffer, previous_buffer = previous_buffer, frame_buffer
                 else:
-                    _frame_pass(frames[t], g, divide, lut, means, whiten, whiten_rows, background_rows, mean_var,
-                                is_bg, first, gate, radius,
-                                shadow_tau, shadow_max, shadow_var_threshold, texture, texture_half, masked, mixture,
-                                candidate, min_score, scale, use_scale, out[t], own, own_k, texture_c, rate,
-                                update_threshold, next_frame, want, lookup, row_ratio, row_count, n_components,
-                                ghost, previous_buffer, has_previous_t, ghost_args)
+                    _frame_scores(frames[t], g, divide, lut, means, whiten, whiten_rows, background_rows, mean_var,
+                                  is_bg, first, gate, radius, shadow_tau, shadow_max, shadow_var_threshold, texture,
+                                  texture_half, masked, mixture, candidate, min_score, scale, use_scale, out[t], own,
+                                  own_k, texture_c, n_components)
+                    if rate > 0 or want:
+                        _update_rows(frames[t], g, divide, lut, means, own, own_k, update_threshold, rate, rate > 0,
+                                     next_frame, first, want, lookup, row_ratio, row_count)
             if ghost and n_frames % 2 == 1:
-                previous[:] = previous_buffer
+                _copy(previous_buffer, previous)
 
-        _BLOCK_KERNELS[n_components] = score_block
-    return _BLOCK_KERNELS[n_components]
+        _BLOCK_KERNELS[key] = score_block
+    return _BLOCK_KERNELS[key]
+
+
+@numba.njit(cache=True)
+def _copy(source: NDArray[np.float32], out: NDArray[np.float32]) -> None:
+    """``out[:] = source`` for C-ordered arrays of one size, as a loop (the slice assignment's shape-mismatch
+    error message alone took ~4 s to compile)."""
+    flat_out = out.reshape(-1)
+    flat_source = source.reshape(-1)
+    for i in range(flat_out.shape[0]):
+        flat_out[i] = flat_source[i]
 
 
 def score_frames(
@@ -758,7 +770,8 @@ def score_frames(
     ghost_on, previous, has_previous, ghost_args = _ghost_arguments(ghost, decision_threshold, frames.shape)
     if rows is None:
         rows = row_layout(whiten, is_background)
-    _score_block_kernel(means.shape[2])(  # type: ignore[operator]
+    clip, saturate = bool(gain and gain_clip), bool(gain and gain_saturate)
+    _score_block_kernel(means.shape[2], ghost_on or clip or saturate)(  # type: ignore[operator]
         frames, means, whiten, *rows, mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), gate, int(radius), bool(gain),
         0.0 if shadow_tau is None else float(shadow_tau), float(shadow_max), float(shadow_var_threshold),
@@ -766,8 +779,8 @@ def score_frames(
         bool(shadow_texture_masked and shadow_tau is not None and shadow_texture is not None),
         bool(shadow_texture_mixture), float(shadow_min_score), scale, use_scale, float(learning_rate),
         float(update_threshold), out,
-        np.empty((1, 1, 1), np.float32), False, frames.dtype == np.uint8, bool(gain and gain_clip),
-        bool(gain and gain_saturate), ghost_on, previous, has_previous, ghost_args,
+        np.empty((1, 1, 1), np.float32), False, frames.dtype == np.uint8, clip, saturate, ghost_on, previous,
+        has_previous, ghost_args,
     )
     if ghost is not None and n_frames:
         ghost.last_frame_ = previous  # the last frame as scored
@@ -831,12 +844,12 @@ def training_dynamics(
     n_frames, height, width = frames.shape[:3]
     out = np.empty((n_frames, height, width), np.float32)
     own = np.empty((n_frames, height, width), np.float32)
-    _score_block_kernel(means.shape[2])(  # type: ignore[operator]
+    clip, saturate = bool(gain and gain_clip), bool(gain and gain_saturate)
+    _score_block_kernel(means.shape[2], clip or saturate)(  # type: ignore[operator]
         frames, means, whiten, *row_layout(whiten, is_background), mean_var, np.ascontiguousarray(is_background, bool),
         np.ascontiguousarray(first, np.int64), np.ones((height, width), np.bool_), int(radius), bool(gain),
         0.0, 1.0, 0.0, -1.0, 1, False, False, 0.0, np.ones((1, 1), np.float32), False, 0.0, 0.0, out, own,
-        True, frames.dtype == np.uint8, bool(gain and gain_clip),
-        bool(gain and gain_saturate), *_ghost_arguments(None, 0.0, frames.shape),
+        True, frames.dtype == np.uint8, clip, saturate, *_ghost_arguments(None, 0.0, frames.shape),
     )
     t32 = np.float32(threshold)
     rescued = ((own > t32) & (out <= t32)).sum(axis=0, dtype=np.int64).astype(np.float32)

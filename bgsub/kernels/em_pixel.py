@@ -271,10 +271,13 @@ def _fit_pixel(
     n_components = weights.shape[0]
     low = np.zeros((n_channels, n_channels))
     nk = np.empty(n_components)
-    if have_init:
-        weights[:] = w_init
-        means[:] = m_init
-        prec[:] = p_init
+    if have_init:  # loops: the slice assignments' shape-mismatch error messages took ~5 s to compile
+        for k in range(n_components):
+            weights[k] = w_init[k]
+            for c in range(n_channels):
+                means[k, c] = m_init[k, c]
+                for d in range(n_channels):
+                    prec[k, c, d] = p_init[k, c, d]
     else:
         centres = np.empty((n_components, n_channels))
         _kmeans(X, centres, labels[0], labels[1], scratch)
@@ -347,12 +350,15 @@ def _store_sorted(
     """Pixel ``p``'s parameters ``(K,)``, ``(K, C)``, ``(K, C, C)`` into the outputs, components by
     descending weight (converted to the outputs' dtype)."""
     _weight_order(weights, order)
-    for j in range(weights.shape[0]):
+    n_channels = means.shape[1]
+    for j in range(weights.shape[0]):  # loops, as in _fit_pixel
         k = order[j]
         weights_out[p, j] = weights[k]
-        means_out[p, j] = means[k]
-        cov_out[p, j] = cov[k]
-        prec_out[p, j] = prec[k]
+        for c in range(n_channels):
+            means_out[p, j, c] = means[k, c]
+            for d in range(n_channels):
+                cov_out[p, j, c, d] = cov[k, c, d]
+                prec_out[p, j, c, d] = prec[k, c, d]
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
