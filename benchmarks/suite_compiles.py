@@ -49,8 +49,8 @@ class _CompileRecorder(event.Listener):
 
 
 def _closure(function: Any) -> str:
-    """A kernel made per value by a closure (``_score_block_kernel(K)``), the values it closes over:
-    ``[n_components=3]``; else nothing."""
+    """A kernel made per value by a closure (``_score_block_kernel(K, compensated)``), the values it closes over:
+    ``[compensated=True, n_components=3]``; else nothing."""
     cells = zip(function.__code__.co_freevars, function.__closure__ or ())
     values = [f"{name}={cell.cell_contents}" for name, cell in cells if isinstance(cell.cell_contents, (int, str))]
     return f"[{', '.join(values)}]" if values else ""
