@@ -395,9 +395,9 @@ def segment(
         del frames
         if progress:
             _note(f"fitted in {format_duration(time.monotonic() - fit_start)}")
-            hint = shake_hint(method)
-            if hint:
-                _note(hint)
+            for hint in (shake_hint(method), size_hint(run.postprocess, h, w)):
+                if hint:
+                    _note(hint)
         write_background(tmp / "background.png", method, (h, w, c))
         (tmp / "masks").mkdir()
         tally = ScoreTally(run.thresholds(), run.threshold, scored)
@@ -473,6 +473,37 @@ def shake_hint(method: Any) -> str | None:
         return None
     return (f"the training frames move by {motion:.1f} px, as a shaking camera does: --set align=true may help "
             "(README, Accuracy)")
+
+
+#: Shorter side (px) of the scenes the default preset's mask filters were chosen on (the synthetic scenes, 160x120).
+FILTERS_CHOSEN_AT = 120
+
+
+def size_hint(postprocess: dict[str, Any], height: int, width: int) -> str | None:
+    """A line suggesting mask filters grown with the frame, for a run that keeps the default preset's filters on frames
+    at least 1.5 times the size they were chosen on (:data:`FILTERS_CHOSEN_AT`).
+
+    The 5x5 median and the 30-pixel area opening cover less of the scene as the frame grows: on validation scenes
+    enlarged 2 and 4 times, filters grown with them (the median's half-width times the zoom, the area times its
+    square) held F on moving backgrounds where the default's fell (README, Quick start). Not chosen as the default:
+    measured on enlarged synthetic scenes only; "may".
+
+    Examples
+    --------
+    >>> size_hint({"median": 5, "min_area": 30}, 480, 640)
+    'frames of 640x480 are 4x the 160x120 scenes the mask filters were chosen on: --set "postprocess={median: 17, \
+min_area: 480}" grows them with the frame, and may help where the background moves (README, Quick start)'
+    >>> size_hint({"median": 5, "min_area": 30}, 120, 160) is None, size_hint({"median": 9}, 480, 640) is None
+    (True, True)
+    """
+    scale = min(height, width) / FILTERS_CHOSEN_AT
+    if postprocess != PRESETS["default"]["postprocess"] or scale < 1.5:
+        return None
+    median = 2 * round((postprocess["median"] - 1) / 2 * scale) + 1
+    area = round(postprocess["min_area"] * scale * scale)
+    return (f"frames of {width}x{height} are {scale:.3g}x the 160x120 scenes the mask filters were chosen on: "
+            f'--set "postprocess={{median: {median}, min_area: {area}}}" grows them with the frame, and may help where '
+            "the background moves (README, Quick start)")
 
 
 class _Remember:

@@ -304,3 +304,30 @@ def test_the_fitting_line_says_when_numba_compiles_the_kernels_first(
     (folder / "em_lanes._fit3_lanes-391.py311.nbi").unlink()
     monkeypatch.setenv("BGSUB_BACKEND", "numpy")
     assert compile_hint("gmm") == ""  # no kernels on the reference path
+
+
+def test_a_frame_larger_than_the_filters_were_chosen_on_gets_the_grown_filters_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    """180x240 is 1.5x the 160x120 scenes: the hint names the filters grown 1.5x (median 7, min_area 68) and the
+    setting is taken as printed; filters the user set, or a frame of the scenes' size, get no hint."""
+    rng = np.random.default_rng(5)
+    for name, (h, w) in {"large": (180, 240), "small": (120, 160)}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        still = rng.uniform(40, 200, (h, w, 3)).astype(np.uint8)  # a still scene, a square crossing the last 4 frames
+        for t in range(24):
+            frame = still.copy()
+            if t >= 20:
+                frame[20:40, 10 * t - 190: 10 * t - 170] = 250
+            iio.imwrite(folder / f"in{t + 1:06d}.png", frame)
+    code, _, stderr = _run(capsys, "segment", tmp_path / "large", "-o", tmp_path / "out", "--train", "20")
+    assert code == 0, stderr
+    hint = '--set "postprocess={median: 7, min_area: 68}" grows them with the frame'
+    assert "frames of 240x180 are 1.5x the 160x120 scenes" in stderr and hint in stderr, stderr
+    code, stdout, stderr = _run(capsys, "segment", tmp_path / "large", "-o", tmp_path / "grown", "--train", "20",
+                                "--set", "postprocess={median: 7, min_area: 68}")
+    assert code == 0, stderr
+    assert "postprocess={'median': 7, 'min_area': 68}" in stdout and "grows them" not in stderr, stderr
+    code, _, stderr = _run(capsys, "segment", tmp_path / "small", "-o", tmp_path / "small_out", "--train", "20")
+    assert code == 0 and "grows them" not in stderr, stderr
