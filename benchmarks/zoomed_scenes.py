@@ -38,6 +38,7 @@ from validate_levers import BLOCK, _f, _split, preset_with, real_sequences, run_
 from bgsub import gmm
 from bgsub.methods import make_method
 from bgsub.metrics import sweep_thresholds
+from bgsub.postprocess import grown_postprocess
 from bgsub.scoring import score_blocks
 from bgsub.synth import SCENES, Scene, make_scene, scene_seeds
 from bgsub.tally import ScoreTally
@@ -67,20 +68,11 @@ def with_noise(scene: Scene, seed: int) -> Scene:
     return dataclasses.replace(scene, frames=np.clip(noisy, 0, 255).astype(np.uint8))
 
 
-def scaled_postprocess(post: dict, k: int) -> dict:
-    """The mask filters ``post`` grown ``k`` times: window half-widths times ``k``, ``min_area`` times ``k`` squared.
-
-    >>> scaled_postprocess({"median": 5, "min_area": 30}, 2)
-    {'median': 9, 'min_area': 120}
-    """
-    return {key: value * k * k if key == "min_area" else (value - 1) * k + 1 for key, value in post.items()}
-
-
 def run(scene: Scene, settings: list[str] | None = None, zoom: int = 1) -> tuple[float, object]:
     """F of the default (with ``settings``, ``KEY=JSON``) on ``scene``, and the fitted method; ``zoom`` > 1 grows
-    the mask filters that many times (:func:`scaled_postprocess`)."""
+    the mask filters that many times (:func:`bgsub.postprocess.grown_postprocess`)."""
     kind, params, post, threshold = _split(preset_with(settings or []))
-    post = scaled_postprocess(post, zoom)
+    post = grown_postprocess(post, zoom)
     method = make_method(kind, **params).fit(scene.frames[: scene.n_train])
     numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
     blocks = [(numbers[i: i + BLOCK], scene.frames[scene.n_train + i: scene.n_train + i + BLOCK])
@@ -105,7 +97,7 @@ def main() -> None:
     if args.highway:
         settings = preset_with(args.settings)
         post = _split(settings)[2]
-        settings["postprocess"] = scaled_postprocess(post, 2) if args.scaled_postprocess else post
+        settings["postprocess"] = grown_postprocess(post, 2) if args.scaled_postprocess else post
         f = run_sequence("highway", real_sequences("validation")["highway"], settings)
         print(f"highway 470-899, the default preset{''.join(' ' + item for item in args.settings)}, mask filters "
               f"{settings['postprocess']}: F {f:.4f}")

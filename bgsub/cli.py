@@ -48,6 +48,7 @@ from bgsub.methods import METHOD_KINDS, make_method, method_class
 from bgsub.metrics import METRIC_NAMES
 from bgsub.pipeline import evaluate, write_background
 from bgsub.plots import overlay_frames
+from bgsub.postprocess import grown_postprocess
 from bgsub.presets import DESCRIPTIONS, PRESETS, preset_settings
 from bgsub.progress import Progress, format_duration
 from bgsub.scoring import score_blocks
@@ -499,11 +500,10 @@ min_area: 480}" grows them with the frame, and may help where the background mov
     scale = min(height, width) / FILTERS_CHOSEN_AT
     if postprocess != PRESETS["default"]["postprocess"] or scale < 1.5:
         return None
-    median = 2 * round((postprocess["median"] - 1) / 2 * scale) + 1
-    area = round(postprocess["min_area"] * scale * scale)
+    grown = grown_postprocess(postprocess, scale)
     return (f"frames of {width}x{height} are {scale:.3g}x the 160x120 scenes the mask filters were chosen on: "
-            f'--set "postprocess={{median: {median}, min_area: {area}}}" grows them with the frame, and may help where '
-            "the background moves (README, Quick start)")
+            f'--set "postprocess={{median: {grown["median"]}, min_area: {grown["min_area"]}}}" grows them with the '
+            "frame, and may help where the background moves (README, Quick start)")
 
 
 class _Remember:

@@ -40,7 +40,8 @@ from bgsub.kernels.area_opening import area_open_2d
 from bgsub.kernels.binary import filtered_masks
 from bgsub.kernels.median import median5
 
-__all__ = ["POSTPROCESS_KEYS", "check_postprocess", "area_opening", "postprocess_scores", "postprocess_masks"]
+__all__ = ["POSTPROCESS_KEYS", "check_postprocess", "grown_postprocess", "area_opening", "postprocess_scores",
+           "postprocess_masks"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,31 @@ def check_postprocess(config: dict[str, Any] | None) -> dict[str, int]:
         if value > 1:
             active[key] = int(value)
     return active
+
+
+def grown_postprocess(config: dict[str, Any], scale: float) -> dict[str, int]:
+    """The filters of ``config`` grown ``scale`` times, to cover the same part of a scene filmed with ``scale`` times
+    as many pixels across: each window's half-width times ``scale`` (rounded), ``min_area`` times its square.
+
+    Examples
+    --------
+    >>> grown_postprocess({"median": 5, "min_area": 30}, 2)
+    {'median': 9, 'min_area': 120}
+    >>> grown_postprocess({"median": 5, "opening": 1, "min_area": 30}, 1.5)
+    {'median': 7, 'opening': 1, 'min_area': 68}
+    >>> grown_postprocess({"median": 5, "min_area": 30}, 4)
+    {'median': 17, 'min_area': 480}
+    """
+    check_postprocess(config)
+    grown = {}
+    for key, value in config.items():
+        if value <= 1:  # off stays off
+            grown[key] = int(value)
+        elif key == "min_area":
+            grown[key] = round(value * scale * scale)
+        else:
+            grown[key] = 2 * round((value - 1) / 2 * scale) + 1
+    return grown
 
 
 def area_opening(scores: NDArray, min_area: int) -> NDArray[np.float32]:
