@@ -38,7 +38,7 @@ from bgsub.kernels import resolve_backend
 from bgsub.kernels.area import area_open
 from bgsub.kernels.area_opening import area_open_2d
 from bgsub.kernels.binary import filtered_masks
-from bgsub.kernels.median import median5
+from bgsub.kernels.median import median_filter
 
 __all__ = ["POSTPROCESS_KEYS", "check_postprocess", "grown_postprocess", "area_opening", "postprocess_scores",
            "postprocess_masks"]
@@ -164,8 +164,8 @@ def postprocess_scores(scores: NDArray, config: dict[str, Any] | None) -> NDArra
     # -- compiled path (issue 16): bgsub.kernels.median and .area give the same values as scipy / _area_open_2d
     compiled = resolve_backend() == "numba"
     for key, value in active.items():
-        if compiled and key == "median" and value == 5:
-            out = median5(out)
+        if compiled and key == "median":
+            out = median_filter(out, value)
         elif compiled and key == "min_area":
             out = area_open(out, value)
         # -- end of the compiled path

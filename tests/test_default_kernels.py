@@ -32,7 +32,7 @@ numba = pytest.importorskip("numba")
 
 from bgsub import kernels  # noqa: E402
 from bgsub.kernels.area import area_open  # noqa: E402
-from bgsub.kernels.median import median5, selection_network  # noqa: E402
+from bgsub.kernels.median import median5, median_filter, selection_network  # noqa: E402
 
 TOL = 1e-5
 
@@ -279,6 +279,16 @@ def test_median5_equals_scipy(shape: tuple[int, int, int]) -> None:
     maps = score_maps(0, shape)
     want = ndi.median_filter(maps, size=(1, 5, 5), mode="nearest")
     np.testing.assert_array_equal(median5(maps), want)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 9, 17])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 2), (1, 4, 7), (2, 31, 45), (1, 1, 20)])
+def test_median_filter_equals_scipy(shape: tuple[int, int, int], size: int) -> None:
+    """Any odd size (the grown filters of a larger frame), windows wider than the frame included, bit for bit."""
+    maps = score_maps(size, shape)
+    want = ndi.median_filter(maps, size=(1, size, size), mode="nearest")
+    got = median_filter(maps, size)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
 
 
 def test_selection_network_selects_the_median() -> None:

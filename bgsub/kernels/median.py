@@ -1,4 +1,4 @@
-"""Compiled 5x5 median filter of score maps (``postprocess: {median: 5}``), the same values as SciPy's.
+"""Compiled median filters of score maps (``postprocess: {median: N}``), the same values as SciPy's.
 
 ``scipy.ndimage.median_filter(scores, size=(1, 5, 5), mode="nearest")`` sorts each window; here
 each output pixel is the rank-12 element of its 25 values picked by a fixed selection network of
@@ -8,6 +8,12 @@ unrolled body of :func:`_median5_rows` was generated from it). The network has n
 loop over a row's pixels runs as SIMD lanes (each pixel one lane); the 5 input rows of an output
 row are copied once into a buffer padded by 2 pixels at each end (the nearest-edge border), which
 stays in L1. Rows of all frames of a block are shared among threads (``numba.prange``).
+
+Other odd sizes (:func:`median_filter`: the grown filters of a larger frame, ``bgsub.postprocess.grown_postprocess``)
+keep each column's vertical window sorted as it slides down (one value out, one in: O(size) a pixel); a window is
+then ``size`` sorted columns, and its median is found from the previous pixel's, which is near it: the values below
+that guess are counted by a binary search in each column, then the answer is stepped to, one rank at a time
+(O(size log size) a pixel, plus size per rank stepped). Frames are shared among threads.
 
 A selection returns one of the window's values, so the result is SciPy's bit for bit (scores are
 finite and never -0.0; ``tests/test_default_kernels.py``).
@@ -20,7 +26,7 @@ import numpy as np
 from numba import prange
 from numpy.typing import NDArray
 
-__all__ = ["median5", "selection_network"]
+__all__ = ["median5", "median_filter", "selection_network"]
 
 
 def selection_network(n: int = 25, rank: int = 12) -> list[tuple[int, int]]:
@@ -215,4 +221,111 @@ def median5(scores: NDArray[np.float32]) -> NDArray[np.float32]:
     out = np.empty_like(scores)
     if scores.size:
         _median5_rows(scores, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _insert_sorted(column: NDArray[np.float32], leaving: np.float32, entering: np.float32) -> None:
+    """Replace one ``leaving`` value of the ascending ``column`` with ``entering``, keeping it sorted."""
+    i = 0
+    while i < len(column) - 1 and column[i] != leaving:  # bounded: never read past the column
+        i += 1
+    while i > 0 and column[i - 1] > entering:
+        column[i] = column[i - 1]
+        i -= 1
+    while i < len(column) - 1 and column[i + 1] < entering:
+        column[i] = column[i + 1]
+        i += 1
+    column[i] = entering
+
+
+@numba.njit(cache=True)
+def _window_rank(columns: NDArray[np.float32], first: NDArray[np.int64], rank: int, guess: np.float32,
+                 pointer: NDArray[np.int64]) -> np.float32:
+    """The ``rank``-th smallest value of the window made of the sorted columns ``columns[first[i]]``, found by counting
+    the values below ``guess`` (the previous pixel's median: near this one) and stepping from it."""
+    m = len(first)
+    size = columns.shape[1]
+    below = 0
+    for i in range(m):  # pointer[i] = how many of column i are < guess (a binary search)
+        c = first[i]
+        lo, hi = 0, size
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if columns[c, mid] < guess:
+                lo = mid + 1
+            else:
+                hi = mid
+        pointer[i] = lo
+        below += lo
+    if below > rank:  # the answer is below the guess: step down through the largest values under it
+        value = guess
+        for _ in range(below - rank):
+            best = -1
+            for i in range(m):
+                j = pointer[i] - 1
+                if j >= 0 and (best < 0 or columns[first[i], j] > value):
+                    best, value = i, columns[first[i], j]
+            pointer[best] -= 1
+        return value
+    at_most = below
+    for i in range(m):  # then past the values equal to the guess (rarely any)
+        c = first[i]
+        j = pointer[i]
+        while j < size and columns[c, j] == guess:
+            j += 1
+        at_most += j - pointer[i]
+        pointer[i] = j
+    if rank < at_most:  # the guess is in the window, at this rank
+        return guess
+    value = guess  # the answer is above: step up through the smallest values over it
+    for _ in range(rank - at_most + 1):
+        best = -1
+        for i in range(m):
+            j = pointer[i]
+            if j < size and (best < 0 or columns[first[i], j] < value):
+                best, value = i, columns[first[i], j]
+        pointer[best] += 1
+    return value
+
+
+@numba.njit(cache=True, parallel=True)
+def _median_frames(scores: NDArray[np.float32], size: int, out: NDArray[np.float32]) -> None:
+    n_frames, height, width = scores.shape
+    half = size // 2
+    rank = size * size // 2
+    for t in prange(n_frames):
+        # the sorted vertical window of every column x (nearest edge: rows repeated), slid down row by row
+        columns = np.empty((width, size), np.float32)
+        first = np.empty(size, np.int64)
+        pointer = np.empty(size, np.int64)
+        for x in range(width):
+            for dy in range(size):
+                columns[x, dy] = scores[t, min(max(dy - half, 0), height - 1), x]
+            columns[x].sort()
+        for y in range(height):
+            if y > 0:
+                leaving = scores[t, max(y - 1 - half, 0)]
+                entering = scores[t, min(y + half, height - 1)]
+                for x in range(width):
+                    _insert_sorted(columns[x], leaving[x], entering[x])
+            guess = columns[0, half]
+            for x in range(width):
+                for dx in range(size):
+                    first[dx] = min(max(x + dx - half, 0), width - 1)
+                guess = _window_rank(columns, first, rank, guess, pointer)
+                out[t, y, x] = guess
+
+
+def median_filter(scores: NDArray[np.float32], size: int) -> NDArray[np.float32]:
+    """``size x size`` median (``size`` odd) of each ``(H, W)`` map of ``scores (T, H, W)`` float32, nearest-edge
+    border, as a new array: ``scipy.ndimage.median_filter(scores, size=(1, size, size), mode="nearest")``."""
+    if size % 2 != 1:
+        raise ValueError(f"median size must be odd, got {size}")
+    if size == 5:
+        return median5(scores)
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    out = np.empty_like(scores)
+    if scores.size:
+        _median_frames(scores, int(size), out)
     return out

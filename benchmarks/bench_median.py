@@ -1,0 +1,77 @@
+"""The score maps' median filter of every size, compiled against SciPy, side by side.
+
+Command (from the project root)::
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_median.py [--zooms 2,4] [--sizes 5,9,17] [--repeats 5]
+
+A run with ground truth filters the scores (its threshold sweep needs them), so its median is
+:func:`bgsub.kernels.median.median_filter` on the compiled path and ``scipy.ndimage.median_filter`` on the numpy
+path. On the ``water`` validation scene enlarged ``k`` times (``zoomed_scenes.py``: 320x240 at x2, 640x480 at x4),
+the default is fitted and its raw scores of 64 test frames are filtered with each size (5x5, the default's; 9x9 and
+17x17, its filters grown 2 and 4 times, ``bgsub.postprocess.grown_postprocess``), by both, in turns within each
+repeat, on one thread; both must give the same bits. It prints the median milliseconds a frame and the ratio. The
+machine is shared: compare ratios, and read the load average printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+from scipy import ndimage
+from zoomed_scenes import zoomed
+
+from bgsub.kernels import set_num_threads
+from bgsub.kernels.median import median_filter
+from bgsub.methods import make_method
+from bgsub.presets import preset_settings
+from bgsub.synth import make_scene, scene_seeds
+
+FRAMES = 64
+
+
+def raw_scores(zoom: int) -> np.ndarray:
+    """The default's unfiltered scores of the first :data:`FRAMES` test frames of the enlarged ``water`` scene."""
+    scene = zoomed(make_scene("water", seed=scene_seeds("water", "validation", 1)[0]), zoom)
+    settings = preset_settings("default")
+    for key in ("postprocess", "threshold", "sweep"):
+        settings.pop(key)
+    method = make_method(settings.pop("kind"), **settings).fit(scene.frames[: scene.n_train])
+    return method.foreground_scores(scene.frames[scene.n_train: scene.n_train + FRAMES]).astype(np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zooms", default="2,4")
+    parser.add_argument("--sizes", default="5,9,17")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    set_num_threads(1)
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"{'size':>10} {'median':>6} {'scipy ms':>9} {'compiled ms':>11} {'ratio':>7}")
+    for zoom in (int(z) for z in args.zooms.split(",")):
+        scores = raw_scores(zoom)
+        for size in (int(s) for s in args.sizes.split(",")):
+            median_filter(scores[:1], size)  # compiled (or loaded from the cache) before timing
+            times: dict[str, list[float]] = {"scipy": [], "compiled": []}
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                want = ndimage.median_filter(scores, size=(1, size, size), mode="nearest")
+                times["scipy"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                got = median_filter(scores, size)
+                times["compiled"].append(time.perf_counter() - start)
+                if not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
+                    raise SystemExit(f"median {size} differs from SciPy's at {scores.shape}")
+            ms = {name: 1e3 * statistics.median(t) / len(scores) for name, t in times.items()}
+            h, w = scores.shape[1:]
+            ratio = ms["scipy"] / ms["compiled"]
+            print(f"{w:>4}x{h:<5} {size:>6} {ms['scipy']:9.2f} {ms['compiled']:11.2f} {ratio:6.1f}x", flush=True)
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
