@@ -22,12 +22,12 @@ import time
 
 import numpy as np
 from scipy import ndimage
+from validate_levers import _split, preset_with
 from zoomed_scenes import zoomed
 
 from bgsub.kernels import set_num_threads
 from bgsub.kernels.median import median_filter
 from bgsub.methods import make_method
-from bgsub.presets import preset_settings
 from bgsub.synth import make_scene, scene_seeds
 
 FRAMES = 64
@@ -36,10 +36,8 @@ FRAMES = 64
 def raw_scores(zoom: int) -> np.ndarray:
     """The default's unfiltered scores of the first :data:`FRAMES` test frames of the enlarged ``water`` scene."""
     scene = zoomed(make_scene("water", seed=scene_seeds("water", "validation", 1)[0]), zoom)
-    settings = preset_settings("default")
-    for key in ("postprocess", "threshold", "sweep"):
-        settings.pop(key)
-    method = make_method(settings.pop("kind"), **settings).fit(scene.frames[: scene.n_train])
+    kind, params, _, _ = _split(preset_with([]))
+    method = make_method(kind, **params).fit(scene.frames[: scene.n_train])
     return method.foreground_scores(scene.frames[scene.n_train: scene.n_train + FRAMES]).astype(np.float32)
 
 
