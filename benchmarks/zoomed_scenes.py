@@ -32,8 +32,7 @@ import statistics
 import time
 
 import numpy as np
-from scipy import ndimage
-from validate_levers import BLOCK, _f, _split, preset_with, real_sequences, run_sequence
+from validate_levers import BLOCK, _f, _split, preset_with, real_sequences, run_sequence, zoomed
 
 from bgsub import gmm
 from bgsub.methods import make_method
@@ -45,20 +44,6 @@ from bgsub.tally import ScoreTally
 
 #: Sensor noise of the scenes (``make_scene``'s default), added after the enlargement with ``--noise-after-zoom``.
 NOISE_SIGMA = 3.0
-
-
-def zoomed(scene: Scene, k: int) -> Scene:
-    """``scene`` with every frame and its true background enlarged ``k`` times (bilinear, rounded to uint8) and its
-    labels repeated."""
-    if k == 1:
-        return scene
-
-    def enlarged(image: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(ndimage.zoom(image.astype(np.float32), (k, k, 1), order=1)), 0, 255).astype(np.uint8)
-
-    labels = np.repeat(np.repeat(scene.labels, k, axis=1), k, axis=2)
-    return dataclasses.replace(scene, frames=np.stack([enlarged(f) for f in scene.frames]), labels=labels,
-                               background=enlarged(scene.background))
 
 
 def with_noise(scene: Scene, seed: int) -> Scene:

@@ -23,6 +23,11 @@ They run in the order ``median``, ``opening``, ``closing``, ``min_area``; a
 configuration is a dict such as ``{"median": 5, "min_area": 20}`` (a method's
 ``postprocess:`` config key). Pixels outside the image are treated as the nearest
 edge pixel (``mode="nearest"``), as SciPy does.
+
+A window or an area covers a part of the scene only at one frame size. With
+``reference_size: n`` in the config the sizes are those of a frame whose shorter side is
+``n`` pixels, and a larger frame gets them grown to cover the same part of its scene
+(:func:`frame_filters`, :func:`grown_postprocess`); without it they are pixels at every size.
 """
 
 from __future__ import annotations
@@ -40,13 +45,16 @@ from bgsub.kernels.area_opening import area_open_2d
 from bgsub.kernels.binary import filtered_masks
 from bgsub.kernels.median import median_filter
 
-__all__ = ["POSTPROCESS_KEYS", "check_postprocess", "grown_postprocess", "area_opening", "postprocess_scores",
-           "postprocess_masks"]
+__all__ = ["POSTPROCESS_KEYS", "check_postprocess", "grown_postprocess", "frame_filters", "area_opening",
+           "postprocess_scores", "postprocess_masks"]
 
 logger = logging.getLogger(__name__)
 
 #: Recognised keys of a post-processing config, in the order they are applied.
 POSTPROCESS_KEYS: tuple[str, ...] = ("median", "opening", "closing", "min_area")
+
+#: The config's key naming the shorter side, in pixels, at which its sizes hold (:func:`frame_filters`).
+REFERENCE_KEY = "reference_size"
 
 
 def check_postprocess(config: dict[str, Any] | None) -> dict[str, int]:
@@ -55,23 +63,28 @@ def check_postprocess(config: dict[str, Any] | None) -> dict[str, int]:
     Parameters
     ----------
     config : dict or None
-        ``{"median": size, "opening": size, "closing": size, "min_area": pixels}``; sizes are
-        odd window widths (1 = off), ``min_area`` a pixel count (0 or 1 = off).
+        ``{"median": size, "opening": size, "closing": size, "min_area": pixels, "reference_size": pixels}``;
+        sizes are odd window widths (1 = off), ``min_area`` a pixel count (0 or 1 = off), ``reference_size``
+        the frame's shorter side at which they hold (0 or absent = at every size; :func:`frame_filters`).
 
     Returns
     -------
     dict
-        The active filters, in application order.
+        The active filters, in application order (at the reference size: ``reference_size`` is not in it).
 
     Examples
     --------
-    >>> check_postprocess({"min_area": 20, "median": 1})
+    >>> check_postprocess({"min_area": 20, "median": 1, "reference_size": 120})
     {'min_area': 20}
     """
     config = dict(config or {})
-    unknown = sorted(set(config) - set(POSTPROCESS_KEYS))
+    unknown = sorted(set(config) - set(POSTPROCESS_KEYS) - {REFERENCE_KEY})
     if unknown:
-        raise ValueError(f"unknown post-processing filter(s) {unknown}; known: {list(POSTPROCESS_KEYS)}")
+        raise ValueError(f"unknown post-processing filter(s) {unknown}; known: {list(POSTPROCESS_KEYS)} and "
+                         f"{REFERENCE_KEY!r}")
+    reference = config.get(REFERENCE_KEY, 0)
+    if isinstance(reference, bool) or not isinstance(reference, (int, np.integer)) or reference < 0:
+        raise ValueError(f"post-processing {REFERENCE_KEY} must be a non-negative integer (pixels), got {reference!r}")
     active = {}
     for key in POSTPROCESS_KEYS:
         value = config.get(key, 0)
@@ -100,6 +113,8 @@ def grown_postprocess(config: dict[str, Any], scale: float) -> dict[str, int]:
     check_postprocess(config)
     grown = {}
     for key, value in config.items():
+        if key == REFERENCE_KEY:
+            continue
         if value <= 1:  # off stays off
             grown[key] = int(value)
         elif key == "min_area":
@@ -107,6 +122,29 @@ def grown_postprocess(config: dict[str, Any], scale: float) -> dict[str, int]:
         else:
             grown[key] = 2 * round((value - 1) / 2 * scale) + 1
     return grown
+
+
+def frame_filters(config: dict[str, Any] | None, height: int, width: int) -> dict[str, int]:
+    """The active filters of ``config`` for frames of ``height`` x ``width`` pixels.
+
+    With ``reference_size`` in ``config``, a frame whose shorter side is larger gets the filters grown by their
+    ratio (:func:`grown_postprocess`), so that they cover the same part of the scene; a frame no larger keeps them
+    as given (they were not measured shrunk). Without it, or 0, the sizes hold at every frame size.
+
+    Examples
+    --------
+    >>> default = {"median": 5, "min_area": 30, "reference_size": 120}
+    >>> frame_filters(default, 120, 160), frame_filters(default, 240, 320), frame_filters(default, 480, 720)
+    ({'median': 5, 'min_area': 30}, {'median': 9, 'min_area': 120}, {'median': 17, 'min_area': 480})
+    >>> frame_filters(default, 60, 80), frame_filters({"median": 5}, 480, 640)
+    ({'median': 5, 'min_area': 30}, {'median': 5})
+    """
+    active = check_postprocess(config)
+    reference = int((config or {}).get(REFERENCE_KEY, 0))
+    shorter = min(int(height), int(width))
+    if reference and shorter > reference:
+        return check_postprocess(grown_postprocess(active, shorter / reference))
+    return active
 
 
 def area_opening(scores: NDArray, min_area: int) -> NDArray[np.float32]:
@@ -139,7 +177,8 @@ def area_opening(scores: NDArray, min_area: int) -> NDArray[np.float32]:
 
 
 def postprocess_scores(scores: NDArray, config: dict[str, Any] | None) -> NDArray[np.float32]:
-    """Apply the filters of ``config`` (see :func:`check_postprocess`) to every frame's scores.
+    """Apply the filters of ``config`` (see :func:`check_postprocess`), sized for the frames (:func:`frame_filters`),
+    to every frame's scores.
 
     Parameters
     ----------
@@ -157,10 +196,10 @@ def postprocess_scores(scores: NDArray, config: dict[str, Any] | None) -> NDArra
     >>> float(postprocess_scores(s, {"median": 3}).max())
     0.0
     """
-    active = check_postprocess(config)
     out = np.array(scores, dtype=np.float32, copy=True)
     if out.ndim != 3:
         raise ValueError(f"scores must have shape (T, H, W), got {out.shape}")
+    active = frame_filters(config, *out.shape[1:])
     # -- compiled path (issue 16): bgsub.kernels.median and .area give the same values as scipy / _area_open_2d
     compiled = resolve_backend() == "numba"
     for key, value in active.items():
@@ -203,12 +242,12 @@ def postprocess_masks(scores: NDArray, threshold: float, config: dict[str, Any] 
     >>> bool(postprocess_masks(s, 5.0, {"median": 3}).any())
     False
     """
-    active = check_postprocess(config)
     scores = np.asarray(scores)
     if scores.ndim != 3:
         raise ValueError(f"scores must have shape (T, H, W), got {scores.shape}")
+    active = frame_filters(config, *scores.shape[1:])
     if not active:
         return scores > threshold
     if resolve_backend() == "numba" and set(active) <= {"median", "min_area"}:
         return filtered_masks(scores, threshold, active.get("median", 0), active.get("min_area", 0))
-    return postprocess_scores(scores, config) > threshold
+    return postprocess_scores(scores, active) > threshold

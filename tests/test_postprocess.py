@@ -8,7 +8,7 @@ import scipy.ndimage as ndi
 
 from bgsub.config import expand_runs
 from bgsub.errors import InputError
-from bgsub.postprocess import area_opening, check_postprocess, postprocess_scores
+from bgsub.postprocess import area_opening, check_postprocess, frame_filters, postprocess_masks, postprocess_scores
 
 EIGHT = np.ones((3, 3), bool)
 
@@ -93,7 +93,9 @@ def test_empty_config_is_identity_and_input_untouched() -> None:
     np.testing.assert_array_equal(scores, before)
 
 
-@pytest.mark.parametrize("bad", [{"blur": 3}, {"median": 4}, {"min_area": -1}, {"median": 2.5}, {"opening": True}])
+@pytest.mark.parametrize("bad", [{"blur": 3}, {"median": 4}, {"min_area": -1}, {"median": 2.5}, {"opening": True},
+                                 {"median": 5, "reference_size": -120}, {"median": 5, "reference_size": 1.5},
+                                 {"median": 5, "reference_size": True}])
 def test_bad_configs_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
         check_postprocess(bad)
@@ -105,3 +107,27 @@ def test_config_key_postprocess_reaches_the_run() -> None:
     assert "postprocess" not in runs[0].params
     with pytest.raises(InputError, match="methods.median.postprocess"):
         expand_runs({"median": {"postprocess": {"median": 4}}})
+
+
+def test_filters_with_a_reference_size_grow_with_the_frame_and_only_with_it() -> None:
+    """Sizes given at a 120-pixel shorter side: a frame twice that gets the 9x9 median and 120-pixel blobs, by hand
+    (half-width 2 x 2, area 30 x 2^2); one no larger keeps them; without the key they are pixels at every size."""
+    config = {"median": 5, "min_area": 30, "reference_size": 120}
+    assert frame_filters(config, 240, 320) == {"median": 9, "min_area": 120}
+    assert frame_filters(config, 360, 1000) == {"median": 13, "min_area": 270}  # the shorter side counts
+    assert frame_filters(config, 120, 160) == frame_filters(config, 40, 50) == {"median": 5, "min_area": 30}
+    assert frame_filters({"median": 5, "min_area": 30}, 480, 640) == {"median": 5, "min_area": 30}
+    assert frame_filters({"opening": 1, "median": 3, "reference_size": 100}, 200, 200) == {"median": 5}
+
+
+def test_scores_and_masks_are_filtered_at_the_frame_s_own_size() -> None:
+    """A 7x7 blob is 49 pixels: kept by 30-pixel blob removal at 120 px, removed by the 120 pixels of a frame twice
+    that size; the scores path, the masks path and the fixed grown sizes agree."""
+    config = {"min_area": 30, "reference_size": 120}
+    for height, kept in ((120, True), (240, False)):
+        scores = np.zeros((1, height, height), np.float32)
+        scores[0, 10:17, 10:17] = 20.0
+        filtered = postprocess_scores(scores, config)
+        assert bool(filtered.any()) is kept
+        np.testing.assert_array_equal(postprocess_masks(scores, 5.0, config), filtered > 5.0)
+        np.testing.assert_array_equal(filtered, postprocess_scores(scores, frame_filters(config, height, height)))
