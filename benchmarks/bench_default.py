@@ -9,7 +9,7 @@ Frames: CDnet highway (``../shared/data/highway``), the default fitted on traini
 resized to 480x640 (bilinear, the same frames upscaled; fitted again at that size).
 
 1. End to end, frames per second: the default method's ``foreground_scores`` then its
-   post-processing (``postprocess_scores``: 5x5 median, area opening) then the threshold, a block
+   post-processing (``postprocess_scores``: its median and area opening at the frame's size) then the threshold, a block
    of 64 frames at a time as ``bgsub.scoring.score_blocks`` does; and the masks alone (``masks``:
    ``score_blocks(need_scores=False)``, the binary filters of the thresholded scores, the same masks);
    the numpy reference path (``BGSUB_BACKEND=numpy``) and the compiled one (``numba``), each on 1 thread
@@ -57,7 +57,7 @@ from bgsub.datasets import open_sequence  # noqa: E402
 from bgsub.io import read_image, write_image  # noqa: E402
 from bgsub.kernels.spatial import adapt_means, score_frame  # noqa: E402
 from bgsub.methods import make_method  # noqa: E402
-from bgsub.postprocess import area_opening, postprocess_masks, postprocess_scores  # noqa: E402
+from bgsub.postprocess import area_opening, frame_filters, postprocess_masks, postprocess_scores  # noqa: E402
 from bgsub.presets import preset_settings  # noqa: E402
 from bgsub.tally import ScoreTally  # noqa: E402
 
@@ -255,7 +255,9 @@ def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     set_backend("numpy")
     model.restart()
     raw = np.concatenate([meth.foreground_scores(frames[s : s + BLOCK]) for s in range(0, len(frames), BLOCK)])
-    med = postprocess_scores(raw, {"median": 5})
+    sized = frame_filters(model.post, h, w)  # the default's filters at this frame size
+    size, min_area = sized.get("median", 1), sized.get("min_area", 0)
+    med = postprocess_scores(raw, {"median": size})
     cand = shadow.copy()
 
     def kernel(g: np.ndarray, tau: float) -> None:
@@ -286,8 +288,8 @@ def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
         "+ shadow test": lambda: kernel(gate, 0.5),
         "texture test": texture,
         "selective update": update,
-        "median 5x5": lambda: postprocess_scores(raw, {"median": 5}),
-        "area opening 30": lambda: area_opening(med, 30),
+        f"median {size}x{size}": lambda: postprocess_scores(raw, {"median": size}),
+        f"area opening {min_area}": lambda: area_opening(med, min_area),
     }
 
 
@@ -318,17 +320,19 @@ def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     set_backend("numba")
     model.restart()
     raw = np.concatenate([meth.foreground_scores(frames[s : s + BLOCK]) for s in range(0, len(frames), BLOCK)])
-    med = median.median5(raw)
+    sized = frame_filters(model.post, *raw.shape[1:])  # the default's filters at this frame size
+    size, min_area = sized.get("median", 1), sized.get("min_area", 0)
+    med = median.median_filter(raw, size)
     return {
         "distances (own pixel)": lambda: score(radius=0, gain=False, shadow_tau=None, learning_rate=0.0),
         "+ gated spatial context": lambda: score(gain=False, shadow_tau=None, learning_rate=0.0),
         "+ shadow and texture tests": lambda: score(gain=False, learning_rate=0.0),
         "+ selective update": lambda: score(gain=False),
         "+ gain compensation = all": lambda: score(),
-        "median 5x5": lambda: median.median5(raw),
-        "area opening 30": lambda: area.area_open(med, 30),
-        "masks only: threshold, binary median 5x5, binary area opening 30":
-            lambda: binary.filtered_masks(raw, model.threshold, 5, 30),
+        f"median {size}x{size}": lambda: median.median_filter(raw, size),
+        f"area opening {min_area}": lambda: area.area_open(med, min_area),
+        f"masks only: threshold, binary median {size}x{size}, binary area opening {min_area}":
+            lambda: binary.filtered_masks(raw, model.threshold, size, min_area),
     }
 
 
@@ -398,6 +402,7 @@ LEVERS_OFF: dict[str, dict[str, Any]] = {
     "shadow and highlight test": {"shadow_tau": None},
     "highlights (shadow_max 1)": {"shadow_max": 1.0},
     "mixture texture test": {"shadow_texture_mixture": False},
+    "grown mask filters (5x5, 30 px at every size)": {"postprocess": {"median": 5, "min_area": 30}},
 }
 
 

@@ -210,6 +210,7 @@ DEFAULT_LEVERS: dict[str, dict] = {
     "stable5": {"ghost_stable_frames": 10},
     "still_blocks": {"align_max_farther": None},
     "recurrent": {"recurrent_episodes": None},
+    "grown_filters": {"postprocess": {"median": 5, "min_area": 30}},  # the filters' sizes at every frame size
 }
 #: Highway slices: (test frames run in order, frames counted).
 HIGHWAY_SLICES = {"validation": ([470, 899], [470, 899]), "test": ([470, 1700], [900, 1700])}

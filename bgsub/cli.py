@@ -48,7 +48,7 @@ from bgsub.methods import METHOD_KINDS, make_method, method_class
 from bgsub.metrics import METRIC_NAMES
 from bgsub.pipeline import evaluate, write_background
 from bgsub.plots import overlay_frames
-from bgsub.postprocess import grown_postprocess
+from bgsub.postprocess import REFERENCE_KEY, frame_filters
 from bgsub.presets import DESCRIPTIONS, PRESETS, preset_settings
 from bgsub.progress import Progress, format_duration
 from bgsub.scoring import score_blocks
@@ -185,7 +185,7 @@ def resolve_method(method: str | None = "default", preset: str | None = None, th
     --------
     >>> run = resolve_method("default")
     >>> run.kind, run.n_components, run.threshold, run.postprocess
-    ('gmm', 3, 7.81, {'median': 5, 'min_area': 30})
+    ('gmm', 3, 7.81, {'median': 5, 'min_area': 30, 'reference_size': 120})
     >>> resolve_method("mean").threshold
     30.0
     >>> resolve_method("default", settings={"align": True}).params["align"]
@@ -396,7 +396,7 @@ def segment(
         del frames
         if progress:
             _note(f"fitted in {format_duration(time.monotonic() - fit_start)}")
-            for hint in (shake_hint(method), size_hint(run.postprocess, h, w)):
+            for hint in (shake_hint(method), filters_note(run.postprocess, h, w)):
                 if hint:
                     _note(hint)
         write_background(tmp / "background.png", method, (h, w, c))
@@ -476,34 +476,30 @@ def shake_hint(method: Any) -> str | None:
             "(README, Accuracy)")
 
 
-#: Shorter side (px) of the scenes the default preset's mask filters were chosen on (the synthetic scenes, 160x120).
-FILTERS_CHOSEN_AT = 120
-
-
-def size_hint(postprocess: dict[str, Any], height: int, width: int) -> str | None:
-    """A line suggesting mask filters grown with the frame, for a run that keeps the default preset's filters on frames
-    at least 1.5 times the size they were chosen on (:data:`FILTERS_CHOSEN_AT`).
-
-    The 5x5 median and the 30-pixel area opening cover less of the scene as the frame grows: on validation scenes
-    enlarged 2 and 4 times, filters grown with them (the median's half-width times the zoom, the area times its
-    square) held F on moving backgrounds where the default's fell (README, Quick start). Not chosen as the default:
-    measured on enlarged synthetic scenes only; "may".
+def filters_note(postprocess: dict[str, Any], height: int, width: int) -> str | None:
+    """A line naming the mask filters a run applies when its ``reference_size`` grew them for the frame's size
+    (:func:`bgsub.postprocess.frame_filters`; the default preset's are given at 160x120).
 
     Examples
     --------
-    >>> size_hint({"median": 5, "min_area": 30}, 480, 640)
-    'frames of 640x480 are 4x the 160x120 scenes the mask filters were chosen on: --set "postprocess={median: 17, \
-min_area: 480}" grows them with the frame, and may help where the background moves (README, Quick start)'
-    >>> size_hint({"median": 5, "min_area": 30}, 120, 160) is None, size_hint({"median": 9}, 480, 640) is None
-    (True, True)
+    >>> filters_note({"median": 5, "min_area": 30, "reference_size": 120}, 480, 640)
+    'mask filters for 640x480 frames: a 17x17 median, blobs under 480 pixels removed (given at a shorter side of 120 \
+px, grown with the frame: README, Configuration)'
+    >>> filters_note({"median": 5, "min_area": 30, "reference_size": 120}, 120, 160) is None
+    True
+    >>> filters_note({"median": 5, "min_area": 30}, 480, 640) is None
+    True
     """
-    scale = min(height, width) / FILTERS_CHOSEN_AT
-    if postprocess != PRESETS["default"]["postprocess"] or scale < 1.5:
+    reference = int(postprocess.get(REFERENCE_KEY, 0) or 0)
+    if not reference or min(height, width) <= reference:
         return None
-    grown = grown_postprocess(postprocess, scale)
-    return (f"frames of {width}x{height} are {scale:.3g}x the 160x120 scenes the mask filters were chosen on: "
-            f'--set "postprocess={{median: {grown["median"]}, min_area: {grown["min_area"]}}}" grows them with the '
-            "frame, and may help where the background moves (README, Quick start)")
+    sized = frame_filters(postprocess, height, width)
+    parts = [f"a {sized['median']}x{sized['median']} median" if "median" in sized else "",
+             f"an opening of {sized['opening']}x{sized['opening']}" if "opening" in sized else "",
+             f"a closing of {sized['closing']}x{sized['closing']}" if "closing" in sized else "",
+             f"blobs under {sized['min_area']} pixels removed" if "min_area" in sized else ""]
+    return (f"mask filters for {width}x{height} frames: {', '.join(p for p in parts if p)} (given at a shorter side "
+            f"of {reference} px, grown with the frame: README, Configuration)")
 
 
 class _Remember:

@@ -63,7 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "learning_rate": 0.01,
         "ghost_frames": 10,  # revealed background (a ghost) is absorbed; stopped objects stay foreground
         "ghost_stable_frames": 5,  # ... its pixels count once their colour has been still for 5 frames
-        "postprocess": {"median": 5, "min_area": 30},
+        # a 5x5 median and blobs under 30 px removed at 160x120, grown with a larger frame (9x9 and 120 px at 320x240)
+        "postprocess": {"median": 5, "min_area": 30, "reference_size": 120},
         "threshold": DEFAULT_GMM_THRESHOLD,
         "sweep": [0, 40, 81],
     },
@@ -83,7 +84,7 @@ DESCRIPTIONS: dict[str, str] = {
     "variance bounds, gain compensation "
     "(clip-aware), alignment of a shaking camera (not of a swaying crown), gated spatial context (its reach sized "
     "by the camera's shake), texture-preserving shadow and highlight test, slow selective update, ghost absorption, "
-    "5x5 median and small-blob removal",
+    "5x5 median and small-blob removal (at 160x120, grown with a larger frame)",
     "textbook": "per-pixel GMM (K=3, full covariance) fitted by EM, no levers; chi-square 0.999 threshold",
     "online": "adaptive per-pixel GMM (MOG2's algorithm and defaults), learns on every frame",
 }

@@ -278,7 +278,8 @@ def test_a_config_without_methods_runs_the_default_preset(tmp_path: Path) -> Non
     config = validate_config({"datasets": {"street": {"path": str(tmp_path / "street.mp4")}}})
     assert config["methods"] == {"gmm": {"preset": "default"}}
     (run,) = expand_runs(config["methods"])
-    assert (run.name, run.threshold, run.postprocess) == ("gmm_k3", 7.81, {"median": 5, "min_area": 30})
+    assert (run.name, run.threshold, run.postprocess) == ("gmm_k3", 7.81,
+                                                         {"median": 5, "min_area": 30, "reference_size": 120})
 
 
 def test_the_fitting_line_says_when_numba_compiles_the_kernels_first(
@@ -306,11 +307,12 @@ def test_the_fitting_line_says_when_numba_compiles_the_kernels_first(
     assert compile_hint("gmm") == ""  # no kernels on the reference path
 
 
-def test_a_frame_larger_than_the_filters_were_chosen_on_gets_the_grown_filters_hint(
+def test_a_frame_larger_than_160x120_gets_the_default_s_filters_grown_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture,
 ) -> None:
-    """180x240 is 1.5x the 160x120 scenes: the hint names the filters grown 1.5x (median 7, min_area 68) and the
-    setting is taken as printed; filters the user set, or a frame of the scenes' size, get no hint."""
+    """180x240 is 1.5x the 160x120 the default's filters are given at: the run says it filters with a 7x7 median and
+    68-pixel blobs (half-width 2 x 1.5 = 3, 30 x 1.5^2 = 67.5), and its masks are those of the same run with those
+    filters set by hand; a frame of 160x120 gets no note."""
     rng = np.random.default_rng(5)
     for name, (h, w) in {"large": (180, 240), "small": (120, 160)}.items():
         folder = tmp_path / name
@@ -320,14 +322,25 @@ def test_a_frame_larger_than_the_filters_were_chosen_on_gets_the_grown_filters_h
             frame = still.copy()
             if t >= 20:
                 frame[20:40, 10 * t - 190: 10 * t - 170] = 250
+            if t >= 20:
+                frame[120:128, 150:158] = 0  # an 8x8 dark square: left by the sizes as given, removed when grown
             iio.imwrite(folder / f"in{t + 1:06d}.png", frame)
     code, _, stderr = _run(capsys, "segment", tmp_path / "large", "-o", tmp_path / "out", "--train", "20")
     assert code == 0, stderr
-    hint = '--set "postprocess={median: 7, min_area: 68}" grows them with the frame'
-    assert "frames of 240x180 are 1.5x the 160x120 scenes" in stderr and hint in stderr, stderr
-    code, stdout, stderr = _run(capsys, "segment", tmp_path / "large", "-o", tmp_path / "grown", "--train", "20",
+    assert "mask filters for 240x180 frames: a 7x7 median, blobs under 68 pixels removed" in stderr, stderr
+    code, stdout, stderr = _run(capsys, "segment", tmp_path / "large", "-o", tmp_path / "fixed", "--train", "20",
                                 "--set", "postprocess={median: 7, min_area: 68}")
+    assert code == 0 and "mask filters for" not in stderr, stderr
+    code, stdout, stderr = _run(capsys, "segment", tmp_path / "large", "-o", tmp_path / "as_given", "--train", "20",
+                                "--set", "postprocess={median: 5, min_area: 30}")
     assert code == 0, stderr
-    assert "postprocess={'median': 7, 'min_area': 68}" in stdout and "grows them" not in stderr, stderr
+    masks = sorted((tmp_path / "out" / "masks").glob("bin*.png"))
+    assert len(masks) == 4
+    grown_differs = False
+    for path in masks:
+        grown = iio.imread(path)
+        np.testing.assert_array_equal(grown, iio.imread(tmp_path / "fixed" / "masks" / path.name))
+        grown_differs |= bool((grown != iio.imread(tmp_path / "as_given" / "masks" / path.name)).any())
+    assert grown_differs  # the square: left by the sizes as given, removed by the grown ones
     code, _, stderr = _run(capsys, "segment", tmp_path / "small", "-o", tmp_path / "small_out", "--train", "20")
-    assert code == 0 and "grows them" not in stderr, stderr
+    assert code == 0 and "mask filters for" not in stderr, stderr

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from bgsub.config import expand_runs
+from bgsub.config import expand_runs, validate_config
 from bgsub.errors import InputError
 from bgsub.postprocess import area_opening, check_postprocess, frame_filters, postprocess_masks, postprocess_scores
 
@@ -131,3 +131,13 @@ def test_scores_and_masks_are_filtered_at_the_frame_s_own_size() -> None:
         assert bool(filtered.any()) is kept
         np.testing.assert_array_equal(postprocess_masks(scores, 5.0, config), filtered > 5.0)
         np.testing.assert_array_equal(filtered, postprocess_scores(scores, frame_filters(config, height, height)))
+
+
+def test_config_takes_reference_size_and_names_a_bad_one() -> None:
+    config = {"datasets": {"static": {"synthetic": {"scene": "static", "seed": 0}}},
+              "methods": {"gmm": {"preset": "default", "postprocess": {"median": 5, "reference_size": 120}}}}
+    runs = expand_runs(validate_config(config)["methods"])
+    assert runs[0].postprocess == {"median": 5, "reference_size": 120}
+    config["methods"]["gmm"]["postprocess"]["reference_size"] = -1
+    with pytest.raises(InputError, match="reference_size"):
+        validate_config(config)
