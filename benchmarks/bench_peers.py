@@ -4,7 +4,7 @@ Command (from the project root)::
 
     PYTHONPATH=$PWD nice .venv/bin/python benchmarks/bench_peers.py [--kinds jitter water ...]
         [--methods default online SuBSENSE PAWCS MOG2 KNN] [--split validation|test] [--seeds N]
-        [--skip-seeds K] [--csv peers.csv]
+        [--skip-seeds K] [--zoom K] [--csv peers.csv]
 
 Every kind of :data:`bgsub.synth.SCENES` is generated at its default size (160x120, 100 training
 and 100 test frames) from its **validation** seed (:data:`bgsub.synth.SCENE_SEEDS`), or with
@@ -14,7 +14,9 @@ run only to report frozen defaults (README "Accuracy"). ``--seeds N`` runs ``N``
 means over them, and a table follows of the worst seed, how many reach 0.90, and the half-width of a
 95 % interval of the mean (Student's t over the seeds; measured over 5 test seeds:
 ``benchmarks/peers_test_5seeds.txt``). ``--skip-seeds K`` leaves out the first ``K`` seeds of each kind
-(those whose figures have been seen), so that a figure on the next ``N`` is held out. bgsub's presets
+(those whose figures have been seen), so that a figure on the next ``N`` is held out. ``--zoom K`` enlarges
+every scene ``K`` times (bilinear frames, repeated labels: the same scene filmed with ``K`` times the pixels
+across, as ``validate_levers.py --zoom``). bgsub's presets
 ``default`` and ``online`` run beside the peers (fitted on the training frames, then the test frames
 scored in order). Each peer runs at its library's defaults over the training frames and then the test frames, learning
 throughout, as the pipeline runs the OpenCV peers (:mod:`bgsub.peers`): BGSLibrary's SuBSENSE and PAWCS (Python wrapper
@@ -72,6 +74,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from validate_levers import zoomed  # benchmarks/, this script's folder
 
 from bgsub.methods import make_method
 from bgsub.metrics import compute_metrics, sweep_thresholds
@@ -199,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                         "a kind's F is the mean over them, and the worst one is shown too")
     parser.add_argument("--skip-seeds", type=int, default=0, metavar="K",
                         help="leave out each kind's first K seeds (those already seen): the N seeds after them")
+    parser.add_argument("--zoom", type=int, default=1, choices=range(1, 9), metavar="K",
+                        help="enlarge every scene K times (bilinear frames, repeated labels; validate_levers.zoomed)")
     parser.add_argument("--csv", type=Path, help="also write one row per (kind, method) with counts and metrics")
     args = parser.parse_args(argv)
     try:  # scene_seeds bounds --skip-seeds (skip + N <= MAX_SEEDS); its message, as a usage error
@@ -230,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         runners = {m: preset_runner(OUR_METHODS[m]) if m in OUR_METHODS else
                    pybgs_runner(m, Path(tmp)) if m in PYBGS_METHODS else opencv_runner(m) for m in methods}
         for kind, seed in ((k, seed) for k in args.kinds for seed in seeds[k]):
-            scene = make_scene(kind, seed=seed)
+            scene = zoomed(make_scene(kind, seed=seed), args.zoom)
             t_frames, h, w = scene.frames.shape[:3]
             for name, run in runners.items():
                 start = time.perf_counter()

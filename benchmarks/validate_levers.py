@@ -29,7 +29,9 @@ mixture texture test added by this rule on 3 validation seeds per kind, in ed1ed
 added by this rule on 10 validation seeds per kind, in 7bf49b1, then, with ``ghost_stable_frames`` 5 added by the
 clause on the 16th-25th validation seeds, in f193462, then, with ``align_max_farther`` 2 added by the clause on the
 same seeds with the ``trees`` kind (the ninth run), in a3000cf, then, with ``recurrent_episodes`` 8 added by the
-clause on the 36th-45th validation seeds (the tenth run), in a85ed1c; it prints the table, never a choice):
+clause on the 36th-45th validation seeds (the tenth run), in a85ed1c, then, with the mask filters grown with a frame
+larger than 160x120 (``postprocess: {reference_size: 120}``) added by the rule on the 46th-50th validation seeds
+enlarged 2 times (the twelfth run), in 4ffcd40; it prints the table, never a choice):
 every kind's test seed, highway fitted on 1-469, run through 470-1700 in order and counted on 900-1700, and
 WavingTrees fitted on 1-200, run through 201-248 and counted on frame 248.
 
@@ -440,7 +442,7 @@ def main() -> None:
         print("\nrule (the added levers; the '-' variants are shown, not candidates)")
         print("\n".join(apply_rule({n: fs for n, fs in results.items() if not n.startswith("-")})[1]))
     else:
-        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit a85ed1c")
+        print("\ntest data: reported only; the defaults were chosen on validation data and frozen in commit 4ffcd40")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if not args.no_fps:
