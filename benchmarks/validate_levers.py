@@ -428,7 +428,8 @@ def main() -> None:
     seeds = "" if args.seeds == 1 else f"synthetic kinds: mean over {args.seeds} seeds; "
     seeds += "" if args.zoom == 1 else f"synthetic scenes enlarged {args.zoom} times; "
     print(f"\nF per scene ({args.split}; {seeds}"
-          + ("highway 470-899" if args.split == "validation" else "highway 900-1700, WavingTrees frame 248") + ")")
+          + ("no real sequence" if args.no_highway else "highway 470-899" if args.split == "validation"
+             else "highway 900-1700, WavingTrees frame 248") + ")")
     print(f"{'scene':13s} {'category':25s}" + "".join(f"{n:>{width}s}" for n in results))
     for scene in scenes:
         cat = "baseline" if scene == "highway" else CDNET_CATEGORY.get(scene, "(not CDnet)")
