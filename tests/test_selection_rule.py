@@ -52,3 +52,21 @@ def test_one_scene_mended_under_the_minimum_gain_is_chosen_when_nothing_else_los
 def test_the_clause_takes_the_best_score_among_mended_candidates_and_never_overrides_a_full_gain():
     assert _choose(a={"departed": 0.92}, b={"departed": 0.93}) == "b"
     assert _choose(mended={"departed": 0.95}, full={"shadows": 0.9 + 7 * 0.006, "water": 0.893}) == "full"
+
+
+def test_an_enlarged_scene_is_the_same_scene_with_every_distance_doubled() -> None:
+    """``--zoom 2`` (the tenth freeze's run): labels repeated 2x2, frames bilinear, a flat region keeps its value,
+    and a zoom of 1 is the scene itself."""
+    import dataclasses
+
+    import numpy as np
+
+    from bgsub.synth import make_scene
+
+    scene = make_scene("static", seed=0, height=24, width=32, n_train=4, n_test=3)
+    assert vl.zoomed(scene, 1) is scene
+    big = vl.zoomed(scene, 2)
+    assert big.frames.shape == (7, 48, 64, 3) and big.frames.dtype == np.uint8 and big.n_train == scene.n_train
+    np.testing.assert_array_equal(big.labels, scene.labels.repeat(2, axis=1).repeat(2, axis=2))
+    flat = np.full((1, 6, 6, 3), 77, np.uint8)
+    np.testing.assert_array_equal(vl.zoomed(dataclasses.replace(scene, frames=flat), 2).frames, 77)
