@@ -15,13 +15,15 @@ shake measured on the training frames (``camera_motion_``, px), the alignment's 
 size (``ALIGN_MAX_SHIFT_FRACTION`` 0), as the alignment did before its search grew with the frame.
 
 ``--kinds`` takes several kinds (comma-separated, or ``all``). ``--scaled-postprocess`` grows the preset's mask
-filters with the zoom: the median's half-width ``k`` times (5 -> 9 at x2, 17 at x4) and ``min_area`` ``k``
-squared times (30 -> 120 at x2, 480 at x4), so they cover the same part of the scene. ``--noise-after-zoom``
-draws the scene without sensor noise, enlarges it, then adds the noise (sigma 3) pixel by pixel, as a camera
-with more pixels would: enlarged noise comes in k x k blobs that the mask filters see as objects. ``--set``
-changes one setting of the preset (JSON value). ``--highway`` runs the same settings on CDnet highway's validation
-slice instead (fitted on 1-469, counted on 470-899, as ``validate_levers.py``; no test frame is read): its frames,
-320x240, are twice the scenes' size, so ``--scaled-postprocess`` grows its filters 2 times.
+filters with the zoom: the median's half-width ``k`` times (5 -> 9 at x2, 17 at x4) and ``min_area`` ``k`` squared
+times (30 -> 120 at x2, 480 at x4), so they cover the same part of the scene. Since the tenth freeze the default
+preset grows them itself (``postprocess: {reference_size: 120}``), so the flag changes nothing for it; ``--set
+'postprocess={"median": 5, "min_area": 30}'`` measures the ninth freeze's filters, fixed at every size.
+``--noise-after-zoom`` draws the scene without sensor noise, enlarges it, then adds the noise (sigma 3) pixel by
+pixel, as a camera with more pixels would: enlarged noise comes in k x k blobs that the mask filters see as objects.
+``--set`` changes one setting of the preset (JSON value). ``--highway`` runs the same settings on CDnet highway's
+validation slice instead (fitted on 1-469, counted on 470-899, as ``validate_levers.py``; no test frame is read):
+its frames, 320x240, are twice the scenes' size, so ``--scaled-postprocess`` grows its filters 2 times.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def run(scene: Scene, settings: list[str] | None = None, zoom: int = 1) -> tuple
     """F of the default (with ``settings``, ``KEY=JSON``) on ``scene``, and the fitted method; ``zoom`` > 1 grows
     the mask filters that many times (:func:`bgsub.postprocess.grown_postprocess`)."""
     kind, params, post, threshold = _split(preset_with(settings or []))
-    post = grown_postprocess(post, zoom)
+    post = grown_postprocess(post, zoom) if zoom > 1 else post  # the preset's own (the default grows them itself)
     method = make_method(kind, **params).fit(scene.frames[: scene.n_train])
     numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
     blocks = [(numbers[i: i + BLOCK], scene.frames[scene.n_train + i: scene.n_train + i + BLOCK])

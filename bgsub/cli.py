@@ -493,13 +493,11 @@ px, grown with the frame: README, Configuration)'
     reference = int(postprocess.get(REFERENCE_KEY, 0) or 0)
     if not reference or min(height, width) <= reference:
         return None
-    sized = frame_filters(postprocess, height, width)
-    parts = [f"a {sized['median']}x{sized['median']} median" if "median" in sized else "",
-             f"an opening of {sized['opening']}x{sized['opening']}" if "opening" in sized else "",
-             f"a closing of {sized['closing']}x{sized['closing']}" if "closing" in sized else "",
-             f"blobs under {sized['min_area']} pixels removed" if "min_area" in sized else ""]
-    return (f"mask filters for {width}x{height} frames: {', '.join(p for p in parts if p)} (given at a shorter side "
-            f"of {reference} px, grown with the frame: README, Configuration)")
+    wording = {"median": "a {0}x{0} median", "opening": "an opening of {0}x{0}", "closing": "a closing of {0}x{0}",
+               "min_area": "blobs under {0} pixels removed"}
+    sized = ", ".join(wording[key].format(size) for key, size in frame_filters(postprocess, height, width).items())
+    return (f"mask filters for {width}x{height} frames: {sized} (given at a shorter side of {reference} px, grown "
+            "with the frame: README, Configuration)")
 
 
 class _Remember:
