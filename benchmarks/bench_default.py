@@ -233,6 +233,12 @@ def end_to_end_table(sizes: dict[str, dict[str, Any]], repeats: int, skip_numpy:
           " ground truth needs for its sweep; masks only = the masks alone, as MOG2 gives)")
 
 
+def filter_sizes(model: Default, height: int, width: int) -> tuple[int, int]:
+    """The default's median width and ``min_area`` at this frame size (:func:`bgsub.postprocess.frame_filters`)."""
+    sized = frame_filters(model.post, height, width)
+    return sized.get("median", 1), sized.get("min_area", 0)
+
+
 def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     """The numpy reference path cut into its stages (each a run over all test frames)."""
     model: Default = case["model"]
@@ -255,8 +261,7 @@ def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     set_backend("numpy")
     model.restart()
     raw = np.concatenate([meth.foreground_scores(frames[s : s + BLOCK]) for s in range(0, len(frames), BLOCK)])
-    sized = frame_filters(model.post, h, w)  # the default's filters at this frame size
-    size, min_area = sized.get("median", 1), sized.get("min_area", 0)
+    size, min_area = filter_sizes(model, h, w)
     med = postprocess_scores(raw, {"median": size})
     cand = shadow.copy()
 
@@ -320,8 +325,7 @@ def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     set_backend("numba")
     model.restart()
     raw = np.concatenate([meth.foreground_scores(frames[s : s + BLOCK]) for s in range(0, len(frames), BLOCK)])
-    sized = frame_filters(model.post, *raw.shape[1:])  # the default's filters at this frame size
-    size, min_area = sized.get("median", 1), sized.get("min_area", 0)
+    size, min_area = filter_sizes(model, *raw.shape[1:])
     med = median.median_filter(raw, size)
     return {
         "distances (own pixel)": lambda: score(radius=0, gain=False, shadow_tau=None, learning_rate=0.0),

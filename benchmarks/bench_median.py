@@ -6,7 +6,7 @@ Command (from the project root)::
 
 A run with ground truth filters the scores (its threshold sweep needs them), so its median is
 :func:`bgsub.kernels.median.median_filter` on the compiled path and ``scipy.ndimage.median_filter`` on the numpy
-path. On the ``water`` validation scene enlarged ``k`` times (``zoomed_scenes.py``: 320x240 at x2, 640x480 at x4),
+path. On the ``water`` validation scene enlarged ``k`` times (``validate_levers.zoomed``: 320x240 at x2, 640x480 at x4),
 the default is fitted and its raw scores of 64 test frames are filtered with each size (5x5, the default's; 9x9 and
 17x17, its filters grown 2 and 4 times, ``bgsub.postprocess.grown_postprocess``), by both, in turns within each
 repeat, on one thread; both must give the same bits. It prints the median milliseconds a frame and the ratio. The
@@ -22,8 +22,7 @@ import time
 
 import numpy as np
 from scipy import ndimage
-from validate_levers import _split, preset_with
-from zoomed_scenes import zoomed
+from validate_levers import _split, preset_with, zoomed
 
 from bgsub.kernels import set_num_threads
 from bgsub.kernels.median import median_filter

@@ -7,10 +7,13 @@ pinned here: the category score, admissibility (no scene more than 0.01 under th
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import validate_levers as vl
 
-from bgsub.synth import CDNET_CATEGORY
+from bgsub.synth import CDNET_CATEGORY, make_scene
 
 #: Every synthetic kind at 0.9 and highway at 0.97: seven categories, baseline holding static and highway.
 DEFAULT = {kind: 0.9 for kind in CDNET_CATEGORY} | {"highway": 0.97}
@@ -57,12 +60,6 @@ def test_the_clause_takes_the_best_score_among_mended_candidates_and_never_overr
 def test_an_enlarged_scene_is_the_same_scene_with_every_distance_doubled() -> None:
     """``--zoom 2`` (the tenth freeze's run): labels repeated 2x2, frames bilinear, a flat region keeps its value,
     and a zoom of 1 is the scene itself."""
-    import dataclasses
-
-    import numpy as np
-
-    from bgsub.synth import make_scene
-
     scene = make_scene("static", seed=0, height=24, width=32, n_train=4, n_test=3)
     assert vl.zoomed(scene, 1) is scene
     big = vl.zoomed(scene, 2)
