@@ -9,8 +9,9 @@ Frames: CDnet highway (``../shared/data/highway``), the default fitted on traini
 resized to 480x640 (bilinear, the same frames upscaled; fitted again at that size).
 
 1. End to end, frames per second: the default method's ``foreground_scores`` then its
-   post-processing (``postprocess_scores``: its median and area opening at the frame's size) then the threshold, a block
-   of 64 frames at a time as ``bgsub.scoring.score_blocks`` does; and the masks alone (``masks``:
+   post-processing (``postprocess_cut_scores``: its median and area opening at the frame's size, on the scores' levels
+   between the sweep's thresholds) then the threshold, a block of 64 frames at a time as ``bgsub.scoring.score_blocks``
+   does for a run with ground truth; and the masks alone (``masks``:
    ``score_blocks(need_scores=False)``, the binary filters of the thresholded scores, the same masks);
    the numpy reference path (``BGSUB_BACKEND=numpy``) and the compiled one (``numba``), each on 1 thread
    and on all cores;
@@ -19,7 +20,8 @@ resized to 480x640 (bilinear, the same frames upscaled; fitted again at that siz
    of the repeats; ratios are between figures of this run at equal thread counts.
 2. Per stage (1 thread, milliseconds per frame, medians of repeats in turns): gain compensation,
    distances to the background components (own pixel only), the gated spatial context, the shadow
-   test, the texture test, the selective update, the median filter, the area opening; then the
+   test, the texture test, the selective update, the median filter and the area opening of the scores' levels (and,
+   for comparison, of the float scores, as a run with ground truth filtered them before the levels); then the
    score job's other stages: JPEG decode of the frames, ground-truth decode, sweep histograms and
    confusion counts (``bgsub.tally.ScoreTally.add``), PNG encode of the masks (``bgsub.io.write_image``).
 3. With ``--lever-costs``: the masks alone on 1 thread, of the default and of the default with one lever
@@ -57,7 +59,14 @@ from bgsub.datasets import open_sequence  # noqa: E402
 from bgsub.io import read_image, write_image  # noqa: E402
 from bgsub.kernels.spatial import adapt_means, score_frame  # noqa: E402
 from bgsub.methods import make_method  # noqa: E402
-from bgsub.postprocess import area_opening, frame_filters, postprocess_masks, postprocess_scores  # noqa: E402
+from bgsub.metrics import sweep_thresholds  # noqa: E402
+from bgsub.postprocess import (  # noqa: E402
+    area_opening,
+    frame_filters,
+    postprocess_cut_scores,
+    postprocess_masks,
+    postprocess_scores,
+)
 from bgsub.presets import preset_settings  # noqa: E402
 from bgsub.tally import ScoreTally  # noqa: E402
 
@@ -86,14 +95,15 @@ def resize(frames: np.ndarray, h: int, w: int, interpolation: int = cv2.INTER_LI
     return np.stack([cv2.resize(f, (w, h), interpolation=interpolation) for f in frames])
 
 
-def default_method(**overrides: Any) -> tuple[Any, dict[str, Any], float]:
-    """The ``default`` preset's method (with ``overrides`` of its settings), post-processing and threshold."""
+def default_method(**overrides: Any) -> tuple[Any, dict[str, Any], float, np.ndarray]:
+    """The ``default`` preset's method (with ``overrides`` of its settings), post-processing, threshold and the
+    thresholds of its sweep (the threshold among them)."""
     settings = preset_settings("default") | overrides
     kind = settings.pop("kind")
     post = settings.pop("postprocess")
     threshold = settings.pop("threshold")
-    settings.pop("sweep")
-    return make_method(kind, **settings), post, threshold
+    cuts = sweep_thresholds(*settings.pop("sweep"), threshold)
+    return make_method(kind, **settings), post, threshold, cuts
 
 
 def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -147,7 +157,7 @@ class Default:
     fitted state."""
 
     def __init__(self, train: np.ndarray, **overrides: Any) -> None:
-        self.method, self.post, self.threshold = default_method(**overrides)
+        self.method, self.post, self.threshold, self.cuts = default_method(**overrides)
         with threadpool_limits(limits=1):
             numba.set_num_threads(ALL)
             start = time.perf_counter()
@@ -166,7 +176,7 @@ class Default:
         self.restart()
         for start in range(0, len(frames), BLOCK):
             scores = self.method.foreground_scores(frames[start : start + BLOCK])
-            scores = postprocess_scores(scores, self.post)
+            scores = postprocess_cut_scores(scores, self.cuts, self.post)
             _ = scores > np.float32(self.threshold)
 
     def masks_only(self, frames: np.ndarray, threads: int) -> None:
@@ -300,7 +310,7 @@ def reference_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
 
 def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     """The compiled path: its scoring kernel with levers switched off one by one (differences = their cost)."""
-    from bgsub.kernels import area, binary, default_path, median
+    from bgsub.kernels import area, binary, default_path, levels, median
 
     model: Default = case["model"]
     meth = model.method
@@ -327,14 +337,19 @@ def compiled_stages(case: dict[str, Any]) -> dict[str, Callable[[], object]]:
     raw = np.concatenate([meth.foreground_scores(frames[s : s + BLOCK]) for s in range(0, len(frames), BLOCK)])
     size, min_area = filter_sizes(model, *raw.shape[1:])
     med = median.median_filter(raw, size)
+    raw_levels = levels.score_levels(raw, model.cuts)
+    med_levels = levels.median_levels(raw_levels, size)
     return {
         "distances (own pixel)": lambda: score(radius=0, gain=False, shadow_tau=None, learning_rate=0.0),
         "+ gated spatial context": lambda: score(gain=False, shadow_tau=None, learning_rate=0.0),
         "+ shadow and texture tests": lambda: score(gain=False, learning_rate=0.0),
         "+ selective update": lambda: score(gain=False),
         "+ gain compensation = all": lambda: score(),
-        f"median {size}x{size}": lambda: median.median_filter(raw, size),
-        f"area opening {min_area}": lambda: area.area_open(med, min_area),
+        f"scores' levels ({len(model.cuts)} thresholds of the sweep)": lambda: levels.score_levels(raw, model.cuts),
+        f"median {size}x{size} of the levels": lambda: levels.median_levels(raw_levels, size),
+        f"area opening {min_area} of the levels": lambda: area.area_open_levels(med_levels, min_area),
+        f"(float scores) median {size}x{size}": lambda: median.median_filter(raw, size),
+        f"(float scores) area opening {min_area}": lambda: area.area_open(med, min_area),
         f"masks only: threshold, binary median {size}x{size}, binary area opening {min_area}":
             lambda: binary.filtered_masks(raw, model.threshold, size, min_area),
     }

@@ -29,7 +29,7 @@ def main() -> None:
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     runs = {}
     for fit_components in (None, 4, 5):
-        method, _, _ = default_method(fit_components=fit_components)
+        method, _, _, _ = default_method(fit_components=fit_components)
         runs[f"fit_components={fit_components}"] = lambda m=method: m.fit(train)
     seconds = interleaved(runs, args.repeats)
     base = seconds["fit_components=None"]

@@ -2,15 +2,19 @@
 
 Command (from the project root)::
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_median.py [--zooms 2,4] [--sizes 5,9,17] [--repeats 5]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_median.py [--zooms 2,4] [--sizes 5,9,17] [--repeats 5] \
+        [--no-scipy]
 
 A run with ground truth filters the scores (its threshold sweep needs them), so its median is
 :func:`bgsub.kernels.median.median_filter` on the compiled path and ``scipy.ndimage.median_filter`` on the numpy
 path. On the ``water`` validation scene enlarged ``k`` times (``validate_levers.zoomed``: 320x240 at x2, 640x480 at x4),
 the default is fitted and its raw scores of 64 test frames are filtered with each size (5x5, the default's; 9x9 and
 17x17, its filters grown 2 and 4 times, ``bgsub.postprocess.grown_postprocess``), by both, in turns within each
-repeat, on one thread; both must give the same bits. It prints the median milliseconds a frame and the ratio. The
-machine is shared: compare ratios, and read the load average printed before and after.
+repeat, on one thread; both must give the same bits. Since a run with ground truth filters its scores' levels between
+the sweep's thresholds instead (``bgsub.postprocess.postprocess_cut_scores``), the same maps are also made levels and
+filtered so (``bgsub.kernels.levels``: the levels, then their sliding-histogram median), which must give the levels of
+the compiled median. It prints the median milliseconds a frame and the ratios. The machine is shared: compare ratios,
+and read the load average printed before and after.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from scipy import ndimage
 from validate_levers import _split, preset_with, zoomed
 
 from bgsub.kernels import set_num_threads
+from bgsub.kernels.levels import median_levels, score_levels
 from bgsub.kernels.median import median_filter
 from bgsub.methods import make_method
+from bgsub.metrics import sweep_thresholds
+from bgsub.presets import preset_settings
 from bgsub.synth import make_scene, scene_seeds
 
 FRAMES = 64
@@ -45,28 +52,41 @@ def main() -> None:
     parser.add_argument("--zooms", default="2,4")
     parser.add_argument("--sizes", default="5,9,17")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-scipy", action="store_true", help="skip SciPy (most of the run's time)")
     args = parser.parse_args()
     set_num_threads(1)
+    settings = preset_settings("default")
+    cuts = sweep_thresholds(*settings["sweep"], settings["threshold"])
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print(f"{'size':>10} {'median':>6} {'scipy ms':>9} {'compiled ms':>11} {'ratio':>7}")
+    print(f"{'size':>10} {'median':>6} {'scipy ms':>9} {'compiled ms':>11} {'ratio':>7} {'levels ms':>9}"
+          f" {'compiled/levels':>15}")
     for zoom in (int(z) for z in args.zooms.split(",")):
         scores = raw_scores(zoom)
         for size in (int(s) for s in args.sizes.split(",")):
             median_filter(scores[:1], size)  # compiled (or loaded from the cache) before timing
-            times: dict[str, list[float]] = {"scipy": [], "compiled": []}
+            median_levels(score_levels(scores[:1], cuts), size)
+            runs = {"scipy": lambda s=scores, n=size: ndimage.median_filter(s, size=(1, n, n), mode="nearest"),
+                    "compiled": lambda s=scores, n=size: median_filter(s, n),
+                    "levels": lambda s=scores, n=size: median_levels(score_levels(s, cuts), n)}
+            if args.no_scipy:
+                del runs["scipy"]
+            times: dict[str, list[float]] = {name: [] for name in runs}
             for _ in range(args.repeats):
-                start = time.perf_counter()
-                want = ndimage.median_filter(scores, size=(1, size, size), mode="nearest")
-                times["scipy"].append(time.perf_counter() - start)
-                start = time.perf_counter()
-                got = median_filter(scores, size)
-                times["compiled"].append(time.perf_counter() - start)
-                if not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
+                got = {}
+                for name, run in runs.items():
+                    start = time.perf_counter()
+                    got[name] = run()
+                    times[name].append(time.perf_counter() - start)
+                if "scipy" in got and not np.array_equal(got["compiled"].view(np.uint32), got["scipy"].view(np.uint32)):
                     raise SystemExit(f"median {size} differs from SciPy's at {scores.shape}")
+                if not np.array_equal(got["levels"], np.searchsorted(cuts, got["compiled"], "left")):
+                    raise SystemExit(f"median {size} of the levels is not the levels of the median at {scores.shape}")
             ms = {name: 1e3 * statistics.median(t) / len(scores) for name, t in times.items()}
+            ms.setdefault("scipy", float("nan"))
             h, w = scores.shape[1:]
-            ratio = ms["scipy"] / ms["compiled"]
-            print(f"{w:>4}x{h:<5} {size:>6} {ms['scipy']:9.2f} {ms['compiled']:11.2f} {ratio:6.1f}x", flush=True)
+            print(f"{w:>4}x{h:<5} {size:>6} {ms['scipy']:9.2f} {ms['compiled']:11.2f}"
+                  f" {ms['scipy'] / ms['compiled']:6.1f}x {ms['levels']:9.2f}"
+                  f" {ms['compiled'] / ms['levels']:14.1f}x", flush=True)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -410,7 +410,8 @@ def segment(
         ):
             blocks = _Remember(sequence.source.iter_blocks(test_numbers, block_size))
             for numbers, scores, masks in score_blocks(
-                method, blocks, threshold=tally.threshold, postprocess=run.postprocess, need_scores=bool(scored)
+                method, blocks, threshold=tally.threshold, postprocess=run.postprocess, need_scores=bool(scored),
+                cuts=tally.sweep.thresholds,
             ):
                 block = blocks.last
                 images = masks.astype(np.uint8) * 255

@@ -295,7 +295,8 @@ def score(
                       min_interval=5) as progress:
             for numbers, scores, masks in score_blocks(method, blocks, threshold=tally.threshold,
                                                        postprocess=run.postprocess, band=band,
-                                                       need_scores=bool(tally.scored)):
+                                                       need_scores=bool(tally.scored),
+                                                       cuts=tally.sweep.thresholds):
                 sink.add(numbers, masks)
                 tally.add(numbers, scores, masks, labels_of, roi)
                 progress.update(len(numbers))

@@ -27,6 +27,7 @@ import numpy as np
 
 from bgsub.kernels.median import median_filter
 from bgsub.methods import make_method
+from bgsub.metrics import sweep_thresholds
 from bgsub.presets import apply_preset, preset_settings
 from bgsub.scoring import score_blocks
 from bgsub.synth import make_scene
@@ -40,15 +41,18 @@ def _scene_frames() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _default() -> None:
-    """The default preset's fit (EM on its fitted components, calibration) and scoring (every default lever,
-    post-processing), and the median of other sizes (the filters grown for a larger frame)."""
+    """The default preset's fit (EM on its fitted components, calibration) and scoring (every default lever), its
+    post-processing on each path (the filtered scores, their levels between a sweep's thresholds, the masks alone),
+    and the median of other sizes (the filters grown for a larger frame)."""
     settings = apply_preset({"preset": "default"})
     kind, post, threshold = settings.pop("kind"), settings.pop("postprocess"), settings.pop("threshold")
-    settings.pop("sweep")
+    cuts = sweep_thresholds(*settings.pop("sweep"), threshold)
     train, test = _scene_frames()
     method = make_method(kind, **settings).fit(train)
-    for _ in score_blocks(method, [(list(range(len(test))), test)], threshold=threshold, postprocess=post):
-        pass
+    for path in ({}, {"cuts": cuts}, {"need_scores": False}):
+        for _ in score_blocks(method, [(list(range(len(test))), test)], threshold=threshold, postprocess=post,
+                              **path):
+            pass
     median_filter(np.zeros((1, 3, 3), np.float32), 3)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bgsub.base import BackgroundMethod
-from bgsub.postprocess import postprocess_masks, postprocess_scores
+from bgsub.postprocess import postprocess_cut_scores, postprocess_masks, postprocess_scores
 
 __all__ = ["score_blocks"]
 
@@ -27,6 +27,7 @@ def score_blocks(
     postprocess: dict[str, Any] | None = None,
     band: tuple[int, int] | None = None,
     need_scores: bool = True,
+    cuts: NDArray | None = None,
 ) -> Iterator[tuple[list[int], NDArray[np.float32] | None, NDArray[np.bool_]]]:
     """Score blocks of test frames in order.
 
@@ -47,6 +48,11 @@ def score_blocks(
         False when only the masks are used (no ground truth, so no sweep): the filters then run on
         the thresholded masks (:func:`bgsub.postprocess.postprocess_masks`, the same masks, faster)
         and ``scores`` is None.
+    cuts : ndarray of shape (n,) or None
+        The only thresholds the filtered scores will be compared with (a threshold sweep's, ``threshold``
+        among them): the filters then run on the scores' levels between them
+        (:func:`bgsub.postprocess.postprocess_cut_scores`), and ``scores`` is exact at those thresholds only.
+        None = the filtered scores themselves.
 
     Yields
     ------
@@ -59,6 +65,8 @@ def score_blocks(
     RuntimeError
         When the method produces a non-finite score.
     """
+    if cuts is not None and not np.any(np.asarray(cuts, np.float32) == np.float32(threshold)):
+        raise ValueError(f"threshold {threshold} is not among the cuts")
     for numbers, frames in blocks:
         if band is not None:
             frames = np.ascontiguousarray(frames[:, band[0] : band[1]])
@@ -67,9 +75,13 @@ def score_blocks(
             _check_finite(method, scores, numbers, band)
             yield numbers, None, postprocess_masks(scores, threshold, postprocess)
             continue
-        if postprocess:
-            scores = postprocess_scores(scores, postprocess)
-        _check_finite(method, scores, numbers, band)
+        if postprocess and cuts is not None:
+            _check_finite(method, scores, numbers, band)  # before the levels, which would hide a NaN
+            scores = postprocess_cut_scores(scores, cuts, postprocess)
+        else:
+            if postprocess:
+                scores = postprocess_scores(scores, postprocess)
+            _check_finite(method, scores, numbers, band)
         yield numbers, scores, scores > threshold
 
 

@@ -23,7 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bgsub.methods import make_method
-from bgsub.postprocess import area_opening, postprocess_masks, postprocess_scores
+from bgsub.metrics import sweep_thresholds
+from bgsub.postprocess import area_opening, postprocess_cut_scores, postprocess_masks, postprocess_scores
 from bgsub.presets import preset_settings
 from bgsub.scoring import score_blocks
 from bgsub.synth import make_scene
@@ -31,7 +32,8 @@ from bgsub.synth import make_scene
 numba = pytest.importorskip("numba")
 
 from bgsub import kernels  # noqa: E402
-from bgsub.kernels.area import area_open  # noqa: E402
+from bgsub.kernels.area import area_open, area_open_levels  # noqa: E402
+from bgsub.kernels.levels import median_levels, score_levels  # noqa: E402
 from bgsub.kernels.median import median5, median_filter, selection_network  # noqa: E402
 
 TOL = 1e-5
@@ -377,6 +379,80 @@ def test_masks_only_scoring_gives_the_same_masks(monkeypatch: pytest.MonkeyPatch
         masks[need_scores] = np.concatenate([m for _, _, m in out])
     assert masks[True].any() and not masks[True].all()
     np.testing.assert_array_equal(masks[False], masks[True])
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 9, 17])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 2), (1, 4, 7), (2, 31, 45), (1, 1, 20)])
+def test_median_of_levels_equals_scipy(shape: tuple[int, int, int], size: int) -> None:
+    """The sliding-histogram median of byte levels, windows wider than the frame and the extreme levels included."""
+    rng = np.random.default_rng(size)
+    levels = rng.integers(0, 83, shape).astype(np.uint8)
+    levels[..., :1] = 255
+    levels[..., -1:] = 0
+    np.testing.assert_array_equal(median_levels(levels, size), ndi.median_filter(levels, size=(1, size, size),
+                                                                                 mode="nearest"))
+
+
+def test_levels_and_their_area_opening_equal_the_float_path() -> None:
+    """``score_levels`` counts the cuts strictly below each score (a score on a cut, below the first, above the
+    last); the counting-sort area opening of levels is the radix-sort one's on the same values."""
+    cuts = sweep_thresholds(0, 40, 81, 7.81)
+    maps = score_maps(7, (3, 29, 37))
+    maps[0, 0, :4] = [cuts[0], cuts[5], -1.0, 99.0]
+    levels = score_levels(maps, cuts)
+    np.testing.assert_array_equal(levels, np.searchsorted(cuts, maps, "left"))
+    for min_area in (2, 30):
+        np.testing.assert_array_equal(area_open_levels(levels, min_area),
+                                      area_open(levels.astype(np.float32), min_area).astype(np.uint8))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("config", [{"median": 5, "min_area": 30}, {"median": 5, "min_area": 30, "reference_size": 12},
+                                    {"opening": 3, "closing": 3, "median": 3}])
+def test_cut_scores_compare_with_every_cut_as_the_filtered_scores(
+    monkeypatch: pytest.MonkeyPatch, backend: str, config: dict,
+) -> None:
+    """On the levels between cuts, ``filtered > c`` is the filtered scores' own for every cut c, and each value is the
+    smallest cut at or above the filtered score (above the last cut: just above it); with more cuts than a byte
+    holds the filtered scores are returned as they are."""
+    monkeypatch.setenv(kernels.ENV_VAR, backend)
+    cuts = sweep_thresholds(0, 40, 81, 7.81)
+    maps = score_maps(8, (3, 40, 52)) * 2.0
+    want = postprocess_scores(maps, config)
+    got = postprocess_cut_scores(maps, cuts, config)
+    assert len(np.unique(want)) > 100  # real scores, not already on the cuts
+    for c in cuts:
+        np.testing.assert_array_equal(got > c, want > c)
+    above = want > cuts[-1]
+    np.testing.assert_array_equal(got[~above], cuts[np.searchsorted(cuts, want[~above], "left")])
+    np.testing.assert_array_equal(got[above], np.nextafter(cuts[-1], np.float32(np.inf)))
+    many = sweep_thresholds(0, 40, 301, 7.81)
+    np.testing.assert_array_equal(postprocess_cut_scores(maps, many, config), want)
+
+
+def test_scoring_with_cuts_counts_what_the_filtered_scores_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``score_blocks(cuts=...)`` (a run with ground truth) gives the same masks and the same sweep histograms as
+    the filtered scores, for the default method on a scene enlarged past its filters' reference size."""
+    from bgsub.tally import ScoreTally
+
+    s = make_scene("foliage", seed=6, height=150, width=200, n_train=30, n_test=16, n_objects=3)
+    test, labels = s.frames[s.n_train :], s.labels[s.n_train :]
+    settings, post, threshold = default_settings()
+    method = fit_default(monkeypatch, s.frames[: s.n_train], settings)
+    monkeypatch.setenv(kernels.ENV_VAR, "numba")
+    blocks = [(list(range(i, i + 4)), test[i : i + 4]) for i in range(0, len(test), 4)]
+    counts = {}
+    for cuts in (None, sweep_thresholds(0, 40, 81, threshold)):
+        tally = ScoreTally(sweep_thresholds(0, 40, 81, threshold), threshold, range(len(test)))
+        for numbers, scores, masks in score_blocks(copy.deepcopy(method), blocks, threshold=tally.threshold,
+                                                   postprocess=post, cuts=cuts):
+            tally.add(numbers, scores, masks, labels.__getitem__, None)
+        counts[cuts is None] = (tally.sweep.positive_hist, tally.sweep.negative_hist, tally.frame_counts())
+    assert counts[True][0][1:].sum() > 0 and counts[True][1][1:].sum() > 0  # foreground at some thresholds
+    for want, got in zip(counts[True], counts[False]):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="not among the cuts"):
+        next(score_blocks(method, blocks, threshold=7.3, postprocess=post, cuts=sweep_thresholds(0, 40, 81, 7.81)))
 
 
 @pytest.mark.parametrize("with_roi", [False, True])

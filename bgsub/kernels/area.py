@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from bgsub.kernels.area_opening import _find
 
-__all__ = ["area_open"]
+__all__ = ["area_open", "area_open_levels"]
 
 
 @numba.njit(cache=True)
@@ -75,22 +75,14 @@ def _decreasing_order(image: NDArray[np.float32], order: NDArray[np.int32], tmp:
 
 
 @numba.njit(cache=True)
-def _area_open_frame(image: NDArray[np.float32], min_area: int, out: NDArray[np.float32]) -> None:
-    height, width = image.shape
-    n = height * width
-    pw = width + 2
-    size = (height + 2) * pw
-    order = np.empty(n, np.int32)
-    _decreasing_order(image, order, np.empty(n, np.int32), np.empty(n, np.uint32), np.empty(n, np.uint32))
-    # padded arrays, 32-bit so the three randomly read ones stay in L2; parent -1 = not visited yet
-    value = np.zeros(size, np.float32)
-    parent = np.full(size, -1, np.int32)
-    area = np.empty(size, np.int32)
-    for y in range(height):
-        for x in range(width):
-            value[(y + 1) * pw + x + 1] = image[y, x]
+def _open_in_order(value: NDArray[np.float32], order: NDArray[np.int32], min_area: int, pw: int) -> None:
+    """The area opening of ``value`` (a frame padded by 1 pixel, row width ``pw``), in place, merging its pixels in
+    ``order`` (padded indices, decreasing value, ties in increasing pixel order)."""
+    # 32-bit so the three randomly read arrays stay in L2; parent -1 = not visited yet (the border never is)
+    parent = np.full(value.size, -1, np.int32)
+    area = np.empty(value.size, np.int32)
     offsets = np.array([-pw - 1, -pw, -pw + 1, -1, 1, pw - 1, pw, pw + 1], np.int64)
-    for i in range(n):
+    for i in range(order.size):
         p = np.int64(order[i])
         parent[p] = p
         area[p] = 1
@@ -107,11 +99,25 @@ def _area_open_frame(image: NDArray[np.float32], min_area: int, out: NDArray[np.
                 area[p] += area[r]
             elif area[p] < min_area:  # r's component is already large enough: p's counts as large too
                 area[p] = min_area
-    for i in range(n - 1, -1, -1):  # increasing order: a parent is resolved before its children
+    for i in range(order.size - 1, -1, -1):  # increasing order: a parent is resolved before its children
         p = order[i]
         r = parent[p]
         if r != p:
             value[p] = value[r]
+
+
+@numba.njit(cache=True)
+def _area_open_frame(image: NDArray[np.float32], min_area: int, out: NDArray[np.float32]) -> None:
+    height, width = image.shape
+    n = height * width
+    pw = width + 2
+    order = np.empty(n, np.int32)
+    _decreasing_order(image, order, np.empty(n, np.int32), np.empty(n, np.uint32), np.empty(n, np.uint32))
+    value = np.zeros((height + 2) * pw, np.float32)
+    for y in range(height):
+        for x in range(width):
+            value[(y + 1) * pw + x + 1] = image[y, x]
+    _open_in_order(value, order, min_area, pw)
     for y in range(height):
         for x in range(width):
             out[y, x] = value[(y + 1) * pw + x + 1]
@@ -129,4 +135,45 @@ def area_open(scores: NDArray[np.float32], min_area: int) -> NDArray[np.float32]
     out = np.empty_like(scores)
     if scores.size:
         _area_open_frames(scores, int(min_area), out)
+    return out
+
+
+@numba.njit(cache=True)
+def _area_open_level_frame(levels: NDArray[np.uint8], min_area: int, out: NDArray[np.uint8]) -> None:
+    height, width = levels.shape
+    pw = width + 2
+    count = np.zeros(257, np.int64)
+    for y in range(height):
+        for x in range(width):
+            count[255 - levels[y, x] + 1] += 1
+    for d in range(256):
+        count[d + 1] += count[d]
+    order = np.empty(height * width, np.int32)  # one stable counting sort: decreasing level, then pixel order
+    value = np.zeros((height + 2) * pw, np.float32)
+    for y in range(height):
+        for x in range(width):
+            p = (y + 1) * pw + x + 1
+            d = 255 - levels[y, x]
+            order[count[d]] = p
+            count[d] += 1
+            value[p] = levels[y, x]
+    _open_in_order(value, order, min_area, pw)
+    for y in range(height):
+        for x in range(width):
+            out[y, x] = np.uint8(value[(y + 1) * pw + x + 1])
+
+
+@numba.njit(cache=True, parallel=True)
+def _area_open_level_frames(levels: NDArray[np.uint8], min_area: int, out: NDArray[np.uint8]) -> None:
+    for t in prange(levels.shape[0]):
+        _area_open_level_frame(levels[t], min_area, out[t])
+
+
+def area_open_levels(levels: NDArray[np.uint8], min_area: int) -> NDArray[np.uint8]:
+    """Grey area opening (8-connectivity) of each map of ``levels (T, H, W)`` uint8 (:mod:`bgsub.kernels.levels`),
+    as a new array: :func:`area_open` of the levels as float32, sorted by one counting pass instead of a radix sort."""
+    levels = np.ascontiguousarray(levels, dtype=np.uint8)
+    out = np.empty_like(levels)
+    if levels.size:
+        _area_open_level_frames(levels, int(min_area), out)
     return out

@@ -1,0 +1,102 @@
+"""Compiled score levels and their median: the filters of a run with ground truth, on one byte a pixel.
+
+A run that sweeps thresholds asks of each filtered score only whether it is above each of a fixed increasing
+set of cuts (the sweep's thresholds, its own among them). A score's *level*, the number of cuts strictly below
+it, answers all of those at once (``score > cuts[j]`` exactly when ``level > j``), and the filters (median,
+area opening) commute with any non-decreasing map, so the filtered levels are the levels of the filtered
+scores (:func:`bgsub.postprocess.postprocess_levels`). With at most 255 cuts a level is a byte, and a
+median of any size is a sliding histogram (Huang, Yang and Tang 1979): one histogram a row, a column of the
+window out and one in at each step (O(size) a pixel), and the median stepped from the previous pixel's.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+from numpy.typing import NDArray
+
+__all__ = ["score_levels", "median_levels"]
+
+
+@numba.njit(cache=True, parallel=True)
+def _levels(scores: NDArray[np.float32], cuts: NDArray[np.float32], out: NDArray[np.uint8]) -> None:
+    n_cuts = cuts.size
+    for i in prange(scores.size):
+        v = scores[i]
+        lo = 0
+        hi = n_cuts
+        while lo < hi:  # the tally's search (bgsub.kernels.tally): the number of cuts strictly below v
+            mid = (lo + hi) >> 1
+            if cuts[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = lo
+
+
+def score_levels(scores: NDArray, cuts: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """The number of ``cuts`` (increasing, at most 255) strictly below each finite score, ``np.searchsorted(cuts,
+    scores, "left")`` as uint8 of the same shape."""
+    cuts = np.ascontiguousarray(cuts, np.float32)
+    if cuts.size > 255:
+        raise ValueError(f"at most 255 cuts fit a byte level, got {cuts.size}")
+    scores = np.ascontiguousarray(scores, np.float32)
+    out = np.empty(scores.shape, np.uint8)
+    if scores.size:
+        _levels(scores.ravel(), cuts, out.ravel())
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _median_rows(levels: NDArray[np.uint8], size: int, out: NDArray[np.uint8]) -> None:
+    n_frames, height, width = levels.shape
+    half = size // 2
+    rank = size * size // 2  # the median is the value with ``rank`` values of the window below it ... or more
+    for row in prange(n_frames * height):
+        t = row // height
+        y = row % height
+        pad = np.empty((size, width + 2 * half), np.uint8)  # the window's rows, edges repeated (nearest)
+        for r in range(size):
+            src = min(max(y + r - half, 0), height - 1)
+            for x in range(width):
+                pad[r, x + half] = levels[t, src, x]
+            for k in range(half):
+                pad[r, k] = pad[r, half]
+                pad[r, width + half + k] = pad[r, width + half - 1]
+        hist = np.zeros(256, np.int32)
+        for r in range(size):
+            for c in range(size):
+                hist[pad[r, c]] += 1
+        median = 0
+        below = 0  # how many of the window's values are < median
+        for x in range(width):
+            if x > 0:
+                for r in range(size):
+                    v = pad[r, x - 1]  # the column leaving
+                    hist[v] -= 1
+                    if v < median:
+                        below -= 1
+                    v = pad[r, x + 2 * half]  # the column entering
+                    hist[v] += 1
+                    if v < median:
+                        below += 1
+            while below > rank:  # too many below: step down
+                median -= 1
+                below -= hist[median]
+            while below + hist[median] <= rank:  # the median's rank is above this value: step up
+                below += hist[median]
+                median += 1
+            out[t, y, x] = median
+
+
+def median_levels(levels: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
+    """``size x size`` median (``size`` odd) of each ``(H, W)`` map of ``levels (T, H, W)`` uint8, nearest-edge
+    border, as a new array: ``scipy.ndimage.median_filter(levels, size=(1, size, size), mode="nearest")``."""
+    if size % 2 != 1:
+        raise ValueError(f"median size must be odd, got {size}")
+    levels = np.ascontiguousarray(levels, np.uint8)
+    out = np.empty_like(levels)
+    if levels.size:
+        _median_rows(levels, int(size), out)
+    return out
