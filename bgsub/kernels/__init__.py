@@ -11,8 +11,10 @@ Modules: :mod:`~bgsub.kernels.em` (the batch EM's entry point: which kernel runs
 with pixels as SIMD lanes, C = 3), ``em_pixel`` (EM one pixel per thread, any C), ``kmeans`` (the
 k-means initialisation), ``vecmath`` (exp and log that vectorise), ``lanes`` (the lane layout),
 ``classify`` (distance to the nearest background component), ``online`` (the adaptive GMM's
-update), ``spatial`` (the scoring levers of :mod:`bgsub.spatial`), ``area_opening`` (the
-post-processing's area opening), ``cache`` (the on-disk cache dropped when any kernel's source changes).
+update), ``spatial`` (the scoring levers of :mod:`bgsub.spatial`), ``area_opening`` and ``area`` (the
+post-processing's area opening), ``median`` (its median of score maps), ``levels`` (the score levels a run with
+ground truth filters, and their median), ``binary`` (the filters of masks), ``cache`` (the on-disk cache dropped
+when any kernel's source changes).
 
 Backend choice (:func:`resolve_backend`): ``"numpy"`` always uses the reference,
 ``"numba"`` requires numba, ``"auto"`` uses numba when it can be imported and falls back to numpy

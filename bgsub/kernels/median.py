@@ -4,7 +4,7 @@
 each output pixel is the rank-12 element of its 25 values picked by a fixed selection network of
 113 compare-exchanges (min/max pairs): Knuth's merge-exchange sorting network (Batcher) for 25
 inputs, pruned backwards to the comparators that reach output 12 (:func:`selection_network`; the
-unrolled body of :func:`_median5_rows` was generated from it). The network has no branches, so the
+unrolled body of :func:`median5_rows` was generated from it). The network has no branches, so the
 loop over a row's pixels runs as SIMD lanes (each pixel one lane); the 5 input rows of an output
 row are copied once into a buffer padded by 2 pixels at each end (the nearest-edge border), which
 stays in L1. Rows of all frames of a block are shared among threads (``numba.prange``).
@@ -26,7 +26,7 @@ import numpy as np
 from numba import prange
 from numpy.typing import NDArray
 
-__all__ = ["median5", "median_filter", "selection_network"]
+__all__ = ["median5", "median5_rows", "median_filter", "selection_network"]
 
 
 def selection_network(n: int = 25, rank: int = 12) -> list[tuple[int, int]]:
@@ -58,12 +58,14 @@ def selection_network(n: int = 25, rank: int = 12) -> list[tuple[int, int]]:
 
 
 @numba.njit(cache=True, parallel=True)
-def _median5_rows(scores: NDArray[np.float32], out: NDArray[np.float32]) -> None:
+def median5_rows(scores: NDArray, out: NDArray) -> None:
+    """``out`` = the 5x5 median (nearest edge) of each map of ``scores (T, H, W)``; float32 score maps, or the byte
+    levels of :mod:`bgsub.kernels.levels` (``out`` of the same dtype)."""
     n_frames, height, width = scores.shape
     for row in prange(n_frames * height):
         t = row // height
         y = row % height
-        pad = np.empty((5, width + 4), np.float32)
+        pad = np.empty((5, width + 4), scores.dtype)
         for r in range(5):
             src = min(max(y + r - 2, 0), height - 1)
             for x in range(width):
@@ -220,7 +222,7 @@ def median5(scores: NDArray[np.float32]) -> NDArray[np.float32]:
     scores = np.ascontiguousarray(scores, dtype=np.float32)
     out = np.empty_like(scores)
     if scores.size:
-        _median5_rows(scores, out)
+        median5_rows(scores, out)
     return out
 
 
