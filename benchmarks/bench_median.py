@@ -3,18 +3,20 @@
 Command (from the project root)::
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_median.py [--zooms 2,4] [--sizes 5,9,17] [--repeats 5] \
-        [--no-scipy]
+        [--no-scipy] [--filter-zooms 1,2,4]
 
-A run with ground truth filters the scores (its threshold sweep needs them), so its median is
-:func:`bgsub.kernels.median.median_filter` on the compiled path and ``scipy.ndimage.median_filter`` on the numpy
-path. On the ``water`` validation scene enlarged ``k`` times (``validate_levers.zoomed``: 320x240 at x2, 640x480 at x4),
-the default is fitted and its raw scores of 64 test frames are filtered with each size (5x5, the default's; 9x9 and
-17x17, its filters grown 2 and 4 times, ``bgsub.postprocess.grown_postprocess``), by both, in turns within each
-repeat, on one thread; both must give the same bits. Since a run with ground truth filters its scores' levels between
-the sweep's thresholds instead (``bgsub.postprocess.postprocess_cut_scores``), the same maps are also made levels and
-filtered so (``bgsub.kernels.levels``: the levels, then their sliding-histogram median), which must give the levels of
-the compiled median. It prints the median milliseconds a frame and the ratios. The machine is shared: compare ratios,
-and read the load average printed before and after.
+The score maps' median is :func:`bgsub.kernels.median.median_filter` on the compiled path and
+``scipy.ndimage.median_filter`` on the numpy path (a run with ground truth used it for its threshold sweep until it
+filtered the scores' levels instead). On the ``water`` validation scene enlarged ``k`` times
+(``validate_levers.zoomed``: 320x240 at x2, 640x480 at x4), the default is fitted and its raw scores of 64 test frames
+are filtered with each size (5x5, the default's; 9x9 and 17x17, its filters grown 2 and 4 times,
+``bgsub.postprocess.grown_postprocess``), by both, in turns within each repeat, on one thread; both must give the same
+bits. The same maps are also made levels between the sweep's thresholds and filtered so (``bgsub.kernels.levels``: the
+levels, then their sliding-histogram median), which must give the levels of the compiled median. A last table times the
+default's filters at the frame's size (``--filter-zooms``, 1 = the scene as drawn, 160x120) on both paths: the float
+scores (``postprocess_scores``) and their levels (``postprocess_cut_scores``, what a run with ground truth runs), which
+must agree at every threshold. It prints the median milliseconds a frame and the ratios. The machine is shared: compare
+ratios, and read the load average printed before and after.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bgsub.kernels.levels import median_levels, score_levels
 from bgsub.kernels.median import median_filter
 from bgsub.methods import make_method
 from bgsub.metrics import sweep_thresholds
+from bgsub.postprocess import frame_filters, postprocess_cut_scores, postprocess_scores
 from bgsub.presets import preset_settings
 from bgsub.synth import make_scene, scene_seeds
 
@@ -53,6 +56,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="5,9,17")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-scipy", action="store_true", help="skip SciPy (most of the run's time)")
+    parser.add_argument("--filter-zooms", default="1,2,4", help="zooms of the filters' table (1 = 160x120)")
     args = parser.parse_args()
     set_num_threads(1)
     settings = preset_settings("default")
@@ -87,6 +91,28 @@ def main() -> None:
             print(f"{w:>4}x{h:<5} {size:>6} {ms['scipy']:9.2f} {ms['compiled']:11.2f}"
                   f" {ms['scipy'] / ms['compiled']:6.1f}x {ms['levels']:9.2f}"
                   f" {ms['compiled'] / ms['levels']:14.1f}x", flush=True)
+    print("the default's filters at the frame's size, as a run with ground truth applies them: the float scores"
+          " (postprocess_scores) against their levels (postprocess_cut_scores), ms a frame")
+    post = settings["postprocess"]
+    for zoom in (int(z) for z in args.filter_zooms.split(",")):
+        scores = raw_scores(zoom)
+        paths = {"float": lambda s=scores: postprocess_scores(s, post),
+                 "levels": lambda s=scores: postprocess_cut_scores(s, cuts, post)}
+        for run in paths.values():
+            run()
+        times = {name: [] for name in paths}
+        for _ in range(args.repeats):
+            got = {}
+            for name, run in paths.items():
+                start = time.perf_counter()
+                got[name] = run()
+                times[name].append(time.perf_counter() - start)
+            if not all(np.array_equal(got["float"] > c, got["levels"] > c) for c in cuts):
+                raise SystemExit(f"the levels' filters differ from the scores' at {scores.shape}")
+        ms = {name: 1e3 * statistics.median(t) / len(scores) for name, t in times.items()}
+        h, w = scores.shape[1:]
+        print(f"{w:>4}x{h:<5} {str(frame_filters(post, h, w)):>30} float {ms['float']:7.2f} levels {ms['levels']:6.2f}"
+              f" ({ms['float'] / ms['levels']:.1f}x)", flush=True)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
