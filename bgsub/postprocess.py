@@ -233,7 +233,7 @@ def postprocess_cut_scores(scores: NDArray, cuts: NDArray, config: dict[str, Any
     scores (:mod:`bgsub.kernels.levels`). They are mapped back to the smallest cut at or above each filtered
     score (above the last cut: the next float32), so that ``result > c`` is ``postprocess_scores(scores, config)
     > c`` for every cut ``c``: a threshold sweep over ``cuts`` counts the same pixels, and masks at a threshold
-    among them are the same masks. With more than 255 cuts this is :func:`postprocess_scores`.
+    among them are the same masks. With no active filter, or more than 255 cuts, this is :func:`postprocess_scores`.
 
     Parameters
     ----------
@@ -260,7 +260,7 @@ def postprocess_cut_scores(scores: NDArray, cuts: NDArray, config: dict[str, Any
     if cuts.ndim != 1 or cuts.size == 0 or np.any(np.diff(cuts) <= 0):
         raise ValueError("cuts must be a strictly increasing, non-empty 1-D array")
     active = frame_filters(config, *scores.shape[1:])
-    if len(cuts) > 255:
+    if not active or len(cuts) > 255:
         return postprocess_scores(scores, active)
     compiled = resolve_backend() == "numba"
     if compiled:

@@ -414,7 +414,7 @@ def test_cut_scores_compare_with_every_cut_as_the_filtered_scores(
 ) -> None:
     """On the levels between cuts, ``filtered > c`` is the filtered scores' own for every cut c, and each value is the
     smallest cut at or above the filtered score (above the last cut: just above it); with more cuts than a byte
-    holds the filtered scores are returned as they are."""
+    holds, or no filter, the filtered scores are returned as they are."""
     monkeypatch.setenv(kernels.ENV_VAR, backend)
     cuts = sweep_thresholds(0, 40, 81, 7.81)
     maps = score_maps(8, (3, 40, 52)) * 2.0
@@ -428,6 +428,7 @@ def test_cut_scores_compare_with_every_cut_as_the_filtered_scores(
     np.testing.assert_array_equal(got[above], np.nextafter(cuts[-1], np.float32(np.inf)))
     many = sweep_thresholds(0, 40, 301, 7.81)
     np.testing.assert_array_equal(postprocess_cut_scores(maps, many, config), want)
+    np.testing.assert_array_equal(postprocess_cut_scores(maps, cuts, {"median": 1}), maps)  # no filter: the scores
 
 
 def test_scoring_with_cuts_counts_what_the_filtered_scores_count(monkeypatch: pytest.MonkeyPatch) -> None:
