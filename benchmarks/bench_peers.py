@@ -156,7 +156,8 @@ def preset_runner(preset: str) -> Runner:
         masks = np.zeros(frames.shape[:3], bool)
         numbers = list(range(n_train, len(frames)))
         blocks = ((numbers[i : i + 64], frames[n_train + i : n_train + i + 64]) for i in range(0, len(numbers), 64))
-        for block, _, block_masks in score_blocks(method, blocks, threshold=threshold, postprocess=postprocess):
+        for block, _, block_masks in score_blocks(method, blocks, threshold=threshold, postprocess=postprocess,
+                                                  need_scores=False):  # the masks alone (the same masks)
             masks[block[0] : block[-1] + 1] = block_masks
         return masks
 

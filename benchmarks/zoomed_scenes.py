@@ -34,11 +34,10 @@ import statistics
 import time
 
 import numpy as np
-from validate_levers import BLOCK, _f, _split, preset_with, real_sequences, run_sequence, zoomed
+from validate_levers import BLOCK, _f, _split, preset_with, real_sequences, run_sequence, sweep, zoomed
 
 from bgsub import gmm
 from bgsub.methods import make_method
-from bgsub.metrics import sweep_thresholds
 from bgsub.postprocess import grown_postprocess
 from bgsub.scoring import score_blocks
 from bgsub.synth import SCENES, Scene, make_scene, scene_seeds
@@ -64,8 +63,9 @@ def run(scene: Scene, settings: list[str] | None = None, zoom: int = 1) -> tuple
     numbers = list(range(scene.n_train + 1, len(scene.frames) + 1))
     blocks = [(numbers[i: i + BLOCK], scene.frames[scene.n_train + i: scene.n_train + i + BLOCK])
               for i in range(0, len(numbers), BLOCK)]
-    tally = ScoreTally(sweep_thresholds(0, 40, 81, threshold), threshold, numbers)
-    for nums, scores, masks in score_blocks(method, blocks, threshold=threshold, postprocess=post):
+    tally = ScoreTally(sweep(threshold), threshold, numbers)
+    for nums, scores, masks in score_blocks(method, blocks, threshold=threshold, postprocess=post,
+                                            cuts=tally.sweep.thresholds):
         tally.add(nums, scores, masks, lambda n: scene.labels[n - 1], None)
     return _f(tally), method
 
