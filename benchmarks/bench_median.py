@@ -25,6 +25,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage
@@ -48,6 +49,20 @@ def raw_scores(zoom: int) -> np.ndarray:
     kind, params, _, _ = _split(preset_with([]))
     method = make_method(kind, **params).fit(scene.frames[: scene.n_train])
     return method.foreground_scores(scene.frames[scene.n_train: scene.n_train + FRAMES]).astype(np.float32)
+
+
+def in_turns(runs: dict[str, Callable[[], np.ndarray]], repeats: int, n_frames: int
+             ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Each run ``repeats`` times, the runs in turns within a repeat: the median milliseconds a frame of each, and
+    what each gave in the last repeat (every repeat computes the same)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    got: dict[str, np.ndarray] = {}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            got[name] = run()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t) / n_frames for name, t in times.items()}, got
 
 
 def main() -> None:
@@ -74,18 +89,11 @@ def main() -> None:
                     "levels": lambda s=scores, n=size: median_levels(score_levels(s, cuts), n)}
             if args.no_scipy:
                 del runs["scipy"]
-            times: dict[str, list[float]] = {name: [] for name in runs}
-            for _ in range(args.repeats):
-                got = {}
-                for name, run in runs.items():
-                    start = time.perf_counter()
-                    got[name] = run()
-                    times[name].append(time.perf_counter() - start)
-                if "scipy" in got and not np.array_equal(got["compiled"].view(np.uint32), got["scipy"].view(np.uint32)):
-                    raise SystemExit(f"median {size} differs from SciPy's at {scores.shape}")
-                if not np.array_equal(got["levels"], np.searchsorted(cuts, got["compiled"], "left")):
-                    raise SystemExit(f"median {size} of the levels is not the levels of the median at {scores.shape}")
-            ms = {name: 1e3 * statistics.median(t) / len(scores) for name, t in times.items()}
+            ms, got = in_turns(runs, args.repeats, len(scores))
+            if "scipy" in got and not np.array_equal(got["compiled"].view(np.uint32), got["scipy"].view(np.uint32)):
+                raise SystemExit(f"median {size} differs from SciPy's at {scores.shape}")
+            if not np.array_equal(got["levels"], np.searchsorted(cuts, got["compiled"], "left")):
+                raise SystemExit(f"median {size} of the levels is not the levels of the median at {scores.shape}")
             ms.setdefault("scipy", float("nan"))
             h, w = scores.shape[1:]
             print(f"{w:>4}x{h:<5} {size:>6} {ms['scipy']:9.2f} {ms['compiled']:11.2f}"
@@ -100,16 +108,9 @@ def main() -> None:
                  "levels": lambda s=scores: postprocess_cut_scores(s, cuts, post)}
         for run in paths.values():
             run()
-        times = {name: [] for name in paths}
-        for _ in range(args.repeats):
-            got = {}
-            for name, run in paths.items():
-                start = time.perf_counter()
-                got[name] = run()
-                times[name].append(time.perf_counter() - start)
-            if not all(np.array_equal(got["float"] > c, got["levels"] > c) for c in cuts):
-                raise SystemExit(f"the levels' filters differ from the scores' at {scores.shape}")
-        ms = {name: 1e3 * statistics.median(t) / len(scores) for name, t in times.items()}
+        ms, got = in_turns(paths, args.repeats, len(scores))
+        if not all(np.array_equal(got["float"] > c, got["levels"] > c) for c in cuts):
+            raise SystemExit(f"the levels' filters differ from the scores' at {scores.shape}")
         h, w = scores.shape[1:]
         print(f"{w:>4}x{h:<5} {str(frame_filters(post, h, w)):>30} float {ms['float']:7.2f} levels {ms['levels']:6.2f}"
               f" ({ms['float'] / ms['levels']:.1f}x)", flush=True)

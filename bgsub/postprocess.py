@@ -38,6 +38,7 @@ those thresholds and several times faster (:func:`postprocess_cut_scores`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,9 @@ __all__ = ["POSTPROCESS_KEYS", "check_postprocess", "grown_postprocess", "frame_
            "postprocess_scores", "postprocess_cut_scores", "postprocess_masks"]
 
 logger = logging.getLogger(__name__)
+
+#: A compiled filter of score maps or levels: ``kernel(maps (T, H, W), size) -> maps`` of the same dtype.
+Kernel = Callable[[NDArray, int], NDArray]
 
 #: Recognised keys of a post-processing config, in the order they are applied.
 POSTPROCESS_KEYS: tuple[str, ...] = ("median", "opening", "closing", "min_area")
@@ -207,22 +211,27 @@ def postprocess_scores(scores: NDArray, config: dict[str, Any] | None) -> NDArra
         raise ValueError(f"scores must have shape (T, H, W), got {out.shape}")
     active = frame_filters(config, *out.shape[1:])
     # -- compiled path (issue 16): bgsub.kernels.median and .area give the same values as scipy / _area_open_2d
-    compiled = resolve_backend() == "numba"
+    if resolve_backend() == "numba":
+        return _apply_filters(out, active, median_filter, area_open)
+    # -- end of the compiled path
+    return _apply_filters(out, active)
+
+
+def _apply_filters(maps: NDArray, active: dict[str, int], median: Kernel | None = None,
+                   area: Kernel | None = None) -> NDArray:
+    """``maps (T, H, W)`` through the ``active`` filters in order: ``median(maps, size)`` and ``area(maps,
+    min_area)`` when given (the compiled kernels for the maps' dtype), else SciPy's median and the reference area
+    opening; SciPy's grey opening and closing. The maps' dtype is kept."""
     for key, value in active.items():
-        if compiled and key == "median":
-            out = median_filter(out, value)
-        elif compiled and key == "min_area":
-            out = area_open(out, value)
-        # -- end of the compiled path
-        elif key == "median":
-            out = ndi.median_filter(out, size=(1, value, value), mode="nearest")
+        if key == "median":
+            maps = median(maps, value) if median else ndi.median_filter(maps, size=(1, value, value), mode="nearest")
         elif key == "opening":
-            out = ndi.grey_opening(out, size=(1, value, value), mode="nearest")
+            maps = ndi.grey_opening(maps, size=(1, value, value), mode="nearest")
         elif key == "closing":
-            out = ndi.grey_closing(out, size=(1, value, value), mode="nearest")
+            maps = ndi.grey_closing(maps, size=(1, value, value), mode="nearest")
         elif key == "min_area":
-            out = area_opening(out, value)
-    return out
+            maps = area(maps, value) if area else area_opening(maps, value).astype(maps.dtype, copy=False)
+    return maps
 
 
 def postprocess_cut_scores(scores: NDArray, cuts: NDArray, config: dict[str, Any] | None) -> NDArray[np.float32]:
@@ -262,24 +271,11 @@ def postprocess_cut_scores(scores: NDArray, cuts: NDArray, config: dict[str, Any
     active = frame_filters(config, *scores.shape[1:])
     if not active or len(cuts) > 255:
         return postprocess_scores(scores, active)
-    compiled = resolve_backend() == "numba"
-    if compiled:
-        levels = score_levels(scores, cuts)
+    if resolve_backend() == "numba":
+        levels = _apply_filters(score_levels(scores, cuts), active, median_levels, area_open_levels)
     else:
         levels = np.searchsorted(cuts, np.asarray(scores, np.float32), "left").astype(np.uint8)
-    for key, value in active.items():
-        if compiled and key == "median":
-            levels = median_levels(levels, value)
-        elif compiled and key == "min_area":
-            levels = area_open_levels(levels, value)
-        elif key == "median":
-            levels = ndi.median_filter(levels, size=(1, value, value), mode="nearest")
-        elif key == "opening":
-            levels = ndi.grey_opening(levels, size=(1, value, value), mode="nearest")
-        elif key == "closing":
-            levels = ndi.grey_closing(levels, size=(1, value, value), mode="nearest")
-        elif key == "min_area":
-            levels = area_opening(levels, value).astype(np.uint8)
+        levels = _apply_filters(levels, active)
     values = np.append(cuts, np.nextafter(cuts[-1], np.float32(np.inf)))
     return values[levels]
 
