@@ -4,7 +4,7 @@ A run that sweeps thresholds asks of each filtered score only whether it is abov
 set of cuts (the sweep's thresholds, its own among them). A score's *level*, the number of cuts strictly below
 it, answers all of those at once (``score > cuts[j]`` exactly when ``level > j``), and the filters (median,
 area opening) commute with any non-decreasing map, so the filtered levels are the levels of the filtered
-scores (:func:`bgsub.postprocess.postprocess_levels`). With at most 255 cuts a level is a byte, and a
+scores (:func:`bgsub.postprocess.postprocess_cut_scores`). With at most 255 cuts a level is a byte, and a
 median of any size is a sliding histogram (Huang, Yang and Tang 1979): one histogram a row, a column of the
 window out and one in at each step (O(size) a pixel), and the median stepped from the previous pixel's; the 5x5 median
 is the selection network of :mod:`bgsub.kernels.median`, on bytes.
@@ -18,24 +18,15 @@ from numba import prange
 from numpy.typing import NDArray
 
 from bgsub.kernels.median import median5_rows
+from bgsub.kernels.tally import count_below
 
 __all__ = ["score_levels", "median_levels"]
 
 
 @numba.njit(cache=True, parallel=True)
 def _levels(scores: NDArray[np.float32], cuts: NDArray[np.float32], out: NDArray[np.uint8]) -> None:
-    n_cuts = cuts.size
     for i in prange(scores.size):
-        v = scores[i]
-        lo = 0
-        hi = n_cuts
-        while lo < hi:  # the tally's search (bgsub.kernels.tally): the number of cuts strictly below v
-            mid = (lo + hi) >> 1
-            if cuts[mid] < v:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[i] = lo
+        out[i] = count_below(cuts, scores[i])  # the tally's search: the same level for the same score
 
 
 def score_levels(scores: NDArray, cuts: NDArray[np.float32]) -> NDArray[np.uint8]:

@@ -14,7 +14,21 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["sweep_histograms"]
+__all__ = ["count_below", "sweep_histograms"]
+
+
+@numba.njit(cache=True, inline="always")
+def count_below(thresholds: NDArray[np.float32], v: float) -> int:
+    """How many of the increasing ``thresholds`` are strictly below ``v`` (a binary search; ``v`` is not NaN)."""
+    lo = 0
+    hi = thresholds.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if thresholds[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @numba.njit(cache=True)
@@ -37,15 +51,7 @@ def _histograms(scores: NDArray[np.float32], labels: NDArray[np.uint8], roi: NDA
         if v != v:
             hist[n_thr] += 1
             continue
-        lo = 0
-        hi = n_thr
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if thresholds[mid] < v:
-                lo = mid + 1
-            else:
-                hi = mid
-        hist[lo] += 1
+        hist[count_below(thresholds, v)] += 1
 
 
 def sweep_histograms(scores: NDArray, labels: NDArray[np.uint8], roi: NDArray[np.bool_] | None,
