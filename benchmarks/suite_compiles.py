@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from numba.core import event
 
-#: How many of the longest compiles the summary lists.
-LONGEST = 15
+#: How many of the longest compiles the summary lists (``SUITE_COMPILES_LONGEST`` in the environment: more).
+LONGEST = int(os.environ.get("SUITE_COMPILES_LONGEST", 15))
 
 
 class _CompileRecorder(event.Listener):

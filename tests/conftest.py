@@ -32,11 +32,13 @@ settings.register_profile(
 settings.register_profile("dev", settings.get_profile("default"), derandomize=False, print_blob=True, deadline=None)
 
 
-#: Test files that ``make test`` keeps on one pytest-xdist worker: those that compile the EM kernels for the same
-#: K and dtypes (each compiled once, on one worker, then loaded from numba's cache), and those sharing the
-#: ``shipped_run`` session fixture (computed once). Every other file is a group of its own (``--dist loadfile``).
+#: Test files that ``make test`` keeps on one pytest-xdist worker: those that compile the same kernels for K and
+#: dtypes the precompile leaves out (each compiled once, on one worker, then loaded from numba's cache): the EM
+#: kernels, and the default path's block kernel; and those sharing the ``shipped_run`` session fixture (computed
+#: once). Every other file is a group of its own (``--dist loadfile``).
 XDIST_GROUPS = {
-    "compiled_em": ("test_gmm.py", "test_kernels.py", "test_properties.py", "test_levers.py"),
+    "compiled_em": ("test_gmm.py", "test_kernels.py", "test_properties.py"),
+    "block_kernels": ("test_default_kernels.py", "test_levers.py"),
     "shipped": ("test_interrupt.py", "test_workflow.py"),
 }
 
@@ -171,9 +173,13 @@ def textured_car(size: int = 14, seed: int = 1) -> np.ndarray:
 
 
 def mixture_clip(
-    seed: int, n_frames: int = 200, grid: tuple[int, int] = (4, 6), n_channels: int = 3
+    seed: int, n_frames: int = 200, grid: tuple[int, int] = (4, 6), n_channels: int = 3, dtype: type = np.uint8
 ) -> np.ndarray:
-    """Pixels drawn from random 1-3 component mixtures, (T, H, W, C) float64 on 0-255."""
+    """Pixels drawn from random 1-3 component mixtures, (T, H, W, C) on 0-255.
+
+    uint8 (rounded and clipped) by default, as the pipeline's frames: their fits run the EM kernels that
+    ``make test``'s precompile has compiled, where a float dtype would compile each K again for it (10-60 s each).
+    Another ``dtype`` keeps the values drawn."""
     rng = np.random.default_rng(seed)
     frames = np.empty((n_frames, *grid, n_channels))
     for i in range(grid[0]):
@@ -183,4 +189,6 @@ def mixture_clip(
             labels = rng.choice(n_true, n_frames, p=rng.dirichlet(np.ones(n_true) * 3))
             spread = rng.uniform(2, 10, (n_true, n_channels))
             frames[:, i, j] = centres[labels] + spread[labels] * rng.standard_normal((n_frames, n_channels))
-    return frames
+    if np.dtype(dtype) == np.uint8:
+        return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+    return frames.astype(dtype)

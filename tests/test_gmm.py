@@ -74,12 +74,14 @@ def test_matches_sklearn_from_same_initial_parameters(cov_type: str) -> None:
     our_score = ours.score(frames)
     for i in range(grid[0]):
         for j in range(grid[1]):
+            # float64 for scikit-learn: its score_samples holds uint8 samples' log-densities in uint8 (1.9.1)
+            x = frames[:, i, j].astype(np.float64)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SklearnConvergenceWarning)
                 ref = GaussianMixture(
                     k, weights_init=w0[i, j], means_init=m0[i, j], precisions_init=p0[i, j], **settings
-                ).fit(frames[:, i, j])
-            assert abs(ref.score(frames[:, i, j]) - our_score[i, j]) < 1e-3
+                ).fit(x)
+            assert abs(ref.score(x) - our_score[i, j]) < 1e-3
             assert abs(ref.lower_bound_ - ours.lower_bound_[i, j]) < 1e-3
             assert ref.n_iter_ == ours.n_iter_[i, j]
             assert ref.converged_ == ours.converged_[i, j]
@@ -96,7 +98,7 @@ def test_lower_bound_history_matches_sklearn() -> None:
         for j in range(3):
             ref = GaussianMixture(
                 2, reg_covar=4.0, weights_init=w0[i, j], means_init=m0[i, j], precisions_init=p0[i, j]
-            ).fit(frames[:, i, j])
+            ).fit(frames[:, i, j].astype(np.float64))
             n = ours.n_iter_[i, j]
             np.testing.assert_allclose(ours.lower_bounds_[i, j, :n], ref.lower_bounds_, rtol=0, atol=1e-9)
 
@@ -111,7 +113,7 @@ def test_recovers_well_separated_mixture(cov_type: str) -> None:
         for j in range(4):
             labels = rng.permutation(np.repeat(np.arange(3), counts))
             frames[:, i, j] = true_means[labels] + 3.0 * rng.standard_normal((200, 3))
-    model = quiet_fit(PixelGaussianMixture(3, covariance_type=cov_type), frames)
+    model = quiet_fit(PixelGaussianMixture(3, covariance_type=cov_type), np.rint(frames).astype(np.uint8))
     assert model.converged_.all()
     np.testing.assert_allclose(model.weights_, np.broadcast_to(counts / 200, (3, 4, 3)), atol=0.05)
     np.testing.assert_allclose(model.means_, np.broadcast_to(true_means, (3, 4, 3, 3)), atol=2.0)
@@ -125,8 +127,9 @@ def test_recovers_well_separated_mixture(cov_type: str) -> None:
 def test_lower_bound_never_decreases(cov_type: str) -> None:
     # EM ascends the likelihood exactly only without the covariance floor (scikit-learn tests with
     # reg_covar=0): with reg_covar=4 the bound can dip by ~1e-4 near convergence. A floor of 1e-3
-    # keeps collapsing components away from the rounding noise of E[x^2] - mean^2.
-    frames = mixture_clip(6, grid=(3, 5))
+    # keeps collapsing components away from the rounding noise of E[x^2] - mean^2, on samples drawn from a
+    # continuous density (on uint8 samples a component can collapse onto one grey level).
+    frames = mixture_clip(6, grid=(3, 5), dtype=np.float64)
     model = quiet_fit(
         PixelGaussianMixture(
             3,
@@ -307,7 +310,7 @@ def test_precisions_init_factor_reproduces_precision() -> None:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SklearnConvergenceWarning)
-        ref.fit(frames[:, 0, 1])
+        ref.fit(frames[:, 0, 1].astype(np.float64))
     # after one EM step from the same start the parameters agree (up to component order)
     order = np.argsort(-ref.weights_, kind="stable")
     np.testing.assert_allclose(model.means_[0, 1], ref.means_[order], rtol=1e-5)
@@ -347,14 +350,14 @@ def test_rank_components_and_background_mask_by_hand() -> None:
 
 
 def bimodal_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training frames of a pixel grid alternating between two colours, and test frames."""
+    """Training frames (uint8) of a pixel grid alternating between two colours, and test frames."""
     rng = np.random.default_rng(seed)
     colours = np.array([[40.0, 90.0, 40.0], [170.0, 180.0, 200.0]])
     train = colours[np.arange(60) % 2][:, None, None, :] + rng.normal(0, 3, (60, 4, 5, 3))
     test = np.stack([colours[0], colours[1], [230.0, 30.0, 30.0]])[:, None, None, :] + rng.normal(
         0, 3, (3, 4, 5, 3)
     )
-    return np.clip(train, 0, 255), np.clip(test, 0, 255)
+    return tuple(np.clip(np.rint(frames), 0, 255).astype(np.uint8) for frames in (train, test))
 
 
 @pytest.mark.parametrize("rank_by", ["weight", "weight_over_sigma"])
@@ -380,6 +383,7 @@ def test_gmm_background_method_scores_distance_to_dominant_colour() -> None:
     train = np.where(np.arange(50)[:, None, None, None] % 5 == 0, 200.0, 60.0) + rng.normal(
         0, 2, (50, 3, 3, 3)
     )
+    train = np.rint(train).astype(np.uint8)
     method = GMMBackgroundMethod(n_components=2, rank_by="weight").fit(train)
     background = method.background_image()
     assert np.all(np.abs(background.astype(int) - 60) <= 2)

@@ -198,8 +198,9 @@ def test_em_lanes_lower_bound_with_many_components() -> None:
     # K >= 16 shortens the float32 blocks of the lane kernel's lower bound (a product of 32 totals in
     # [1, K] would overflow): 30 samples at K = 17, so T = 70 leaves a short last block. Many components
     # tie in weight, so their order (hence the sorted parameters) may differ: compare what does not
-    # depend on it. (One K: compiling a lane kernel for a large K takes ~25 s.)
-    frames = mixture_clip(2, 70, (3, 4))
+    # depend on it. (One K: compiling a lane kernel for a large K takes ~25 s.) float64 samples: the one test of the
+    # lane kernel reading them (it casts each to float32) beside its k-means start (which reads them in float64).
+    frames = mixture_clip(2, 70, (3, 4), dtype=np.float64)
     ref, fast = fit_both(frames, n_components=17, random_state=0, reg_covar=1.0)
     np.testing.assert_array_equal(fast.n_iter_, ref.n_iter_)
     assert np.all(np.isfinite(fast.lower_bound_))
@@ -366,7 +367,7 @@ def test_classification_of_uint8_frames_agrees_over_blocks_and_threads(n_compone
     # read as they come; constant, saturated and two-colour pixels, and a pixel with a zero weight
     import numba
 
-    frames = np.clip(np.rint(mixture_clip(8, 40, (17, 19), n_channels)), 0, 255).astype(np.uint8)
+    frames = mixture_clip(8, 40, (17, 19), n_channels)
     frames[:, :2, :3] = degenerate_clip(40, n_channels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -12,15 +12,15 @@ from bgsub.model_selection import fit_by_bic, n_parameters, pixel_bic
 
 
 def _pixels(rng: np.random.Generator, n: int = 120) -> np.ndarray:
-    """``(n, 2, 3, 3)`` frames: pixel (0, 0) still (one Gaussian), (0, 1) two colours, (0, 2) three, row 1 the same
-    with other noise."""
+    """``(n, 2, 3, 3)`` uint8 frames: pixel (0, 0) still (one Gaussian), (0, 1) two colours, (0, 2) three, row 1 the
+    same with other noise."""
     frames = np.empty((n, 2, 3, 3))
     for row in range(2):
         frames[:, row, 0] = rng.normal(100, 3, (n, 3))
         frames[:, row, 1] = np.where(rng.random((n, 1)) < 0.6, 60.0, 180.0) + rng.normal(0, 3, (n, 3))
         modes = np.array([40.0, 120.0, 220.0])[rng.integers(0, 3, n)]
         frames[:, row, 2] = modes[:, None] + rng.normal(0, 3, (n, 3))
-    return frames
+    return np.rint(frames).astype(np.uint8)
 
 
 @pytest.mark.parametrize("cov_type", ["full", "diag", "spherical"])
@@ -48,8 +48,8 @@ def test_each_pixel_keeps_as_many_components_as_it_has_modes() -> None:
     one = PixelGaussianMixture(1, random_state=0).fit(frames)
     np.testing.assert_allclose(model.score_samples(frames)[:, :, 0], one.score_samples(frames)[:, :, 0], rtol=1e-5)
     assert (model.weights_[:, 0, 1:] < 1e-6).all()
-    method = GMMMethod(n_components=3, k_selection="bic", background_ratio=0.7).fit(frames.astype(np.uint8))
-    assert np.isfinite(method.foreground_scores(frames.astype(np.uint8))).all()
+    method = GMMMethod(n_components=3, k_selection="bic", background_ratio=0.7).fit(frames)
+    assert np.isfinite(method.foreground_scores(frames)).all()
 
 
 def test_constant_pixels_choose_one_component_without_nan() -> None:
