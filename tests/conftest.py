@@ -172,6 +172,11 @@ def textured_car(size: int = 14, seed: int = 1) -> np.ndarray:
     return np.stack([body + 40, 0.4 * body, 0.4 * body], axis=-1)
 
 
+def pixels(values: np.ndarray) -> np.ndarray:
+    """``values`` on the 0-255 scale as a camera records them: rounded, clipped, uint8."""
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
 def mixture_clip(
     seed: int, n_frames: int = 200, grid: tuple[int, int] = (4, 6), n_channels: int = 3, dtype: type = np.uint8
 ) -> np.ndarray:
@@ -189,6 +194,4 @@ def mixture_clip(
             labels = rng.choice(n_true, n_frames, p=rng.dirichlet(np.ones(n_true) * 3))
             spread = rng.uniform(2, 10, (n_true, n_channels))
             frames[:, i, j] = centres[labels] + spread[labels] * rng.standard_normal((n_frames, n_channels))
-    if np.dtype(dtype) == np.uint8:
-        return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
-    return frames.astype(dtype)
+    return pixels(frames) if np.dtype(dtype) == np.uint8 else frames.astype(dtype)

@@ -21,7 +21,7 @@ from bgsub.ranking import (
     rank_components,
     squared_mahalanobis,
 )
-from tests.conftest import mixture_clip
+from tests.conftest import mixture_clip, pixels
 
 COV_TYPES = ["full", "diag", "spherical"]
 FITTED = [
@@ -113,7 +113,7 @@ def test_recovers_well_separated_mixture(cov_type: str) -> None:
         for j in range(4):
             labels = rng.permutation(np.repeat(np.arange(3), counts))
             frames[:, i, j] = true_means[labels] + 3.0 * rng.standard_normal((200, 3))
-    model = quiet_fit(PixelGaussianMixture(3, covariance_type=cov_type), np.rint(frames).astype(np.uint8))
+    model = quiet_fit(PixelGaussianMixture(3, covariance_type=cov_type), pixels(frames))
     assert model.converged_.all()
     np.testing.assert_allclose(model.weights_, np.broadcast_to(counts / 200, (3, 4, 3)), atol=0.05)
     np.testing.assert_allclose(model.means_, np.broadcast_to(true_means, (3, 4, 3, 3)), atol=2.0)
@@ -357,7 +357,7 @@ def bimodal_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
     test = np.stack([colours[0], colours[1], [230.0, 30.0, 30.0]])[:, None, None, :] + rng.normal(
         0, 3, (3, 4, 5, 3)
     )
-    return tuple(np.clip(np.rint(frames), 0, 255).astype(np.uint8) for frames in (train, test))
+    return pixels(train), pixels(test)
 
 
 @pytest.mark.parametrize("rank_by", ["weight", "weight_over_sigma"])
@@ -383,7 +383,7 @@ def test_gmm_background_method_scores_distance_to_dominant_colour() -> None:
     train = np.where(np.arange(50)[:, None, None, None] % 5 == 0, 200.0, 60.0) + rng.normal(
         0, 2, (50, 3, 3, 3)
     )
-    train = np.rint(train).astype(np.uint8)
+    train = pixels(train)
     method = GMMBackgroundMethod(n_components=2, rank_by="weight").fit(train)
     background = method.background_image()
     assert np.all(np.abs(background.astype(int) - 60) <= 2)

@@ -9,6 +9,7 @@ from sklearn.mixture import GaussianMixture
 from bgsub.gmm import GMMMethod
 from bgsub.mixture import PixelGaussianMixture
 from bgsub.model_selection import fit_by_bic, n_parameters, pixel_bic
+from tests.conftest import pixels
 
 
 def _pixels(rng: np.random.Generator, n: int = 120) -> np.ndarray:
@@ -20,7 +21,7 @@ def _pixels(rng: np.random.Generator, n: int = 120) -> np.ndarray:
         frames[:, row, 1] = np.where(rng.random((n, 1)) < 0.6, 60.0, 180.0) + rng.normal(0, 3, (n, 3))
         modes = np.array([40.0, 120.0, 220.0])[rng.integers(0, 3, n)]
         frames[:, row, 2] = modes[:, None] + rng.normal(0, 3, (n, 3))
-    return np.rint(frames).astype(np.uint8)
+    return pixels(frames)
 
 
 @pytest.mark.parametrize("cov_type", ["full", "diag", "spherical"])
