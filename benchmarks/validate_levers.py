@@ -342,6 +342,28 @@ def evaluate(settings: dict, kinds: list[str], real: bool, name: str, split: str
     return fs
 
 
+def seeds_read(kinds: list[str], split: str, n_seeds: int = 1, skip_seeds: int = 0) -> str:
+    """One line naming the seeds of each synthetic kind that a run reads (:func:`bgsub.synth.scene_seeds`).
+
+    Which seeds a choice read is what tells a later run which ones are still unread, so the output says it.
+
+    Examples
+    --------
+    >>> seeds_read(["static", "jitter"], "validation")
+    "seeds read (the 1st of each kind's validation seeds): static 0; jitter 107"
+    >>> seeds_read(["jitter"], "validation", 2, skip_seeds=35)
+    "seeds read (the 36th-37th of each kind's validation seeds): jitter 1707, 1727"
+    """
+    def ordinal(i: int) -> str:
+        return f"{i}{'th' if 10 <= i % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(i % 10, 'th')}"
+
+    first, last = skip_seeds + 1, skip_seeds + n_seeds
+    which = ordinal(first) if first == last else f"{ordinal(first)}-{ordinal(last)}"
+    listed = "; ".join(f"{kind} " + ", ".join(map(str, scene_seeds(kind, split, n_seeds, skip_seeds)))
+                       for kind in kinds)
+    return f"seeds read (the {which} of each kind's {split} seeds): {listed}"
+
+
 def category_score(fs: dict[str, float]) -> tuple[float, dict[str, float]]:
     cats: dict[str, list[float]] = {}
     for scene, f in fs.items():
@@ -438,6 +460,7 @@ def main() -> None:
     print(f"\nF per scene ({args.split}; {seeds}"
           + ("no real sequence" if args.no_highway else "highway 470-899" if args.split == "validation"
              else "highway 900-1700, WavingTrees frame 248") + ")")
+    print(seeds_read(kinds, args.split, args.seeds, args.skip_seeds))
     print(f"{'scene':13s} {'category':25s}" + "".join(f"{n:>{width}s}" for n in results))
     for scene in scenes:
         cat = "baseline" if scene == "highway" else CDNET_CATEGORY.get(scene, "(not CDnet)")

@@ -67,3 +67,14 @@ def test_an_enlarged_scene_is_the_same_scene_with_every_distance_doubled() -> No
     np.testing.assert_array_equal(big.labels, scene.labels.repeat(2, axis=1).repeat(2, axis=2))
     flat = np.full((1, 6, 6, 3), 77, np.uint8)
     np.testing.assert_array_equal(vl.zoomed(dataclasses.replace(scene, frames=flat), 2).frames, 77)
+
+
+def test_the_output_names_the_seeds_each_kind_read():
+    # the declared seeds (bgsub.synth.SCENE_SEEDS), then seed 1000 + 20 j + the kind's position for the (j+1)th
+    assert vl.seeds_read(["static", "jitter"], "validation") == (
+        "seeds read (the 1st of each kind's validation seeds): static 0; jitter 107")
+    assert vl.seeds_read(["jitter"], "validation", 2, skip_seeds=35) == (
+        "seeds read (the 36th-37th of each kind's validation seeds): jitter 1707, 1727")
+    assert vl.seeds_read(["trees"], "test", 3, skip_seeds=10) == (
+        "seeds read (the 11th-13th of each kind's test seeds): trees 2212, 2232, 2252")
+    assert vl.seeds_read(["static"], "test", 3, skip_seeds=20).startswith("seeds read (the 21st-23rd of")
