@@ -84,9 +84,9 @@ ablation: $(STAMP)
 
 ## every scene kind with each gmm lever on and off (those the default leaves off, and its own, one at a time):
 ## F per kind on the validation data (with the declared rule), then on the test data, and each lever's fps cost at
-## 240x320 (the output names the seeds of each kind it read); with the tenth freeze's 28 variants on 2 cores (2026-12-07) the validation split took 44 min with its fps
-## section, the test split 43 min without it. Needs ../shared/data
-## (highway, WavingTrees). SEEDS=3: each synthetic kind's F is the mean over 3 seeds of its split
+## 240x320; the output names the seeds of each kind it read. With the tenth freeze's 28 variants on 2 cores
+## (2026-12-07) the validation split took 44 min with its fps section, the test split 43 min without it.
+## Needs ../shared/data (highway, WavingTrees). SEEDS=3: each synthetic kind's F is the mean over 3 seeds of its split
 ## (bgsub.synth.scene_seeds), about 3 times as long.
 SEEDS ?= 1
 levers: $(STAMP)
