@@ -15,6 +15,8 @@ grow with the length of the video. OUT is built in a temporary folder beside it 
 end: a failed run leaves no OUT (and an older OUT untouched).
 
 ``bgsub methods`` and ``bgsub presets`` list what ``--method`` and ``--preset`` take.
+``bgsub cdnet-config ROOT -o FILE`` writes a config listing every CDnet video under ROOT with its
+category, for the workflow (``make run CONFIG=FILE``).
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ import yaml
 from numpy.typing import NDArray
 
 from bgsub.config import Run, expand_runs
-from bgsub.datasets import Sequence, open_sequence
+from bgsub.datasets import Sequence, find_cdnet_videos, open_sequence
 from bgsub.errors import InputError
 from bgsub.gmm import ALIGN_MIN_SHAKE
-from bgsub.io import VIDEO_SUFFIXES, VideoWriter, list_images, replace_folder, write_image
+from bgsub.io import VIDEO_SUFFIXES, VideoWriter, atomic_write, list_images, replace_folder, write_image
 from bgsub.kernels import resolve_backend
 from bgsub.kernels.cache import cached_modules
 from bgsub.methods import METHOD_KINDS, make_method, method_class
@@ -114,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"test frames read and scored at a time (default {BLOCK_SIZE})")
     seg.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     seg.set_defaults(func=_segment_command)
+    cdnet = sub.add_parser(
+        "cdnet-config", help="a config listing every video of a CDnet tree",
+        description="Write a config whose datasets are the CDnet videos under ROOT, each with its category, for "
+        "`make run CONFIG=FILE` (the default method; results/categories.csv averages each category as CDnet does).",
+    )
+    cdnet.add_argument("root", metavar="ROOT",
+                       help="the unpacked dataset (e.g. cdnet2014/dataset), one category's folder or one video's")
+    cdnet.add_argument("-o", "--output", metavar="FILE", help="the config to write (default: print it)")
+    cdnet.add_argument("--categories", metavar="A,B", default="",
+                       help="only these categories, e.g. cameraJitter,dynamicBackground (folder names)")
+    cdnet.set_defaults(func=_cdnet_config_command)
     sub.add_parser("methods", help="what --method takes, one line each").set_defaults(func=_methods_command)
     sub.add_parser("presets", help="what --preset takes, one line each").set_defaults(func=_presets_command)
     return parser
@@ -164,6 +177,23 @@ def _methods_command(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  preset: {DESCRIPTIONS[name]}")
     for kind in METHOD_KINDS:
         print(f"{kind:<{width}}  kind at its class defaults: {_kind_note(kind)}")
+    return 0
+
+
+def _cdnet_config_command(args: argparse.Namespace) -> int:
+    categories = [c for c in args.categories.split(",") if c]
+    videos = find_cdnet_videos(Path(args.root), categories)
+    datasets = {v.name: {"path": str(v.path.absolute()), "category": v.category} for v in videos}
+    n_categories = len({v.category for v in videos})
+    text = (f"# bgsub cdnet-config {args.root}: {len(videos)} videos in {n_categories} categories; run them with\n"
+            f"# make run CONFIG={args.output or 'THIS_FILE'} (README \"CDnet sequences\")\n"
+            + yaml.safe_dump({"datasets": datasets}, sort_keys=False, width=1000))
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    with atomic_write(Path(args.output)) as tmp:
+        tmp.write_text(text)
+    print(f"bgsub: {len(videos)} videos in {n_categories} categories -> {args.output}")
     return 0
 
 

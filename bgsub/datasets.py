@@ -14,6 +14,9 @@ Frame numbers are 1-based and ranges inclusive, as in CDnet.
 from __future__ import annotations
 
 import logging
+import os
+import re
+from collections import Counter
 from collections.abc import Iterator
 from collections.abc import Sequence as SequenceABC
 from contextlib import closing
@@ -45,6 +48,7 @@ __all__ = [
     "Sequence",
     "open_sequence",
     "is_cdnet_folder",
+    "find_cdnet_videos",
     "DEFAULT_TRAIN_FRACTION",
 ]
 
@@ -304,6 +308,65 @@ class Sequence:
 def is_cdnet_folder(path: Path) -> bool:
     """True when ``path`` has the CDnet layout (an ``input/`` folder)."""
     return Path(path).is_dir() and (Path(path) / "input").is_dir()
+
+
+@dataclass(frozen=True)
+class CDnetVideo:
+    """One video folder of a CDnet tree: its dataset name, its category (the parent folder) and its path."""
+
+    name: str
+    category: str
+    path: Path
+
+
+def find_cdnet_videos(root: Path, categories: SequenceABC[str] = ()) -> list[CDnetVideo]:
+    """Every CDnet video folder under ``root``, as the 2014 dataset lays them out (``category/video/input/``).
+
+    Parameters
+    ----------
+    root : Path
+        The dataset's folder (``dataset/`` of the unpacked 2014 zip), one category's folder, or a video's.
+    categories : sequence of str, optional
+        Keep only videos whose category (the name of their parent folder) is one of these.
+
+    Returns
+    -------
+    videos : list of CDnetVideo
+        Sorted by category, then name. A name is the folder's name with every character a config name
+        cannot hold replaced by ``_``; two videos of one name are told apart by their category
+        (``category_name``).
+
+    Raises
+    ------
+    InputError
+        When ``root`` is not a folder, or holds no video folder (of ``categories``).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such folder")
+    folders, seen = [], set()
+    for top, subfolders, _ in os.walk(root, followlinks=True):  # a tree may link its videos in
+        if os.path.realpath(top) in seen:  # a link back up the tree
+            subfolders.clear()
+            continue
+        seen.add(os.path.realpath(top))
+        if "input" in subfolders:
+            folders.append(Path(top))
+            subfolders.clear()  # a video's folders hold frames, not more videos
+        subfolders.sort()
+    found = [(folder.parent.name, folder) for folder in folders if not categories or folder.parent.name in categories]
+    if not found:
+        which = f" of the categories {', '.join(categories)}" if categories else ""
+        raise InputError(f"{root}: no CDnet video folder (one with an input/ folder){which}")
+    names = Counter(_config_name(folder.name) for _, folder in found)
+    videos = [CDnetVideo(_config_name(folder.name if names[_config_name(folder.name)] == 1
+                                      else f"{category}_{folder.name}"), category, folder)
+              for category, folder in found]
+    return sorted(videos, key=lambda v: (v.category, v.name))
+
+
+def _config_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
 def _read_temporal_roi(path: Path) -> tuple[int, int]:

@@ -11,13 +11,15 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from bgsub.cli import compile_hint, main
 from bgsub.kernels import cache
 from bgsub.methods import METHOD_KINDS
 from bgsub.presets import PRESETS
 from bgsub.progress import Progress
-from tests.conftest import ROOT, write_video
+from bgsub.synth import make_scene, write_cdnet
+from tests.conftest import ROOT, run_snakemake, write_video
 
 
 def _moving_square(n_frames: int = 40, h: int = 24, w: int = 32) -> np.ndarray:
@@ -344,3 +346,29 @@ def test_a_frame_larger_than_160x120_gets_the_default_s_filters_grown_and_says_s
     assert grown_differs  # the square: left by the sizes as given, removed by the grown ones
     code, _, stderr = _run(capsys, "segment", tmp_path / "small", "-o", tmp_path / "small_out", "--train", "20")
     assert code == 0 and "mask filters for" not in stderr, stderr
+
+
+def test_cdnet_config_lists_a_tree_s_videos_for_the_workflow(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    dataset = tmp_path / "cdnet2014" / "dataset"
+    for video, scene in (("baseline/pedestrians", "static"), ("shadow/cubicle", "shadows")):
+        write_cdnet(make_scene(scene, seed=1, height=16, width=20, n_train=6, n_test=4), dataset / video)
+    config_file = tmp_path / "cdnet.yaml"
+    assert main(["cdnet-config", str(dataset), "-o", str(config_file)]) == 0
+    assert capsys.readouterr().out == f"bgsub: 2 videos in 2 categories -> {config_file}\n"
+    config = yaml.safe_load(config_file.read_text())
+    assert config == {"datasets": {
+        "pedestrians": {"path": str(dataset / "baseline" / "pedestrians"), "category": "baseline"},
+        "cubicle": {"path": str(dataset / "shadow" / "cubicle"), "category": "shadow"},
+    }}
+    assert main(["cdnet-config", str(dataset), "--categories", "shadow"]) == 0  # printed, not written
+    assert list(yaml.safe_load(capsys.readouterr().out)["datasets"]) == ["cubicle"]
+
+    # the workflow takes it as a config of its own (make run CONFIG=...): the default method on both videos,
+    # each video's category its own mean
+    done = run_snakemake(tmp_path / "work", config, "results/categories.csv")
+    assert done.returncode == 0, done.stderr
+    summary = pd.read_csv(tmp_path / "work" / "results" / "summary.csv").set_index("dataset")
+    assert sorted(summary.index) == ["cubicle", "pedestrians"] and set(summary["run"]) == {"gmm_k3"}
+    categories = pd.read_csv(tmp_path / "work" / "results" / "categories.csv").set_index(["level", "category"])
+    for video, category in (("pedestrians", "baseline"), ("cubicle", "shadow")):
+        assert categories.loc[("category", category), "f_measure"] == pytest.approx(summary.loc[video, "f_measure"])

@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from bgsub.datasets import open_sequence
+from bgsub.datasets import find_cdnet_videos, open_sequence
 from bgsub.errors import InputError
 from tests.conftest import write_video
 
@@ -152,3 +152,46 @@ def test_roi_of_wrong_size(tiny_cdnet: Path):
 def test_ranges_outside_the_sequence(tiny_cdnet: Path, spec, key):
     with pytest.raises(InputError, match=key):
         open_sequence("tiny", {"path": str(tiny_cdnet), **spec})
+
+
+def _cdnet_tree(root: Path) -> Path:
+    """The 2014 zip's layout with empty videos: only the folders the search reads."""
+    for video in ("baseline/highway", "baseline/office", "shadow/office", "badWeather/wet.Snow"):
+        (root / "dataset" / video / "input").mkdir(parents=True)
+        (root / "dataset" / video / "groundtruth").mkdir()
+    (root / "results" / "baseline" / "highway").mkdir(parents=True)  # the zip's empty results/ tree
+    (root / "dataset" / "baseline" / "highway" / "input" / "input").mkdir()  # inside a video: not searched
+    return root / "dataset"
+
+
+def test_find_cdnet_videos_lists_each_video_with_its_category(tmp_path: Path) -> None:
+    dataset = _cdnet_tree(tmp_path)
+    found = [(v.name, v.category, v.path) for v in find_cdnet_videos(tmp_path)]
+    assert found == [
+        ("wet_Snow", "badWeather", dataset / "badWeather" / "wet.Snow"),  # a dot cannot be in a config name
+        ("baseline_office", "baseline", dataset / "baseline" / "office"),  # two videos named office
+        ("highway", "baseline", dataset / "baseline" / "highway"),
+        ("shadow_office", "shadow", dataset / "shadow" / "office"),
+    ]
+    assert [v.name for v in find_cdnet_videos(dataset, ["shadow", "badWeather"])] == ["wet_Snow", "office"]
+    assert [(v.name, v.category) for v in find_cdnet_videos(dataset / "baseline" / "highway")] == [
+        ("highway", "baseline")]
+
+
+def test_find_cdnet_videos_follows_linked_videos_and_not_a_loop(tmp_path: Path) -> None:
+    dataset = _cdnet_tree(tmp_path / "elsewhere")
+    (tmp_path / "mine" / "cameraJitter").mkdir(parents=True)
+    (tmp_path / "mine" / "cameraJitter" / "traffic").symlink_to(dataset / "baseline" / "highway")
+    (tmp_path / "mine" / "cameraJitter" / "back").symlink_to(tmp_path / "mine")
+    (video,) = find_cdnet_videos(tmp_path / "mine")
+    assert (video.name, video.category, video.path) == ("traffic", "cameraJitter",
+                                                        tmp_path / "mine" / "cameraJitter" / "traffic")
+
+
+@pytest.mark.parametrize("categories", [(), ("PTZ",)])
+def test_find_cdnet_videos_without_a_video_is_an_error_naming_the_folder(tmp_path: Path, categories) -> None:
+    (tmp_path / "empty" / "baseline").mkdir(parents=True)
+    with pytest.raises(InputError, match=r"empty: no CDnet video folder"):
+        find_cdnet_videos(tmp_path / "empty", categories)
+    with pytest.raises(InputError, match=r"missing: no such folder"):
+        find_cdnet_videos(tmp_path / "missing")
