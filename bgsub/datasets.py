@@ -48,6 +48,7 @@ __all__ = [
     "Sequence",
     "open_sequence",
     "is_cdnet_folder",
+    "CDnetVideo",
     "find_cdnet_videos",
     "DEFAULT_TRAIN_FRACTION",
 ]
