@@ -347,7 +347,7 @@ def find_cdnet_videos(root: Path, categories: SequenceABC[str] = ()) -> list[CDn
         raise InputError(f"{root}: no such folder")
     folders, seen = [], set()
     for top, subfolders, _ in os.walk(root, followlinks=True):  # a tree may link its videos in
-        if os.path.realpath(top) in seen:  # a link back up the tree
+        if os.path.realpath(top) in seen:  # walked already: a link back up the tree, or a second link to it
             subfolders.clear()
             continue
         seen.add(os.path.realpath(top))
