@@ -52,8 +52,10 @@ def sequence_ratios(path: Path, first: int, last: int, train_frames: int) -> NDA
     sequence = open_sequence(path.name, {"path": str(path)})
     background = np.median(sequence.source.read(sequence.train_numbers(train_frames)), axis=0)
     numbers = [n for n in range(first, last + 1) if n in sequence.ground_truth]
-    frames = sequence.source.read(numbers)
-    return np.concatenate([shadow_ratios(f, sequence.labels(n), background) for n, f in zip(numbers, frames)])
+    ratios = [shadow_ratios(frame, sequence.labels(n), background)
+              for block_numbers, frames in sequence.source.iter_blocks(numbers)  # a block at a time: memory stays flat
+              for n, frame in zip(block_numbers, frames)]
+    return np.concatenate(ratios) if ratios else np.empty(0)
 
 
 def synthetic_ratios(kind: str, seed: int) -> NDArray[np.float64]:
