@@ -359,10 +359,10 @@ def find_cdnet_videos(root: Path, categories: SequenceABC[str] = ()) -> list[CDn
     if not found:
         which = f" of the categories {', '.join(categories)}" if categories else ""
         raise InputError(f"{root}: no CDnet video folder (one with an input/ folder){which}")
-    names = Counter(_config_name(folder.name) for _, folder in found)
-    videos = [CDnetVideo(_config_name(folder.name if names[_config_name(folder.name)] == 1
-                                      else f"{category}_{folder.name}"), category, folder)
-              for category, folder in found]
+    plain = {folder: _config_name(folder.name) for _, folder in found}
+    uses = Counter(plain.values())
+    videos = [CDnetVideo(plain[folder] if uses[plain[folder]] == 1 else f"{_config_name(category)}_{plain[folder]}",
+                         category, folder) for category, folder in found]
     return sorted(videos, key=lambda v: (v.category, v.name))
 
 
